@@ -1,0 +1,5 @@
+"""Thin shim: all packaging metadata lives in pyproject.toml."""
+
+from setuptools import setup
+
+setup()
