@@ -1,0 +1,118 @@
+"""Building the service: the application factory and ``init_app`` for host apps.
+
+``create_app(config)`` returns a complete Flask application;
+``init_app(app, config)`` mounts Hatrac inside an existing Flask application
+(the blueprint plus the per-app state it needs). Nothing is read or opened at
+import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Union
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from .auth import Authenticator, TrustedFrontEnd
+from .config import Config, load_config
+from .errors import HatracError, InternalError
+from .model.client import Client
+from .model.directory import open_directory
+from .model.service import Hatrac
+from .model.storage import open_storage
+from .urls import PathParser
+
+logger = logging.getLogger("hatrac")
+
+
+class HatracState:
+    """Everything one Hatrac instance needs per application: config, model, auth."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.parser = PathParser(
+            config.allowed_url_char_class, config.max_segment_length, config.max_name_length
+        )
+        self.directory = open_directory(
+            config.database_dsn, config.database_pool_size, config.database_max_retries
+        )
+        self.storage = open_storage(config)
+        self.model = Hatrac(config, self.directory, self.storage)
+        self.directory.initialize(config.root_acls)
+        providers = []
+        if config.trusted_remote_user:
+            providers.append(
+                TrustedFrontEnd(config.trusted_groups_environ, config.trusted_groups_separator)
+            )
+        self.authenticator = Authenticator(providers)
+
+    def authenticate(self, environ: dict) -> Client:
+        return self.authenticator.identify(environ)
+
+    def close(self) -> None:
+        self.directory.close()
+
+
+def _render_error(error: HatracError) -> Response:
+    from .rest import handle_hatrac_error
+
+    return handle_hatrac_error(error)
+
+
+def _render_http_exception(error: HTTPException) -> Response:
+    wrapped = HatracError(error.description)
+    wrapped.status = error.code or 500
+    wrapped.title = error.name
+    if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        wrapped.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return _render_error(wrapped)
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-Request-Id", "")
+    if incoming and len(incoming) <= 64 and incoming.replace("-", "").isalnum():
+        g.request_id = incoming
+    else:
+        g.request_id = secrets.token_hex(8)
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    return response
+
+
+def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> HatracState:
+    """Mount Hatrac inside ``app``: state, blueprint and error rendering."""
+    from .rest import create_blueprint
+
+    state = HatracState(load_config(config))
+    app.extensions["hatrac"] = state
+    app.register_blueprint(create_blueprint(state.config.service_prefix))
+    app.register_error_handler(HatracError, _render_error)
+    app.register_error_handler(HTTPException, _render_http_exception)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+
+    @app.errorhandler(500)
+    def internal_error(error) -> Response:  # an unexpected bug: log it, say little
+        original = getattr(error, "original_exception", error)
+        logger.error("request %s failed", g.get("request_id"), exc_info=original)
+        return _render_error(
+            InternalError(
+                f"An internal error occurred; quote request id {g.get('request_id')} "
+                "when reporting it."
+            )
+        )
+
+    return state
+
+
+def create_app(config: Union[None, str, dict, Config] = None) -> Flask:
+    """The Hatrac application; ``config`` is a dict, a file path, or None (environment)."""
+    app = Flask("hatrac")
+    app.url_map.strict_slashes = False
+    init_app(app, config)
+    logging.basicConfig(level=app.extensions["hatrac"].config.log_level)
+    return app

@@ -1,0 +1,299 @@
+"""Loading and validating ``hatrac_config.json``.
+
+All settings are declared once, in :data:`SETTINGS` (name, expected type,
+default, help). The configuration reference in ``docs/configuration.md`` is
+checked against this table by the test suite, unknown keys are an error, and
+nothing is read at import time: :func:`load_config` is called by the app
+factory and by the command line.
+
+Where the file is found: the ``HATRAC_CONFIG`` environment variable, else
+``~/hatrac_config.json`` (the daemon account's home), else built-in defaults,
+which serve from SQLite and a local ``hatrac_data`` directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration field: its JSON type(s), default and meaning."""
+
+    name: str
+    types: tuple
+    default: Any
+    help: str
+
+
+_FIREWALL_ACCESS = ("create", "delete", "manage_acls", "manage_metadata")
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("service_prefix", (str,), "/hatrac", "URL path under which the protocol is served."),
+    Setting(
+        "data_directory",
+        (str,),
+        "hatrac_data",
+        "Directory for the embedded defaults (SQLite file, stored bytes); relative paths are "
+        "taken from the config file's directory, or the working directory without a file.",
+    ),
+    Setting(
+        "database_dsn",
+        (str, type(None)),
+        None,
+        "PostgreSQL DSN (e.g. 'dbname=hatrac' or 'postgresql://...'), or 'sqlite:PATH'. "
+        "Default: sqlite:DATA_DIRECTORY/hatrac.sqlite3.",
+    ),
+    Setting("database_pool_size", (int,), 8, "Most PostgreSQL connections kept per process."),
+    Setting(
+        "database_max_retries",
+        (int,),
+        8,
+        "How often a transaction is retried after a serialization failure or deadlock.",
+    ),
+    Setting(
+        "storage_backend",
+        (str,),
+        "filesystem",
+        "Where bytes live: 'filesystem', 'amazons3' or 'overlay'.",
+    ),
+    Setting(
+        "storage_path",
+        (str, type(None)),
+        None,
+        "Root directory of the filesystem backend. Default: DATA_DIRECTORY/storage.",
+    ),
+    Setting("s3_config", (dict, type(None)), None, "Settings of the amazons3 backend."),
+    Setting(
+        "overlay_backends",
+        (list, type(None)),
+        None,
+        "For 'overlay': an ordered list of backend configs; writes go to the first.",
+    ),
+    Setting(
+        "allowed_url_char_class",
+        (str,),
+        "A-Za-z0-9_.~-",
+        "Characters allowed bare (unencoded) in names, as a regular-expression class body.",
+    ),
+    Setting("max_segment_length", (int,), 255, "Longest name segment, in decoded characters."),
+    Setting("max_name_length", (int,), 4096, "Longest full name, in decoded characters."),
+    Setting(
+        "max_request_payload_size",
+        (int,),
+        134217728,
+        "Largest body of a single PUT, in bytes (never below 100 MiB).",
+    ),
+    Setting(
+        "firewall_acls",
+        (dict,),
+        {},
+        "Service-wide ACLs checked besides resource ACLs: create, delete, manage_acls, "
+        "manage_metadata (each a list of roles; default ['*'], or [] when read_only).",
+    ),
+    Setting("read_only", (bool,), False, "Refuse every change (firewall ACL defaults become [])."),
+    Setting(
+        "root_acls",
+        (dict,),
+        {},
+        "ACLs given to the root namespace when the database is first created, e.g. "
+        '{"owner": ["admin"], "read": ["*"]}. Later changes go through the ;acl API or '
+        "'hatrac root-acl'.",
+    ),
+    Setting(
+        "trusted_remote_user",
+        (bool,),
+        True,
+        "Take the client identity from REMOTE_USER set by the web server (Apache).",
+    ),
+    Setting(
+        "trusted_groups_environ",
+        (str,),
+        "HATRAC_GROUPS",
+        "WSGI environ variable (set by the web server) holding the client's groups.",
+    ),
+    Setting(
+        "trusted_groups_separator",
+        (str,),
+        ";",
+        "Separator of group names in the groups variable.",
+    ),
+    Setting(
+        "error_templates",
+        (dict,),
+        {},
+        "Per-status (or 'default') HTML templates for errors; $status, $title and $message "
+        "are substituted (HTML-escaped).",
+    ),
+    Setting(
+        "upload_job_expiry_secs",
+        (int,),
+        7 * 24 * 3600,
+        "Unfinished upload jobs idle longer than this are garbage-collected.",
+    ),
+    Setting("log_level", (str,), "INFO", "Level of the service log."),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+MINIMUM_PAYLOAD_LIMIT = 100 * 1024 * 1024
+
+
+class Config:
+    """A validated configuration; settings are attributes (``config.storage_path``)."""
+
+    def __init__(self, values: dict, base_directory: Path):
+        self._values = values
+        self.base_directory = base_directory
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict:
+        return dict(self._values)
+
+    def firewall(self, access: str) -> list[str]:
+        """The roles a service-wide firewall ACL admits."""
+        acls = self._values["firewall_acls"]
+        if access in acls:
+            return list(acls[access])
+        return [] if self._values["read_only"] else ["*"]
+
+
+def _check_type(setting: Setting, value: Any) -> None:
+    types = setting.types
+    # bool is an int in Python; do not let true/false pass for a number
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(_type_message(setting, value))
+    if not isinstance(value, types):
+        raise ConfigError(_type_message(setting, value))
+
+
+def _type_message(setting: Setting, value: Any) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        dict: "an object",
+        list: "an array",
+        type(None): "null",
+    }
+    expected = " or ".join(names[t] for t in setting.types)
+    return (
+        f"config field '{setting.name}' must be {expected}, not {json.dumps(value)}: {setting.help}"
+    )
+
+
+def _validate(values: dict) -> None:
+    if not values["service_prefix"].startswith("/") or values["service_prefix"].endswith("/"):
+        if values["service_prefix"] != "":
+            raise ConfigError(
+                "config field 'service_prefix' must begin with '/' and not end with '/' "
+                f"(got {values['service_prefix']!r}); the default is '/hatrac'"
+            )
+    if values["max_request_payload_size"] < MINIMUM_PAYLOAD_LIMIT:
+        raise ConfigError(
+            "config field 'max_request_payload_size' must be at least 104857600 (100 MiB), "
+            "the size DERIVA clients send in one PUT"
+        )
+    for key in ("max_segment_length", "max_name_length", "database_pool_size"):
+        if values[key] < 1:
+            raise ConfigError(f"config field '{key}' must be a positive integer")
+    if values["storage_backend"] not in ("filesystem", "amazons3", "overlay"):
+        raise ConfigError(
+            "config field 'storage_backend' must be 'filesystem', 'amazons3' or 'overlay', "
+            f"not {values['storage_backend']!r}"
+        )
+    for access, roles in values["firewall_acls"].items():
+        if access not in _FIREWALL_ACCESS:
+            raise ConfigError(
+                f"config field 'firewall_acls' has unknown access {access!r}; "
+                f"known: {', '.join(_FIREWALL_ACCESS)}"
+            )
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"config field 'firewall_acls.{access}' must be a list of strings")
+    for access, roles in values["root_acls"].items():
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")
+
+
+def build_config(raw: dict, base_directory: Optional[Path] = None) -> Config:
+    """Validate a dict of settings and fill in defaults."""
+    if not isinstance(raw, dict):
+        raise ConfigError("the configuration must be a JSON object")
+    unknown = sorted(set(raw) - set(_BY_NAME) - {"comment", "_comment"})
+    if unknown:
+        raise ConfigError(
+            f"unknown config field(s): {', '.join(unknown)}; see docs/configuration.md "
+            "for the fields this service knows"
+        )
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in raw:
+            _check_type(setting, raw[setting.name])
+            values[setting.name] = raw[setting.name]
+        else:
+            default = setting.default
+            values[setting.name] = json.loads(json.dumps(default))  # a private copy
+    _validate(values)
+
+    base = Path(base_directory or Path.cwd())
+    data_directory = Path(values["data_directory"])
+    if not data_directory.is_absolute():
+        data_directory = base / data_directory
+    values["data_directory"] = str(data_directory)
+    if values["storage_path"] is None:
+        values["storage_path"] = str(data_directory / "storage")
+    if values["database_dsn"] is None:
+        values["database_dsn"] = "sqlite:" + str(data_directory / "hatrac.sqlite3")
+    return Config(values, base)
+
+
+def config_path_from_environment() -> Optional[Path]:
+    """Where the config file is: HATRAC_CONFIG, else ~/hatrac_config.json if present."""
+    explicit = os.environ.get("HATRAC_CONFIG")
+    if explicit:
+        return Path(explicit)
+    home_file = Path.home() / "hatrac_config.json"
+    return home_file if home_file.exists() else None
+
+
+def load_config(source: Union[None, str, os.PathLike, dict, Config] = None) -> Config:
+    """Build a Config from a dict, a file path, or the environment (``None``)."""
+    if isinstance(source, Config):
+        return source
+    if isinstance(source, dict):
+        return build_config(source)
+    path = Path(source) if source is not None else config_path_from_environment()
+    if path is None:
+        return build_config({})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; create it (an empty object {{}} serves "
+            "the defaults) or point HATRAC_CONFIG at the right file"
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            f"config file {path} cannot be read ({error.strerror}); fix its permissions"
+        ) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"config file {path} is not valid JSON: {error.msg} at line {error.lineno} "
+            f"column {error.colno}"
+        ) from None
+    return build_config(raw, path.parent.resolve())

@@ -1,0 +1,137 @@
+"""The exception family of the service.
+
+Every failure a client can cause or observe is one of these classes. Each
+carries its HTTP status and a human-readable reason; the REST layer turns them
+into responses in the negotiated format (see ``hatrac.rest.render``). The
+model and the storage backends raise them; nothing below the REST layer
+builds a response by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class HatracError(Exception):
+    """Base class: an HTTP status and a message meant for the client."""
+
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None):
+        super().__init__(message or self.title)
+        self.message = message or self.title
+        self.headers = dict(headers or {})
+
+
+class BadRequest(HatracError):
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthenticated(HatracError):
+    """The anonymous client is not allowed; logging in might help (401)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(HatracError):
+    """The authenticated client is not allowed (403)."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(HatracError):
+    status = 404
+    title = "Not Found"
+
+
+class MethodNotAllowed(HatracError):
+    status = 405
+    title = "Method Not Allowed"
+
+    def __init__(self, method: str, allowed: list[str]):
+        allow = ", ".join(sorted(set(allowed)))
+        super().__init__(
+            f"Method {method} is not supported on this resource; allowed: {allow}.",
+            headers={"Allow": allow},
+        )
+
+
+class NotAcceptable(HatracError):
+    status = 406
+    title = "Not Acceptable"
+
+
+class Conflict(HatracError):
+    status = 409
+    title = "Conflict"
+
+
+class LengthRequired(HatracError):
+    status = 411
+    title = "Length Required"
+
+
+class PreconditionFailed(HatracError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class PayloadTooLarge(HatracError):
+    status = 413
+    title = "Payload Too Large"
+
+
+class UnsupportedMediaType(HatracError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class RangeNotSatisfiable(HatracError):
+    status = 416
+    title = "Range Not Satisfiable"
+
+    def __init__(self, size: int):
+        super().__init__(
+            f"The requested range is not satisfiable for a body of {size} bytes.",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
+class TooManyRequests(HatracError):
+    status = 429
+    title = "Too Many Requests"
+
+
+class InternalError(HatracError):
+    status = 500
+    title = "Internal Server Error"
+
+
+class NotImplementedHere(HatracError):
+    status = 501
+    title = "Not Implemented"
+
+
+class BadGateway(HatracError):
+    """An upstream service (e.g. S3) failed; the request may be retried."""
+
+    status = 502
+    title = "Bad Gateway"
+
+
+class ServiceUnavailable(HatracError):
+    """A transient fault (database down, storage busy); retry later."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
+def access_denied(client_identity: Optional[str], message: str) -> HatracError:
+    """The right error for a refusal: 401 for anonymous clients, 403 otherwise."""
+    if client_identity is None:
+        return Unauthenticated(message)
+    return Forbidden(message)

@@ -1,0 +1,346 @@
+"""Every SQL statement of the directory, and the transaction runner.
+
+Statements are written once with ``%s`` placeholders and bound parameters;
+the connection layer translates placeholders for its driver. Nothing here
+splices a value into SQL text. (``IN`` lists get one placeholder per value.)
+
+:meth:`Directory.run` executes a function inside a transaction and retries it
+when the database reports a serialization failure, a deadlock or a dropped
+connection. Functions passed to it must therefore only touch the database:
+bytes are written to storage before, and reclaimed after, the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
+
+from ...errors import ServiceUnavailable
+from ...urls import ROOT
+from ..resources import NAMESPACE, Name, ObjectVersion, Resolved
+from .schema import migrate
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_NAME_COLUMNS = "id, name, kind, acls, deleted, created"
+_VERSION_COLUMNS = (
+    "v.id, v.name_id, n.name, v.version, v.size, v.storage_key, v.content_type, "
+    "v.content_md5, v.content_sha256, v.content_disposition, v.acls, v.created, v.deleted, "
+    "v.renamed_to_name, v.renamed_to_version"
+)
+
+
+class RetryTransaction(Exception):
+    """Raised inside a transaction function to ask for a fresh attempt."""
+
+
+def _name_row(row) -> Name:
+    return Name(
+        id=row[0],
+        name=row[1],
+        kind=row[2],
+        acls=json.loads(row[3]),
+        deleted=bool(row[4]),
+        created=row[5],
+    )
+
+
+def _version_row(row) -> ObjectVersion:
+    return ObjectVersion(
+        id=row[0],
+        name_id=row[1],
+        name=row[2],
+        version=row[3],
+        size=row[4],
+        storage_key=row[5],
+        content_type=row[6],
+        content_md5=row[7],
+        content_sha256=row[8],
+        content_disposition=row[9],
+        acls=json.loads(row[10]),
+        created=row[11],
+        deleted=bool(row[12]),
+        renamed_to=(row[13], row[14]) if row[13] is not None else None,
+    )
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+class Transaction:
+    """A cursor inside one transaction, with the directory's queries as methods."""
+
+    def __init__(self, database, cursor):
+        self._database = database
+        self._cursor = cursor
+        self.dialect = database.dialect
+
+    # -- plumbing -----------------------------------------------------------
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        self._cursor.execute(self._database.translate(sql), tuple(params))
+        return self._cursor
+
+    def one(self, sql: str, params: Iterable[Any] = ()) -> Optional[tuple]:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self.execute(sql, params).fetchall()
+
+    # -- names --------------------------------------------------------------
+    def resolve(self, name: str, chain: list[str]) -> Resolved:
+        """Look up a name and all its ancestors (with their ACLs) in one query."""
+        rows = self.all(
+            f"SELECT {_NAME_COLUMNS} FROM names WHERE name IN ({_placeholders(len(chain))})",
+            chain,
+        )
+        found = {row[1]: _name_row(row) for row in rows}
+        ancestors = []
+        blocker = None
+        for ancestor in chain[:-1]:
+            entry = found.get(ancestor)
+            if entry is None:
+                break
+            if entry.deleted or not entry.is_namespace:
+                blocker = entry
+                break
+            ancestors.append(entry)
+        target = found.get(name)
+        if target is not None and len(ancestors) != len(chain) - 1:
+            # an ancestor is missing, deleted or an object: the name cannot be live
+            target = None
+        return Resolved(name=name, ancestors=ancestors, target=target, blocker=blocker)
+
+    def create_name(
+        self, name: str, parent_id: Optional[int], kind: str, acls: dict, now: float
+    ) -> Optional[Name]:
+        """Bind a new name; None when the name is already bound (or a tombstone)."""
+        row = self.one(
+            f"INSERT INTO names (name, parent_id, kind, acls, deleted, created) "
+            f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING "
+            f"RETURNING {_NAME_COLUMNS}",
+            (name, parent_id, kind, json.dumps(acls), False, now),
+        )
+        return _name_row(row) if row else None
+
+    def get_name(self, name: str) -> Optional[Name]:
+        row = self.one(f"SELECT {_NAME_COLUMNS} FROM names WHERE name = %s", (name,))
+        return _name_row(row) if row else None
+
+    def children(self, namespace_id: int) -> list[Name]:
+        rows = self.all(
+            f"SELECT {_NAME_COLUMNS} FROM names WHERE parent_id = %s AND NOT deleted ORDER BY name",
+            (namespace_id,),
+        )
+        return [_name_row(row) for row in rows]
+
+    def descendants(self, name: str) -> list[Name]:
+        """Every live name strictly beneath ``name`` (a range scan on the name index)."""
+        low = "/" if name == ROOT else name + "/"
+        high = "0" if name == ROOT else name + "0"  # '0' sorts right after '/'
+        rows = self.all(
+            f"SELECT {_NAME_COLUMNS} FROM names WHERE name >= %s AND name < %s "
+            "AND NOT deleted ORDER BY name",
+            (low, high),
+        )
+        return [_name_row(row) for row in rows]
+
+    def delete_names(self, ids: list[int]) -> None:
+        """Turn names into tombstones, and delete all their versions."""
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = _placeholders(len(batch))
+            self.execute(f"UPDATE names SET deleted = %s WHERE id IN ({marks})", [True, *batch])
+            self.execute(
+                f"UPDATE versions SET deleted = %s WHERE name_id IN ({marks}) AND NOT deleted",
+                [True, *batch],
+            )
+
+    def set_name_acls(self, name_id: int, acls: dict) -> None:
+        self.execute("UPDATE names SET acls = %s WHERE id = %s", (json.dumps(acls), name_id))
+
+    # -- versions -----------------------------------------------------------
+    def create_version(
+        self,
+        name_id: int,
+        version: str,
+        size: int,
+        storage_key: str,
+        metadata: dict,
+        acls: dict,
+        now: float,
+    ) -> ObjectVersion:
+        row = self.one(
+            "INSERT INTO versions (name_id, version, size, storage_key, content_type, "
+            "content_md5, content_sha256, content_disposition, acls, created, deleted) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                name_id,
+                version,
+                size,
+                storage_key,
+                metadata.get("content-type"),
+                metadata.get("content-md5"),
+                metadata.get("content-sha256"),
+                metadata.get("content-disposition"),
+                json.dumps(acls),
+                now,
+                False,
+            ),
+        )
+        created = self.version_by_id(row[0])
+        assert created is not None
+        return created
+
+    def version_by_id(self, version_id: int) -> Optional[ObjectVersion]:
+        row = self.one(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
+            "WHERE v.id = %s",
+            (version_id,),
+        )
+        return _version_row(row) if row else None
+
+    def get_version(self, name_id: int, version: str) -> Optional[ObjectVersion]:
+        """A version by its id (deleted ones included, so callers can tell)."""
+        row = self.one(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
+            "WHERE v.name_id = %s AND v.version = %s",
+            (name_id, version),
+        )
+        return _version_row(row) if row else None
+
+    def current_version(self, name_id: int) -> Optional[ObjectVersion]:
+        row = self.one(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
+            "WHERE v.name_id = %s AND NOT v.deleted AND v.renamed_to_name IS NULL "
+            "ORDER BY v.id DESC LIMIT 1",
+            (name_id,),
+        )
+        return _version_row(row) if row else None
+
+    def versions(self, name_id: int) -> list[ObjectVersion]:
+        """Live versions of an object, newest first."""
+        rows = self.all(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
+            "WHERE v.name_id = %s AND NOT v.deleted AND v.renamed_to_name IS NULL "
+            "ORDER BY v.id DESC",
+            (name_id,),
+        )
+        return [_version_row(row) for row in rows]
+
+    def live_versions_of(self, name_ids: list[int]) -> list[ObjectVersion]:
+        """Live versions (forwarders included) of several objects."""
+        found: list[ObjectVersion] = []
+        for start in range(0, len(name_ids), 500):
+            batch = name_ids[start : start + 500]
+            rows = self.all(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
+                f"WHERE v.name_id IN ({_placeholders(len(batch))}) AND NOT v.deleted",
+                batch,
+            )
+            found.extend(_version_row(row) for row in rows)
+        return found
+
+    def delete_version(self, version_id: int) -> None:
+        self.execute("UPDATE versions SET deleted = %s WHERE id = %s", (True, version_id))
+
+    def set_version_acls(self, version_id: int, acls: dict) -> None:
+        self.execute("UPDATE versions SET acls = %s WHERE id = %s", (json.dumps(acls), version_id))
+
+    def set_version_metadata(self, version_id: int, field: str, value: Optional[str]) -> None:
+        column = {
+            "content-type": "content_type",
+            "content-disposition": "content_disposition",
+            "content-md5": "content_md5",
+            "content-sha256": "content_sha256",
+        }[field]  # a fixed whitelist: never a client string in SQL
+        self.execute(f"UPDATE versions SET {column} = %s WHERE id = %s", (value, version_id))
+
+    def storage_key_in_use(self, storage_key: str) -> bool:
+        """Whether a live version still refers to these bytes (renames share them)."""
+        row = self.one(
+            "SELECT 1 FROM versions WHERE storage_key = %s AND NOT deleted "
+            "AND renamed_to_name IS NULL LIMIT 1",
+            (storage_key,),
+        )
+        return row is not None
+
+    def all_storage_keys(self) -> set[str]:
+        """Storage keys of every version that is not deleted (for the orphan sweep)."""
+        rows = self.all("SELECT storage_key FROM versions WHERE NOT deleted")
+        return {row[0] for row in rows}
+
+
+class Directory:
+    """The SQL directory over one connection layer (PostgreSQL or SQLite)."""
+
+    def __init__(self, database, max_retries: int = 8):
+        self.database = database
+        self.max_retries = max_retries
+
+    @property
+    def dialect(self) -> str:
+        return self.database.dialect
+
+    def initialize(self, root_acls: dict, now: Optional[float] = None) -> None:
+        """Create or upgrade the schema (idempotent) and make sure the root exists."""
+
+        def setup(tx: Transaction) -> None:
+            self.database.lock_schema(tx._cursor)
+            migrate(tx)
+            if tx.get_name(ROOT) is None:
+                tx.create_name(ROOT, None, NAMESPACE, root_acls, now or time.time())
+
+        self.run(setup, write=True)
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Transaction]:
+        with self.database.connection() as conn:
+            try:
+                self.database.begin(conn, write)
+                cursor = conn.cursor()
+                yield Transaction(self.database, cursor)
+                conn.commit()
+            except BaseException as error:
+                try:
+                    conn.rollback()
+                except Exception:  # the connection itself may be gone
+                    pass
+                if self.database.is_connection_error(error):
+                    self.database.discard(conn)
+                raise
+
+    def run(self, work: Callable[[Transaction], T], write: bool = False) -> T:
+        """Run ``work(tx)`` in a transaction, retrying transient database failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._transaction(write) as tx:
+                    return work(tx)
+            except RetryTransaction:
+                pass
+            except Exception as error:
+                transient = self.database.is_retryable(error) or self.database.is_connection_error(
+                    error
+                )
+                if not transient:
+                    raise
+                if attempt > self.max_retries:
+                    logger.warning("database still failing after %d attempts: %s", attempt, error)
+                    raise ServiceUnavailable(
+                        "The database is busy or unavailable; please retry."
+                    ) from error
+            if attempt > self.max_retries:
+                raise ServiceUnavailable("The database is busy; please retry.")
+            # jittered exponential backoff, capped well below client timeouts
+            time.sleep(min(0.5, 0.005 * (2**attempt)) * random.random())
+
+    def close(self) -> None:
+        self.database.close()

@@ -1,0 +1,81 @@
+"""SQLite connection layer: the zero-setup embedded default.
+
+One connection per thread (SQLite connections are cheap and must not be
+shared between threads), WAL mode so readers never block the writer, full
+synchronous commits so an acknowledged version survives a power cut, and
+``BEGIN IMMEDIATE`` for write transactions so concurrent writers queue on the
+database lock instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+_PARAM = re.compile(r"%s")
+
+
+class SQLiteDatabase:
+    """Connections to one SQLite file, and the dialect facts the directory needs."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str):
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._pid = os.getpid()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=60000")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            conn = self._local.conn = self._connect()
+        yield conn
+
+    def begin(self, conn: sqlite3.Connection, write: bool) -> None:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @staticmethod
+    def translate(sql: str) -> str:
+        return _PARAM.sub("?", sql)
+
+    @staticmethod
+    def is_retryable(error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+    @staticmethod
+    def is_unique_violation(error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
+    @staticmethod
+    def is_connection_error(error: BaseException) -> bool:
+        return False
+
+    def discard(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        self._local.conn = None
+
+    def lock_schema(self, cursor) -> None:
+        """Writers are already serialized by BEGIN IMMEDIATE."""
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,113 @@
+"""The resources of the Hatrac model, as plain data.
+
+A name is bound once, forever, as a :class:`Namespace` or an :class:`HObject`
+(an object: a container of versions); each upload makes an immutable
+:class:`ObjectVersion`. The directory returns these; the model decides with
+them; the REST layer renders them. None of them talks to a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+NAMESPACE = "namespace"
+OBJECT = "object"
+
+# The access modes each kind of resource has ACLs for, in display order.
+ACCESS_MODES = {
+    NAMESPACE: (
+        "owner",
+        "create",
+        "read",
+        "subtree-owner",
+        "subtree-create",
+        "subtree-update",
+        "subtree-read",
+    ),
+    OBJECT: ("owner", "update", "read", "subtree-owner", "subtree-read"),
+    "version": ("owner", "read"),
+}
+
+
+@dataclass
+class Name:
+    """A bound name: a namespace or an object (``kind``), live or deleted."""
+
+    id: int
+    name: str
+    kind: str
+    acls: dict = field(default_factory=dict)
+    deleted: bool = False
+    created: float = 0.0
+
+    @property
+    def is_namespace(self) -> bool:
+        return self.kind == NAMESPACE
+
+    @property
+    def is_object(self) -> bool:
+        return self.kind == OBJECT
+
+
+@dataclass
+class ObjectVersion:
+    """One immutable version of an object: its bytes' location and metadata."""
+
+    id: int
+    name_id: int
+    name: str
+    version: str
+    size: int
+    storage_key: str
+    content_type: Optional[str] = None
+    content_md5: Optional[str] = None
+    content_sha256: Optional[str] = None
+    content_disposition: Optional[str] = None
+    acls: dict = field(default_factory=dict)
+    created: float = 0.0
+    deleted: bool = False
+    # set when this version was renamed away: the name and version it now has
+    renamed_to: Optional[tuple[str, str]] = None
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag, stable for the life of the version."""
+        return f'"{self.version}"'
+
+    def metadata(self) -> dict:
+        """The metadata fields of the protocol's ;metadata resource."""
+        fields = {
+            "content-type": self.content_type,
+            "content-md5": self.content_md5,
+            "content-sha256": self.content_sha256,
+            "content-disposition": self.content_disposition,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+@dataclass
+class Resolved:
+    """A name looked up with everything needed to authorize on it.
+
+    ``ancestors`` holds the live namespaces from the root down to the parent
+    (missing ones are absent); ``target`` is the name itself when bound.
+    """
+
+    name: str
+    ancestors: list[Name]
+    target: Optional[Name]
+    # the first name on the way down that is not a live namespace (an object
+    # or a tombstone), when one stops the chain before the parent
+    blocker: Optional[Name] = None
+
+    @property
+    def chain(self) -> list[Name]:
+        """Ancestors and the target itself, root first (the target must exist)."""
+        assert self.target is not None
+        return [*self.ancestors, self.target]
+
+    @property
+    def parent(self) -> Optional[Name]:
+        """The nearest existing ancestor namespace."""
+        return self.ancestors[-1] if self.ancestors else None

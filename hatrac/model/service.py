@@ -1,0 +1,504 @@
+"""The Hatrac model: every protocol operation, authorized, over directory and storage.
+
+:class:`Hatrac` is what the REST layer calls. Each method takes the client
+context and plain values (names, streams of blocks, metadata), checks the
+firewall and the resource ACLs, and drives the directory (names and policy,
+in transactions) and the storage backend (bytes). It never imports Flask and
+never builds a response.
+
+Order of a write: authorize in a read transaction (fail fast, before a byte
+is stored), stream the bytes into storage, then bind the version in a write
+transaction that re-checks everything it depends on. If that transaction
+fails, the stored bytes are deleted again; if the process dies in between,
+the orphan sweep removes them. No reader can see a version before its bytes
+are durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ..errors import BadRequest, Conflict, NotFound, access_denied
+from ..urls import ROOT, parent_name, split_name
+from .acl import allows, granted_roles, normalize_acls
+from .client import Client
+from .conditions import NO_CONDITIONS, Preconditions
+from .directory import Directory, Transaction
+from .directory.sql import RetryTransaction
+from .ids import new_version_id
+from .resources import ACCESS_MODES, NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
+from .storage import Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Listing:
+    """A namespace and its live children."""
+
+    namespace: Name
+    children: list[Name]
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        digest.update(self.namespace.name.encode())
+        for child in self.children:
+            digest.update(b"\0" + child.name.encode() + b"\0" + child.kind.encode())
+        return f'"{digest.hexdigest()}"'
+
+
+@dataclass
+class AclTarget:
+    """A resource whose ACLs are being read or changed."""
+
+    kind: str  # "namespace", "object" or "version"
+    chain: list[Name]
+    version: Optional[ObjectVersion] = None
+
+    @property
+    def acls(self) -> dict:
+        source = self.version.acls if self.version is not None else self.chain[-1].acls
+        return normalize_acls(self.kind, source)
+
+    @property
+    def etag(self) -> str:
+        text = json.dumps(self.acls, sort_keys=True)
+        return '"' + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() + '"'
+
+
+class Hatrac:
+    """The service model: names, versions and ACLs, authorized per client."""
+
+    def __init__(self, config, directory: Directory, storage: Storage):
+        self.config = config
+        self.directory = directory
+        self.storage = storage
+
+    # -- authorization helpers ----------------------------------------------
+    def firewall(self, client: Client, access: str) -> None:
+        """Service-wide firewall ACLs (create, delete, manage_acls, manage_metadata)."""
+        roles = self.config.firewall(access)
+        if client.roles.isdisjoint(roles):
+            raise access_denied(
+                client.identity, f"This service does not allow '{access}' for this client."
+            )
+
+    def _require(
+        self,
+        client: Client,
+        access: str,
+        chain: list[Name],
+        what: str,
+        version: Optional[ObjectVersion] = None,
+    ) -> None:
+        if not allows(client, access, chain, version):
+            raise access_denied(client.identity, f"Access '{access}' on {what} is not granted.")
+
+    def _missing(self, client: Client, resolved: Resolved, what: str = "resource") -> Exception:
+        """404, unless the client may not list the nearest namespace: then 401/403.
+
+        This keeps existence secret: without read rights on the parent, a missing
+        name and a forbidden one look the same.
+        """
+        if resolved.ancestors and allows(client, "read", resolved.ancestors):
+            return NotFound(f"The {what} {resolved.name} does not exist.")
+        return access_denied(client.identity, f"Access to {resolved.name} is not granted.")
+
+    def _resolve(self, tx: Transaction, name: str) -> Resolved:
+        return tx.resolve(name, split_name(name))
+
+    def _live(self, client: Client, resolved: Resolved, what: str = "resource") -> Name:
+        target = resolved.target
+        if target is None or target.deleted:
+            raise self._missing(client, resolved, what)
+        return target
+
+    # -- reading ---------------------------------------------------------------
+    def resolve(self, name: str) -> Resolved:
+        return self.directory.run(lambda tx: self._resolve(tx, name))
+
+    def kind_of(self, client: Client, name: str) -> Name:
+        """The live name (namespace or object), or the right error."""
+        resolved = self.resolve(name)
+        return self._live(client, resolved)
+
+    def list_namespace(self, client: Client, name: str) -> Listing:
+        def work(tx: Transaction) -> Listing:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved, "namespace")
+            if not target.is_namespace:
+                raise Conflict(f"{name} is an object, not a namespace.")
+            self._require(client, "read", resolved.chain, name)
+            return Listing(target, tx.children(target.id))
+
+        return self.directory.run(work)
+
+    def get_version(
+        self, client: Client, name: str, version: Optional[str] = None
+    ) -> tuple[Name, ObjectVersion]:
+        """The current (or a given) version of an object, readable by the client."""
+
+        def work(tx: Transaction) -> tuple[Name, ObjectVersion]:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved, "object")
+            if not target.is_object:
+                if version is not None:
+                    raise NotFound(f"{name} is a namespace; namespaces have no versions.")
+                raise Conflict(f"{name} is a namespace, not an object.")
+            if version is None:
+                found = tx.current_version(target.id)
+                if found is None:
+                    self._require(client, "read", resolved.chain, name)
+                    raise Conflict(f"The object {name} has no current version.")
+            else:
+                found = tx.get_version(target.id, version)
+                if found is None or found.deleted:
+                    self._require(client, "read", resolved.chain, name)
+                    raise NotFound(f"The version {name}:{version} does not exist.")
+            self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
+            return target, found
+
+        return self.directory.run(work)
+
+    def list_versions(self, client: Client, name: str) -> tuple[Name, list[ObjectVersion]]:
+        def work(tx: Transaction) -> tuple[Name, list[ObjectVersion]]:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved, "object")
+            if not target.is_object:
+                raise Conflict(f"{name} is a namespace; only objects have versions.")
+            self._require(client, "read", resolved.chain, name)
+            return target, tx.versions(target.id)
+
+        return self.directory.run(work)
+
+    # -- creating ---------------------------------------------------------------
+    def _creation_point(self, client: Client, resolved: Resolved, parents: bool, kind: str) -> Name:
+        """Check that ``resolved.name`` can be created; returns the namespace to create in."""
+        name = resolved.name
+        if resolved.target is not None:
+            target = resolved.target
+            if target.deleted:
+                raise Conflict(f"The name {name} was deleted and cannot be bound again.")
+            if kind == NAMESPACE or target.is_namespace:
+                raise Conflict(f"The name {name} is already bound to a {target.kind}.")
+        if resolved.blocker is not None:
+            blocker = resolved.blocker
+            if blocker.deleted:
+                raise Conflict(f"The name {blocker.name} was deleted and cannot be bound again.")
+            raise Conflict(f"{blocker.name} is an object, so it cannot contain {name}.")
+        missing_parents = len(split_name(name)) - 1 - len(resolved.ancestors)
+        if missing_parents and not parents:
+            if resolved.ancestors and allows(client, "read", resolved.ancestors):
+                raise NotFound(
+                    f"The parent namespace {parent_name(name)} does not exist "
+                    "(add ?parents=true to create it)."
+                )
+            raise access_denied(client.identity, f"Access to {parent_name(name)} is not granted.")
+        self._require(client, "create", resolved.ancestors, resolved.ancestors[-1].name)
+        return resolved.ancestors[-1]
+
+    def _make_parents(
+        self, tx: Transaction, client: Client, resolved: Resolved, now: float
+    ) -> Name:
+        """Create the missing namespaces above ``resolved.name``; returns the parent."""
+        parent = resolved.ancestors[-1]
+        wanted = split_name(resolved.name)[len(resolved.ancestors) : -1]
+        for name in wanted:
+            created = tx.create_name(name, parent.id, NAMESPACE, self._creator_acls(client), now)
+            if created is None:
+                # bound concurrently: start over and look again
+                raise RetryTransaction()
+            parent = created
+        return parent
+
+    @staticmethod
+    def _creator_acls(client: Client) -> dict:
+        return {"owner": [client.identity]} if client.identity is not None else {}
+
+    def create_namespace(self, client: Client, name: str, parents: bool = False) -> Name:
+        if name == ROOT:
+            raise Conflict("The root namespace always exists.")
+        self.firewall(client, "create")
+
+        def work(tx: Transaction) -> Name:
+            now = time.time()
+            resolved = self._resolve(tx, name)
+            self._creation_point(client, resolved, parents, NAMESPACE)
+            parent = self._make_parents(tx, client, resolved, now)
+            created = tx.create_name(name, parent.id, NAMESPACE, self._creator_acls(client), now)
+            if created is None:
+                raise RetryTransaction()
+            return created
+
+        return self.directory.run(work, write=True)
+
+    def check_put_object(
+        self,
+        client: Client,
+        name: str,
+        parents: bool = False,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> None:
+        """Everything a PUT needs to be allowed, checked before any byte is stored."""
+        if name == ROOT:
+            raise Conflict("The root is a namespace.")
+        self.firewall(client, "create")
+        self.directory.run(
+            lambda tx: self._check_new_version(tx, client, name, parents, conditions)
+        )
+
+    def _check_new_version(
+        self,
+        tx: Transaction,
+        client: Client,
+        name: str,
+        parents: bool,
+        conditions: Preconditions,
+    ) -> Resolved:
+        resolved = self._resolve(tx, name)
+        target = resolved.target
+        if target is not None and target.is_object and not target.deleted:
+            self._require(client, "update", resolved.chain, name)
+            current = tx.current_version(target.id)
+            conditions.check(current.etag if current else None)
+        else:
+            self._creation_point(client, resolved, parents, OBJECT)
+            conditions.check(None)
+        return resolved
+
+    def put_object(
+        self,
+        client: Client,
+        name: str,
+        blocks: Iterable[bytes],
+        metadata: dict,
+        parents: bool = False,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> ObjectVersion:
+        """Store a body as a new version of ``name`` (creating the object if needed).
+
+        ``metadata`` holds content-type/-disposition and any client digests
+        (base64), which must match the bytes received.
+        """
+        self.check_put_object(client, name, parents, conditions)
+        version = new_version_id()
+        staged = self.storage.stage(version, blocks)
+        try:
+            verify_digests(metadata, staged.digests.md5_b64, staged.digests.sha256_b64)
+        except BaseException:
+            self.storage.discard(staged)
+            raise
+        metadata = dict(metadata)
+        metadata["content-md5"] = staged.digests.md5_b64
+        metadata["content-sha256"] = staged.digests.sha256_b64
+        self.storage.commit(staged)
+        return self.bind_version(
+            client, name, version, staged.size, version, metadata, parents, conditions
+        )
+
+    def bind_version(
+        self,
+        client: Client,
+        name: str,
+        version: str,
+        size: int,
+        storage_key: str,
+        metadata: dict,
+        parents: bool = False,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> ObjectVersion:
+        """Record durable bytes as a new version; deletes the bytes if that fails."""
+
+        def work(tx: Transaction) -> ObjectVersion:
+            now = time.time()
+            resolved = self._check_new_version(tx, client, name, parents, conditions)
+            target = resolved.target
+            if target is None or target.deleted:
+                parent = self._make_parents(tx, client, resolved, now)
+                target = tx.create_name(name, parent.id, OBJECT, self._creator_acls(client), now)
+                if target is None:
+                    raise RetryTransaction()
+            return tx.create_version(
+                target.id, version, size, storage_key, metadata, self._creator_acls(client), now
+            )
+
+        try:
+            return self.directory.run(work, write=True)
+        except BaseException:
+            self._reclaim([storage_key])
+            raise
+
+    # -- deleting ---------------------------------------------------------------
+    def _reclaim(self, keys: Iterable[str]) -> None:
+        """Delete stored bytes no live version refers to any more (best effort)."""
+        for key in keys:
+            try:
+                in_use = self.directory.run(lambda tx, key=key: tx.storage_key_in_use(key))
+                if not in_use:
+                    self.storage.delete(key)
+            except Exception:  # the orphan sweep will get it
+                logger.exception("could not reclaim storage key %s", key)
+
+    def delete_name(
+        self, client: Client, name: str, conditions: Preconditions = NO_CONDITIONS
+    ) -> None:
+        """Delete a namespace (with its whole subtree) or an object (all its versions)."""
+        if name == ROOT:
+            raise Conflict("The root namespace cannot be deleted.")
+        self.firewall(client, "delete")
+
+        def work(tx: Transaction) -> list[str]:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved)
+            self._require(client, "owner", resolved.chain, name)
+            if target.is_namespace:
+                descendants = tx.descendants(name)
+                if conditions.present:
+                    conditions.check(Listing(target, tx.children(target.id)).etag)
+            else:
+                descendants = []
+                if conditions.present:
+                    current = tx.current_version(target.id)
+                    conditions.check(current.etag if current else None)
+            by_name = {n.name: n for n in [*resolved.chain, *descendants]}
+            for child in descendants:
+                chain = [by_name[n] for n in split_name(child.name) if n in by_name]
+                self._require(client, "owner", chain, child.name)
+            objects = [n for n in [target, *descendants] if n.is_object]
+            versions = tx.live_versions_of([n.id for n in objects])
+            for version in versions:
+                chain = [by_name[n] for n in split_name(version.name) if n in by_name]
+                self._require(client, "owner", chain, f"{version.name}:{version.version}", version)
+            self.before_delete_names(tx, [target, *descendants])
+            tx.delete_names([target.id, *(n.id for n in descendants)])
+            return [v.storage_key for v in versions if v.renamed_to is None]
+
+        keys = self.directory.run(work, write=True)
+        self._reclaim(keys)
+
+    def before_delete_names(self, tx: Transaction, names: list[Name]) -> None:
+        """Hook for features attached to names (upload jobs) to clean up with them."""
+
+    def delete_version(
+        self,
+        client: Client,
+        name: str,
+        version: str,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> None:
+        self.firewall(client, "delete")
+
+        def work(tx: Transaction) -> Optional[str]:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved, "object")
+            if not target.is_object:
+                raise NotFound(f"{name} is a namespace; namespaces have no versions.")
+            found = tx.get_version(target.id, version)
+            if found is None or found.deleted:
+                self._require(client, "read", resolved.chain, name)
+                raise NotFound(f"The version {name}:{version} does not exist.")
+            self._require(client, "owner", resolved.chain, f"{name}:{version}", found)
+            conditions.check(found.etag)
+            tx.delete_version(found.id)
+            return found.storage_key if found.renamed_to is None else None
+
+        key = self.directory.run(work, write=True)
+        if key is not None:
+            self._reclaim([key])
+
+    # -- ACLs ----------------------------------------------------------------------
+    def _acl_target(
+        self, tx: Transaction, client: Client, name: str, version: Optional[str]
+    ) -> AclTarget:
+        resolved = self._resolve(tx, name)
+        target = self._live(client, resolved)
+        if version is None:
+            return AclTarget(target.kind, resolved.chain)
+        if not target.is_object:
+            raise NotFound(f"{name} is a namespace; namespaces have no versions.")
+        found = tx.get_version(target.id, version)
+        if found is None or found.deleted:
+            self._require(client, "read", resolved.chain, name)
+            raise NotFound(f"The version {name}:{version} does not exist.")
+        return AclTarget("version", resolved.chain, found)
+
+    @staticmethod
+    def _check_access_mode(target: AclTarget, access: str) -> None:
+        if access not in ACCESS_MODES[target.kind]:
+            raise BadRequest(
+                f"'{access}' is not an access mode of a {target.kind}; known: "
+                + ", ".join(ACCESS_MODES[target.kind])
+            )
+
+    def get_acls(self, client: Client, name: str, version: Optional[str] = None) -> AclTarget:
+        """The ACLs of a resource; reading them needs ownership."""
+
+        def work(tx: Transaction) -> AclTarget:
+            target = self._acl_target(tx, client, name, version)
+            self._require(client, "owner", target.chain, name, target.version)
+            return target
+
+        return self.directory.run(work)
+
+    def check_access_mode(self, target: AclTarget, access: str) -> None:
+        self._check_access_mode(target, access)
+
+    def change_acl(
+        self,
+        client: Client,
+        name: str,
+        version: Optional[str],
+        access: str,
+        change,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> AclTarget:
+        """Apply ``change(list_of_roles) -> list_of_roles`` to one ACL, atomically.
+
+        Refuses (409) a change that would leave the resource with no owner.
+        """
+        self.firewall(client, "manage_acls")
+
+        def work(tx: Transaction) -> AclTarget:
+            target = self._acl_target(tx, client, name, version)
+            self._check_access_mode(target, access)
+            self._require(client, "owner", target.chain, name, target.version)
+            conditions.check(target.etag)
+            acls = target.acls
+            acls[access] = list(dict.fromkeys(change(list(acls[access]))))
+            if target.version is not None:
+                changed_version = ObjectVersion(**{**target.version.__dict__, "acls": acls})
+                new_target = AclTarget(target.kind, target.chain, changed_version)
+            else:
+                resource = target.chain[-1]
+                changed = Name(**{**resource.__dict__, "acls": acls})
+                new_target = AclTarget(target.kind, [*target.chain[:-1], changed])
+            if access.endswith("owner") and not granted_roles(
+                "owner", new_target.chain, new_target.version
+            ):
+                raise Conflict("This change would leave the resource without any owner.")
+            stored = {mode: roles for mode, roles in acls.items() if roles}
+            if target.version is not None:
+                tx.set_version_acls(target.version.id, stored)
+            else:
+                tx.set_name_acls(target.chain[-1].id, stored)
+            return new_target
+
+        return self.directory.run(work, write=True)
+
+
+def verify_digests(metadata: dict, md5_b64: str, sha256_b64: str) -> None:
+    """400 when a digest the client sent does not describe the bytes received."""
+    for field, actual in (("content-md5", md5_b64), ("content-sha256", sha256_b64)):
+        claimed = metadata.get(field)
+        if claimed is not None and claimed != actual:
+            header = "Content-MD5" if field == "content-md5" else "Content-SHA256"
+            raise BadRequest(
+                f"The {header} sent ({claimed}) does not match the body received ({actual}); "
+                "nothing was stored."
+            )

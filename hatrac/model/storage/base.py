@@ -1,0 +1,172 @@
+"""The bytes-store interface every storage backend implements.
+
+A backend knows nothing of names, ACLs or HTTP; it stores opaque byte
+sequences under keys chosen by the model. Writes are two-phase so that no
+partial object is ever visible: :meth:`Storage.stage` streams a body to a
+private place while hashing it (MD5 and SHA-256 in the same pass), then the
+model checks the digests and either :meth:`Storage.commit` s it under its key
+(durably) or :meth:`Storage.discard` s it. The directory row is committed only
+after the bytes are durable; bytes whose row never committed are orphans that
+:meth:`Storage.sweep_orphans` removes.
+
+Storage errors are :class:`StorageError` subclasses of the service's error
+family with a 5xx status: a storage fault is the server's problem, never
+the client's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterable, Iterator, Optional
+
+from ...errors import BadRequest, PayloadTooLarge, ServiceUnavailable
+
+BLOCK_SIZE = 1024 * 1024
+
+
+class StorageError(ServiceUnavailable):
+    """The backend failed (disk full, I/O error, remote store down)."""
+
+
+class TruncatedBody(BadRequest):
+    """The request body ended before its declared length."""
+
+
+@dataclass
+class Digests:
+    """MD5 and SHA-256 of some bytes, computed while they streamed past."""
+
+    md5: Any = field(default_factory=hashlib.md5)
+    sha256: Any = field(default_factory=hashlib.sha256)
+    size: int = 0
+
+    def update(self, block: bytes) -> None:
+        self.md5.update(block)
+        self.sha256.update(block)
+        self.size += len(block)
+
+    @property
+    def md5_b64(self) -> str:
+        return base64.b64encode(self.md5.digest()).decode("ascii")
+
+    @property
+    def sha256_b64(self) -> str:
+        return base64.b64encode(self.sha256.digest()).decode("ascii")
+
+
+def read_blocks(
+    stream: IO[bytes], expected_length: Optional[int], limit: int, block_size: int = BLOCK_SIZE
+) -> Iterator[bytes]:
+    """Yield a request body in blocks, enforcing its declared length and a size limit.
+
+    ``expected_length`` None means "read to the end" (chunked transfer coding).
+    A body shorter than its declared length raises :class:`TruncatedBody`;
+    one longer than ``limit`` raises :class:`PayloadTooLarge`.
+    """
+    remaining = expected_length
+    total = 0
+    while remaining is None or remaining > 0:
+        want = block_size if remaining is None else min(block_size, remaining)
+        try:
+            block = stream.read(want)
+        except (OSError, ValueError) as error:  # client went away mid-body
+            raise TruncatedBody(f"The request body could not be read completely: {error}")
+        if not block:
+            break
+        total += len(block)
+        if total > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        if remaining is not None:
+            remaining -= len(block)
+        yield block
+    if remaining:
+        raise TruncatedBody(
+            f"The request body ended after {total} of its {expected_length} declared bytes; "
+            "nothing was stored."
+        )
+
+
+@dataclass
+class Staged:
+    """Bytes written to a backend's private area, not yet visible under a key."""
+
+    key: str
+    size: int
+    digests: Digests
+    handle: Any = None
+
+
+@dataclass
+class Body:
+    """How to answer a read: an open file-like object, an iterable, or a redirect."""
+
+    size: int
+    file: Optional[IO[bytes]] = None
+    chunks: Optional[Iterable[bytes]] = None
+    redirect: Optional[str] = None
+    close: Optional[Callable[[], None]] = None
+
+
+class Storage(ABC):
+    """A store of immutable byte sequences addressed by key."""
+
+    name = "abstract"
+
+    @abstractmethod
+    def stage(self, key: str, blocks: Iterable[bytes]) -> Staged:
+        """Write blocks destined for ``key``, hashing them in the same pass.
+
+        The bytes are not yet committed; a backend may already write them to
+        ``key`` if nothing can read it before the directory row exists.
+        """
+
+    @abstractmethod
+    def commit(self, staged: Staged) -> None:
+        """Make staged bytes durable under their key."""
+
+    @abstractmethod
+    def discard(self, staged: Staged) -> None:
+        """Forget staged bytes."""
+
+    @abstractmethod
+    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
+        """Read ``length`` bytes of ``key`` from ``start`` (the whole object by default)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the bytes of ``key``; missing keys are not an error."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether bytes are stored under ``key``."""
+
+    def hash_stored(self, key: str, size: int) -> Digests:
+        """Re-read stored bytes and hash them (verification, adding checksums)."""
+        digests = Digests()
+        body = self.open(key, size)
+        try:
+            if body.file is not None:
+                while True:
+                    block = body.file.read(BLOCK_SIZE)
+                    if not block:
+                        break
+                    digests.update(block)
+            else:
+                for block in body.chunks or ():
+                    digests.update(block)
+        finally:
+            if body.close:
+                body.close()
+            elif body.file is not None:
+                body.file.close()
+        return digests
+
+    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
+        """Remove stored and staged bytes no live version refers to; returns the keys."""
+        return []
+
+    def check(self) -> None:  # noqa: B027 - optional for backends
+        """Raise StorageError when the backend is not usable (readiness, startup)."""

@@ -1,0 +1,135 @@
+"""The REST layer: a Flask blueprint that parses, authorizes via the model, renders.
+
+Every request under the service prefix reaches :func:`dispatch`, which parses
+the raw (still percent-encoded) request path, identifies the client, and
+hands the request to the handler module of its resource family:
+
+* :mod:`.names`    namespaces, objects, versions and ``;versions``
+* :mod:`.acl`      ``;acl`` sub-resources
+* further families (``;metadata``, ``;upload``) register in :data:`FAMILIES`
+
+Handlers raise :class:`~hatrac.errors.HatracError`; one error handler renders
+them in the negotiated format.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import BadRequest, HatracError, MethodNotAllowed, NotFound
+from ..model.client import Client
+from ..urls import ResourcePath, resource_url
+from . import render
+
+logger = logging.getLogger(__name__)
+
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+
+
+@dataclass
+class Call:
+    """One request as the handlers see it: the parsed path, the client, the service."""
+
+    state: object
+    path: ResourcePath
+    client: Client
+    method: str
+
+    @property
+    def model(self):
+        return self.state.model
+
+    @property
+    def config(self):
+        return self.state.config
+
+    @property
+    def prefix(self) -> str:
+        return self.state.config.service_prefix
+
+    def url(self, name: str, version: Optional[str] = None) -> str:
+        return resource_url(self.prefix, name, version)
+
+
+Handler = Callable[[Call], Response]
+
+# sub-resource name (None: the name itself) -> function choosing a handler
+FAMILIES: dict[Optional[str], Callable[[Call], Response]] = {}
+
+
+def register_family(subresource: Optional[str], route: Callable[[Call], Response]) -> None:
+    FAMILIES[subresource] = route
+
+
+def by_method(call: Call, handlers: dict[str, Handler]) -> Response:
+    """Pick the handler for the request method, or answer 405 with Allow."""
+    method = "GET" if call.method == "HEAD" and "HEAD" not in handlers else call.method
+    handler = handlers.get(method)
+    if handler is None:
+        allowed = list(handlers) + (["HEAD"] if "GET" in handlers else [])
+        raise MethodNotAllowed(call.method, allowed)
+    return handler(call)
+
+
+def raw_request_path(environ: dict) -> str:
+    """The request path exactly as the client sent it, before any decoding."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:
+        # a server that keeps no raw path: rebuild it (encoded slashes are lost)
+        from urllib.parse import quote
+
+        raw = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+    if "://" in raw.split("?", 1)[0]:  # absolute-form request target
+        raw = "/" + raw.split("://", 1)[1].split("/", 1)[-1]
+    return raw.split("?", 1)[0].split("#", 1)[0]
+
+
+def dispatch(path: str = "") -> Response:
+    """The one view of the blueprint: route a raw path to its resource family."""
+    state = current_app.extensions["hatrac"]
+    prefix = state.config.service_prefix
+    raw = raw_request_path(request.environ)
+    if not raw.startswith(prefix):
+        raise NotFound(f"{raw} is not under the service prefix {prefix}.")
+    parsed = state.parser.parse(raw[len(prefix) :])
+    client = g.get("client") or state.authenticate(request.environ)
+    g.client = client
+    call = Call(state=state, path=parsed, client=client, method=request.method)
+    route = FAMILIES.get(parsed.subresource)
+    if route is None:
+        raise BadRequest(f"The sub-resource ;{parsed.subresource} is not supported here.")
+    return route(call)
+
+
+def handle_hatrac_error(error: HatracError) -> Response:
+    state = current_app.extensions["hatrac"]
+    request_id = g.get("request_id")
+    if error.status >= 500:
+        logger.warning("request %s failed: %s %s", request_id, error.status, error.message)
+    return render.error_response(error, state.config.error_templates, request_id)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Werkzeug's own errors (e.g. a client disconnect) in our error format."""
+    wrapped = HatracError(error.description)
+    wrapped.status = error.code or 500
+    wrapped.title = error.name
+    if isinstance(error, HTTPException) and error.response is not None:
+        return error.response
+    return handle_hatrac_error(wrapped)
+
+
+def create_blueprint(prefix: str) -> Blueprint:
+    """The Hatrac blueprint, serving the protocol under ``prefix``."""
+    from . import acl, names  # noqa: F401  (they register their families)
+
+    blueprint = Blueprint("hatrac", __name__)
+    blueprint.add_url_rule(prefix or "/", "root", dispatch, methods=METHODS, strict_slashes=False)
+    blueprint.add_url_rule((prefix or "") + "/<path:path>", "resource", dispatch, methods=METHODS)
+    blueprint.register_error_handler(HatracError, handle_hatrac_error)
+    return blueprint

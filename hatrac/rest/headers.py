@@ -1,0 +1,124 @@
+"""Parsing request headers: digests, Content-Disposition, conditions, Range.
+
+Each parser refuses malformed input with a 400 that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Optional
+from urllib.parse import unquote_to_bytes
+
+from ..errors import BadRequest
+from ..model.conditions import Preconditions
+
+_DIGEST_SIZES = {"content-md5": 16, "content-sha256": 32}
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_DISPOSITION = re.compile(r"filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]+)")
+
+
+def parse_digest(field: str, value: str, label: str) -> str:
+    """A digest header/field as canonical base64; hex input is accepted."""
+    size = _DIGEST_SIZES[field]
+    value = value.strip()
+    raw: Optional[bytes] = None
+    if len(value) == 2 * size and _HEX.fullmatch(value):
+        raw = bytes.fromhex(value)
+    else:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+    if raw is None or len(raw) != size:
+        raise BadRequest(
+            f"{label} must be the base64 (or hex) encoding of a {size}-byte digest; got {value!r}."
+        )
+    return base64.b64encode(raw).decode("ascii")
+
+
+def parse_content_disposition(value: str) -> str:
+    """Accept only ``filename*=UTF-8''NAME`` with a plain percent-encoded basename."""
+    match = _DISPOSITION.fullmatch(value.strip())
+    if not match:
+        raise BadRequest(
+            "Content-Disposition must have the form filename*=UTF-8''NAME with NAME "
+            "percent-encoded."
+        )
+    try:
+        filename = unquote_to_bytes(match.group(1)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("The Content-Disposition filename is not valid UTF-8.") from None
+    if (
+        not filename
+        or "/" in filename
+        or "\\" in filename
+        or filename in (".", "..")
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in filename)
+    ):
+        raise BadRequest(
+            "The Content-Disposition filename must be a plain file name (no '/', no control "
+            "characters)."
+        )
+    return value.strip()
+
+
+def _tag_list(value: Optional[str]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "*":
+        return ["*"]
+    # ETags may contain commas only inside quotes; ours never do
+    return [tag.strip() for tag in value.split(",") if tag.strip()]
+
+
+def parse_preconditions(headers) -> Preconditions:
+    return Preconditions(
+        if_match=_tag_list(headers.get("If-Match")),
+        if_none_match=_tag_list(headers.get("If-None-Match")),
+    )
+
+
+class MultiRange(Exception):
+    """A Range header asking for more than one range (upstream answers 501)."""
+
+
+_RANGE = re.compile(r"\s*bytes\s*=\s*(.+)")
+_ONE_RANGE = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+
+
+def parse_range(value: Optional[str], size: int) -> Optional[tuple[int, int]]:
+    """``(start, length)`` for a single satisfiable byte range, else None.
+
+    Returns None when there is no header or it is syntactically invalid (the
+    request is then answered whole). Raises :class:`MultiRange` for several
+    ranges and ``ValueError`` when the range is not satisfiable.
+    """
+    if not value:
+        return None
+    match = _RANGE.fullmatch(value)
+    if not match:
+        return None
+    specs = match.group(1).split(",")
+    parsed = [_ONE_RANGE.fullmatch(spec) for spec in specs]
+    if any(p is None or (p.group(1) == "" and p.group(2) == "") for p in parsed):
+        return None
+    if len(parsed) > 1:
+        raise MultiRange()
+    first, last = parsed[0].group(1), parsed[0].group(2)  # type: ignore[union-attr]
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise ValueError("unsatisfiable")
+        start = max(0, size - suffix)
+        return start, size - start
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None  # syntactically invalid per RFC 9110: ignore
+    if start >= size:
+        raise ValueError("unsatisfiable")
+    end = min(end, size - 1)
+    return start, end - start + 1

@@ -1,0 +1,245 @@
+"""Namespaces, objects and versions: ``/name``, ``/name:VERSION``, ``/name;versions``.
+
+Each handler follows one order: parse the request's headers, ask the model
+(which authorizes), evaluate preconditions, render.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from typing import Optional
+
+from flask import Response, request
+from werkzeug.wsgi import wrap_file
+
+from ..errors import (
+    BadRequest,
+    NotImplementedHere,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
+from ..model.conditions import NotModified
+from ..model.resources import ObjectVersion
+from ..model.storage import read_blocks
+from . import Call, by_method, register_family, render
+from .headers import (
+    MultiRange,
+    parse_content_disposition,
+    parse_digest,
+    parse_preconditions,
+    parse_range,
+)
+
+NAMESPACE_TYPE = "application/x-hatrac-namespace"
+READ_BLOCK = 1024 * 1024
+
+
+def flag(name: str) -> bool:
+    """A boolean query parameter (``?parents=true``)."""
+    value = request.args.get(name, "false").strip().lower()
+    if value in ("true", "1", "yes", "on", ""):
+        return value != ""
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise BadRequest(f"The query parameter {name} must be true or false, not {value!r}.")
+
+
+def not_modified(etag: Optional[str]) -> Response:
+    response = Response(status=304)
+    if etag:
+        response.headers["ETag"] = etag
+    return response
+
+
+# -- reading -------------------------------------------------------------------
+def get_name(call: Call) -> Response:
+    """GET/HEAD of a namespace (its listing) or an object (its current version)."""
+    if call.path.is_root:
+        return get_namespace(call)
+    found = call.model.kind_of(call.client, call.path.name)
+    if found.is_namespace:
+        return get_namespace(call)
+    return get_version(call)
+
+
+def get_namespace(call: Call) -> Response:
+    listing = call.model.list_namespace(call.client, call.path.name)
+    if request.headers.get("Range"):
+        raise NotImplementedHere("Range requests on a namespace are not supported.")
+    try:
+        parse_preconditions(request.headers).check(listing.etag, safe_method=True)
+    except NotModified as unchanged:
+        return not_modified(unchanged.etag)
+    urls = [call.url(child.name) for child in listing.children]
+    return render.listing(urls, f"Index of {call.url(listing.namespace.name)}", listing.etag)
+
+
+def version_headers(call: Call, version: ObjectVersion) -> dict:
+    headers = {
+        "Content-Type": version.content_type or "application/octet-stream",
+        "Content-Location": call.url(version.name, version.version),
+        "ETag": version.etag,
+        "Accept-Ranges": "bytes",
+        "Last-Modified": formatdate(version.created, usegmt=True),
+    }
+    if version.content_md5:
+        headers["Content-MD5"] = version.content_md5
+    if version.content_sha256:
+        headers["Content-SHA256"] = version.content_sha256
+    if version.content_disposition:
+        headers["Content-Disposition"] = version.content_disposition
+    return headers
+
+
+def get_version(call: Call) -> Response:
+    """The bytes (or just the headers, for HEAD) of the current or a given version."""
+    _, version = call.model.get_version(call.client, call.path.name, call.path.version)
+    headers = version_headers(call, version)
+    try:
+        parse_preconditions(request.headers).check(version.etag, safe_method=True)
+    except NotModified:
+        return not_modified(version.etag)
+
+    status = 200
+    start, length = 0, version.size
+    range_header = request.headers.get("Range")
+    if range_header and request.headers.get("If-Range") not in (None, version.etag):
+        range_header = None  # If-Range names another version: send it whole
+    try:
+        wanted = parse_range(range_header, version.size)
+    except MultiRange:
+        raise NotImplementedHere("Multiple byte ranges in one request are not supported.")
+    except ValueError:
+        raise RangeNotSatisfiable(version.size) from None
+    if wanted is not None and wanted != (0, version.size):
+        start, length = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{version.size}"
+
+    if call.method == "HEAD":
+        response = Response(status=status, headers=headers)
+        response.headers["Content-Length"] = str(length)
+        return response
+
+    body = call.model.storage.open(version.storage_key, version.size, start, length)
+    if body.redirect is not None:
+        response = Response(status=303, headers={"Location": body.redirect})
+        for key in ("Content-MD5", "Content-SHA256", "ETag", "Content-Location"):
+            response.headers[key] = headers[key] if key in headers else ""
+        return response
+    if body.file is not None and start + length == version.size:
+        # to the end of the file: let the WSGI server send it (sendfile under gunicorn)
+        iterable = wrap_file(request.environ, body.file, READ_BLOCK)
+    elif body.file is not None:
+        iterable = _read_exactly(body.file, length)
+    else:
+        iterable = body.chunks
+    response = Response(iterable, status=status, headers=headers, direct_passthrough=True)
+    response.headers["Content-Length"] = str(length)
+    if body.close is not None:
+        response.call_on_close(body.close)
+    return response
+
+
+def _read_exactly(handle, length: int):
+    try:
+        while length > 0:
+            block = handle.read(min(READ_BLOCK, length))
+            if not block:
+                break
+            length -= len(block)
+            yield block
+    finally:
+        handle.close()
+
+
+def get_versions(call: Call) -> Response:
+    if call.path.version is not None:
+        raise BadRequest("A version has no ;versions sub-resource.")
+    if call.path.arguments:
+        raise BadRequest(";versions takes no arguments.")
+    _, versions = call.model.list_versions(call.client, call.path.name)
+    urls = [call.url(v.name, v.version) for v in versions]
+    return render.listing(urls, f"Versions of {call.url(call.path.name)}")
+
+
+# -- writing --------------------------------------------------------------------
+def request_length() -> Optional[int]:
+    """The declared body length; None for chunked transfer coding."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return None
+    return request.content_length or 0
+
+
+def object_metadata() -> dict:
+    """Metadata of a new version from the request headers, validated."""
+    metadata = {}
+    content_type = request.headers.get("Content-Type")
+    if content_type:
+        metadata["content-type"] = content_type
+    for field, header in (("content-md5", "Content-MD5"), ("content-sha256", "Content-SHA256")):
+        value = request.headers.get(header)
+        if value is not None:
+            metadata[field] = parse_digest(field, value, header)
+    disposition = request.headers.get("Content-Disposition")
+    if disposition is not None:
+        metadata["content-disposition"] = parse_content_disposition(disposition)
+    return metadata
+
+
+def put_name(call: Call) -> Response:
+    """PUT: a new namespace, or a new version of an object."""
+    if call.path.version is not None:
+        raise BadRequest("Versions are immutable; PUT the object name to make a new version.")
+    if call.path.is_root:
+        raise BadRequest("The root namespace always exists.")
+    parents = flag("parents")
+    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type == NAMESPACE_TYPE:
+        resolved = call.model.resolve(call.path.name)
+        existing = resolved.target
+        if existing is None or existing.deleted or not existing.is_object:
+            created = call.model.create_namespace(call.client, call.path.name, parents)
+            return render.created(call.url(created.name))
+    return put_object(call, parents)
+
+
+def put_object(call: Call, parents: bool) -> Response:
+    limit = call.config.max_request_payload_size
+    length = request_length()
+    if length is not None and length > limit:
+        raise PayloadTooLarge(
+            f"The body is {length} bytes; the limit of a single PUT is {limit} bytes "
+            "(use a chunked upload job for larger objects)."
+        )
+    metadata = object_metadata()
+    conditions = parse_preconditions(request.headers)
+    blocks = read_blocks(request.stream, length, limit)
+    version = call.model.put_object(
+        call.client, call.path.name, blocks, metadata, parents, conditions
+    )
+    url = call.url(version.name, version.version)
+    return render.created(url, {"ETag": version.etag, "Content-Location": url})
+
+
+def delete_name(call: Call) -> Response:
+    conditions = parse_preconditions(request.headers)
+    if call.path.version is not None:
+        call.model.delete_version(call.client, call.path.name, call.path.version, conditions)
+    else:
+        call.model.delete_name(call.client, call.path.name, conditions)
+    return render.no_content()
+
+
+def route_name(call: Call) -> Response:
+    if call.path.version is not None:
+        return by_method(call, {"GET": get_version, "DELETE": delete_name})
+    return by_method(call, {"GET": get_name, "PUT": put_name, "DELETE": delete_name})
+
+
+def route_versions(call: Call) -> Response:
+    return by_method(call, {"GET": get_versions})
+
+
+register_family(None, route_name)
+register_family("versions", route_versions)

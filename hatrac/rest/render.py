@@ -1,0 +1,127 @@
+"""Content negotiation and rendering: listings, uri-lists and errors.
+
+Listings are JSON arrays of URLs by default, ``text/uri-list`` or a small
+HTML page when the client's Accept prefers them. Errors are ``text/plain``
+by default, ``text/html`` (optionally from ``error_templates``) or RFC 9457
+problem details in JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from string import Template
+from typing import Iterable, Optional
+
+from flask import Response, request
+
+from ..errors import HatracError
+
+LISTING_TYPES = ["application/json", "text/uri-list", "text/html"]
+ERROR_TYPES = ["text/plain", "application/json", "application/problem+json", "text/html"]
+
+
+def negotiate(offers: list[str]) -> str:
+    """The offer the client's Accept header prefers; the first offer when indifferent."""
+    accept = request.accept_mimetypes
+    if not accept or not accept.provided:
+        return offers[0]
+    best = accept.best_match(offers)
+    if best is None:
+        return offers[0]
+    # "*/*" gives every offer the same quality: keep our default then
+    if accept.quality(best) == accept.quality(offers[0]):
+        return offers[0]
+    return best
+
+
+def uri_list(urls: Iterable[str]) -> str:
+    return "".join(url + "\n" for url in urls)
+
+
+def created(url: str, extra_headers: Optional[dict] = None) -> Response:
+    """201 with Location and the new URL as a one-line uri-list body."""
+    response = Response(uri_list([url]), status=201, mimetype="text/uri-list")
+    response.headers["Location"] = url
+    for key, value in (extra_headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def listing(urls: list[str], title: str, etag: Optional[str] = None) -> Response:
+    """A list of URLs in the negotiated representation."""
+    kind = negotiate(LISTING_TYPES)
+    if kind == "text/uri-list":
+        response = Response(uri_list(urls), mimetype="text/uri-list")
+    elif kind == "text/html":
+        items = "\n".join(
+            f'<li><a href="{html.escape(url, quote=True)}">{html.escape(url)}</a></li>'
+            for url in urls
+        )
+        page = (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n<ul>\n{items}\n</ul></body></html>\n"
+        )
+        response = Response(page, mimetype="text/html")
+    else:
+        response = Response(json.dumps(urls) + "\n", mimetype="application/json")
+    if etag:
+        response.headers["ETag"] = etag
+    response.vary.add("Accept")
+    return response
+
+
+def json_response(value, etag: Optional[str] = None, status: int = 200) -> Response:
+    response = Response(json.dumps(value) + "\n", status=status, mimetype="application/json")
+    if etag:
+        response.headers["ETag"] = etag
+    return response
+
+
+def no_content(etag: Optional[str] = None) -> Response:
+    response = Response(status=204)
+    if etag:
+        response.headers["ETag"] = etag
+    return response
+
+
+def error_response(
+    error: HatracError, templates: dict, request_id: Optional[str] = None
+) -> Response:
+    """Render an error in the format the client prefers."""
+    kind = negotiate(ERROR_TYPES)
+    message = error.message
+    if kind in ("application/json", "application/problem+json"):
+        problem = {
+            "type": "about:blank",
+            "title": error.title,
+            "status": error.status,
+            "detail": message,
+        }
+        if request_id:
+            problem["request_id"] = request_id
+        response = Response(json.dumps(problem) + "\n", mimetype=kind)
+    elif kind == "text/html":
+        template = templates.get(str(error.status)) or templates.get("default")
+        values = {
+            "status": str(error.status),
+            "title": html.escape(error.title),
+            "message": html.escape(message),
+        }
+        if template:
+            page = Template(template).safe_substitute(values)
+        else:
+            page = (
+                '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+                f"<title>{values['status']} {values['title']}</title></head>\n"
+                f"<body><h1>{values['title']}</h1>\n<p>{values['message']}</p></body></html>\n"
+            )
+        response = Response(page, mimetype="text/html")
+    else:
+        response = Response(f"{error.status} {error.title}\n{message}\n", mimetype="text/plain")
+    response.status_code = error.status
+    for key, value in error.headers.items():
+        response.headers[key] = value
+    response.vary.add("Accept")
+    return response

@@ -1,0 +1,189 @@
+"""Raw request paths to resource references, and resource names back to URLs.
+
+Hatrac URLs use ``/``, ``:`` and ``;`` as syntax when bare and as data when
+percent-encoded, so parsing must happen on the raw, still-encoded path (WSGI
+``RAW_URI``/``REQUEST_URI``), never on the decoded ``PATH_INFO``. We split on
+the bare syntax characters first and only then decode each segment as UTF-8.
+
+Names are kept in one canonical encoded form: each decoded segment quoted with
+only the unreserved characters left bare, segments joined by ``/``. That form
+is what the directory stores, what listings return, and what clients must send
+back (other spellings of the same name are accepted and mean the same thing).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+from urllib.parse import quote, unquote_to_bytes
+
+from .errors import BadRequest
+
+ROOT = "/"
+
+# RFC 3986 sub-delimiters and '@' have no meaning in Hatrac URLs; HTTP client
+# libraries (requests, which the DERIVA SDK uses) leave them bare, so they are
+# accepted bare as data in addition to the configured class.
+_TOLERATED_BARE = "!$&'()*+,=@"
+
+SUBRESOURCES = ("versions", "acl", "metadata", "upload")
+
+
+@dataclass(frozen=True)
+class ResourcePath:
+    """What a request path names: a name, an optional version and sub-resource."""
+
+    segments: tuple[str, ...]
+    version: Optional[str] = None
+    subresource: Optional[str] = None
+    arguments: tuple[str, ...] = ()
+    trailing_slash: bool = False
+    name: str = field(default=ROOT)
+
+    @property
+    def is_root(self) -> bool:
+        return not self.segments
+
+
+@lru_cache(maxsize=16)
+def _segment_pattern(char_class: str) -> re.Pattern:
+    bare = re.escape(_TOLERATED_BARE)
+    return re.compile(rf"(?:[{bare}{char_class}]|%[0-9A-Fa-f]{{2}})*")
+
+
+def quote_segment(text: str) -> str:
+    """Percent-encode one decoded segment in the canonical form."""
+    return quote(text, safe="-_.~")
+
+
+def canonical_name(segments: tuple[str, ...]) -> str:
+    """The canonical encoded name of a sequence of decoded segments."""
+    if not segments:
+        return ROOT
+    return "/" + "/".join(quote_segment(s) for s in segments)
+
+
+def split_name(name: str) -> list[str]:
+    """Canonical name -> the canonical names of the root and every ancestor, then itself."""
+    if name == ROOT:
+        return [ROOT]
+    parts = name.split("/")[1:]
+    return [ROOT] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def parent_name(name: str) -> str:
+    """Canonical name of the parent namespace."""
+    head = name.rsplit("/", 1)[0]
+    return head or ROOT
+
+
+def decode_segment(raw: str, what: str = "name segment") -> str:
+    """Percent-decode one raw segment as UTF-8, refusing control characters."""
+    try:
+        text = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"The {what} {raw!r} is not valid percent-encoded UTF-8.") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise BadRequest(f"The {what} {raw!r} contains a control character.")
+    return text
+
+
+class PathParser:
+    """Parses raw request paths under one service's naming rules."""
+
+    def __init__(self, allowed_char_class: str, max_segment_length: int, max_name_length: int):
+        try:
+            self._segment_ok = _segment_pattern(allowed_char_class)
+        except re.error as error:
+            raise ValueError(f"allowed_url_char_class is not a valid class: {error}") from None
+        self.max_segment_length = max_segment_length
+        self.max_name_length = max_name_length
+
+    def _name_segment(self, raw: str) -> str:
+        if raw == "":
+            raise BadRequest("Empty name segments ('//') are not allowed.")
+        if not self._segment_ok.fullmatch(raw):
+            raise BadRequest(
+                f"The name segment {raw!r} contains a character that must be percent-encoded."
+            )
+        text = decode_segment(raw)
+        if text in (".", ".."):
+            raise BadRequest("The name segments '.' and '..' are not allowed.")
+        if len(text) > self.max_segment_length:
+            raise BadRequest(
+                f"A name segment is {len(text)} characters long; the limit is "
+                f"{self.max_segment_length}."
+            )
+        return text
+
+    def parse(self, raw_path: str) -> ResourcePath:
+        """Parse the part of a raw path after the service prefix."""
+        if raw_path in ("", "/"):
+            return ResourcePath(segments=())
+        if not raw_path.startswith("/"):
+            raise BadRequest("The resource path must begin with '/'.")
+        name_part, semicolon, sub_part = raw_path.partition(";")
+        if name_part in ("", "/"):
+            raw_segments: list[str] = []
+        else:
+            raw_segments = name_part[1:].split("/")
+        version = None
+        if raw_segments:
+            for raw in raw_segments[:-1]:
+                if ":" in raw:
+                    raise BadRequest("A bare ':' may only separate an object name from a version.")
+            last = raw_segments[-1]
+            if ":" in last:
+                last, _, raw_version = last.partition(":")
+                if ":" in raw_version:
+                    raise BadRequest("A name may carry only one bare ':' (its version).")
+                if raw_version == "":
+                    raise BadRequest("The version after ':' is empty.")
+                version = self._name_segment(raw_version)
+                raw_segments[-1] = last
+        segments = tuple(self._name_segment(raw) for raw in raw_segments)
+        if sum(len(s) + 1 for s in segments) > self.max_name_length:
+            raise BadRequest(f"The name is longer than the limit of {self.max_name_length}.")
+        if version is not None and not segments:
+            raise BadRequest("The root namespace has no versions.")
+
+        subresource = None
+        arguments: tuple[str, ...] = ()
+        trailing_slash = False
+        if semicolon:
+            head, slash, rest = sub_part.partition("/")
+            if head not in SUBRESOURCES:
+                raise BadRequest(
+                    f"Unknown sub-resource ';{decode_segment(head, 'sub-resource')}'; known: "
+                    + ", ".join(";" + s for s in SUBRESOURCES)
+                )
+            subresource = head
+            if slash:
+                parts = rest.split("/")
+                if parts and parts[-1] == "":
+                    trailing_slash = True
+                    parts = parts[:-1]
+                arguments = tuple(decode_segment(p, "sub-resource argument") for p in parts)
+                if subresource == "acl" and len(arguments) > 2:
+                    # a role containing bare '/' (clients should send %2F): keep it whole
+                    arguments = (arguments[0], "/".join(arguments[1:]))
+            if any(a == "" for a in arguments):
+                raise BadRequest("Empty sub-resource arguments are not allowed.")
+        return ResourcePath(
+            segments=segments,
+            version=version,
+            subresource=subresource,
+            arguments=arguments,
+            trailing_slash=trailing_slash,
+            name=canonical_name(segments),
+        )
+
+
+def resource_url(prefix: str, name: str, version: Optional[str] = None) -> str:
+    """Absolute URL path of a name (and version) under the service prefix."""
+    path = prefix + ("/" if name == ROOT else name)
+    if version is not None:
+        path += ":" + quote_segment(version)
+    return path
