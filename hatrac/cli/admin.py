@@ -1,0 +1,81 @@
+"""Core admin subcommands: schema set-up and the root namespace's ACLs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..config import load_config
+from ..model.directory import open_directory
+from ..model.resources import ACCESS_MODES, NAMESPACE
+from ..urls import ROOT
+from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+
+
+def open_configured_directory(args):
+    """The configuration and an initialized directory, as the service would open them."""
+    config = load_config(args.config)
+    directory = open_directory(
+        config.database_dsn, config.database_pool_size, config.database_max_retries
+    )
+    directory.initialize(config.root_acls)
+    return config, directory
+
+
+@command("init-db", "Create or upgrade the database schema (idempotent).")
+def init_db(args) -> int:
+    config, directory = open_configured_directory(args)
+    print(f"database ready: {config.database_dsn.split(' password=')[0]}")
+    directory.close()
+    return EXIT_OK
+
+
+def _root_acl_arguments(parser) -> None:
+    parser.add_argument("access", choices=ACCESS_MODES[NAMESPACE], help="access mode")
+    parser.add_argument("roles", nargs="*", help="roles to add (or remove with --remove)")
+    parser.add_argument("--remove", action="store_true", help="remove the roles instead")
+    parser.add_argument("--set", action="store_true", help="replace the ACL with the roles")
+
+
+@command(
+    "root-acl",
+    "Show or change an ACL of the root namespace (e.g. 'hatrac root-acl owner admin').",
+    _root_acl_arguments,
+)
+def root_acl(args) -> int:
+    _, directory = open_configured_directory(args)
+
+    def change(tx):
+        root = tx.get_name(ROOT)
+        acls = dict(root.acls)
+        current = list(acls.get(args.access, []))
+        if args.set:
+            current = list(dict.fromkeys(args.roles))
+        elif args.remove:
+            current = [r for r in current if r not in args.roles]
+        else:
+            current = list(dict.fromkeys(current + args.roles))
+        acls[args.access] = current
+        if not any(acls.get(mode) for mode in ("owner", "subtree-owner")):
+            raise ValueError("the root namespace must keep at least one owner")
+        tx.set_name_acls(root.id, {k: v for k, v in acls.items() if v})
+        return acls
+
+    if not args.roles and not args.set:
+        root = directory.run(lambda tx: tx.get_name(ROOT))
+        print(json.dumps(root.acls.get(args.access, [])))
+        return EXIT_OK
+    try:
+        acls = directory.run(change, write=True)
+    except ValueError as error:
+        if "owner" in str(error) and args.access.endswith("owner"):
+            print(f"hatrac: refused: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+    finally:
+        directory.close()
+    print(json.dumps(acls.get(args.access, [])))
+    return EXIT_OK
+
+
+__all__ = ["init_db", "root_acl", "EXIT_USAGE"]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+# Usage: scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debian=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_debian+=(postgresql)
+if ((${#need_debian[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "scripts/test.sh: needs Debian packages ${need_debian[*]}; run as root or install them" >&2
+        exit 1
+    fi
+    echo "installing Debian packages: ${need_debian[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_debian[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/ruff check hatrac test
+.venv/bin/ruff format --check hatrac test
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,127 @@
+"""Namespaces: create, list (JSON, uri-list, HTML), delete, parents, conflicts."""
+
+from __future__ import annotations
+
+NS = {"Content-Type": "application/x-hatrac-namespace"}
+
+
+def test_root_lists_as_json(client):
+    reply = client.get("/hatrac/")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert isinstance(reply.json(), list)
+    assert client.get("/hatrac").status == 200
+
+
+def test_create_and_list(client, ns):
+    reply = client.put(ns + "/sub", user="alice", headers=NS)
+    assert reply.status == 201
+    assert reply.headers["Location"] == ns + "/sub"
+    assert reply.text == ns + "/sub\n"
+    assert reply.headers["Content-Type"].startswith("text/uri-list")
+    listing = client.get(ns, user="alice")
+    assert listing.json() == [ns + "/sub"]
+
+
+def test_listing_negotiation(client, ns):
+    client.put(ns + "/a", user="alice", headers=NS)
+    client.put(ns + "/b", user="alice", data=b"x")
+    uris = client.get(ns, user="alice", headers={"Accept": "text/uri-list"})
+    assert uris.headers["Content-Type"].startswith("text/uri-list")
+    assert uris.text == f"{ns}/a\n{ns}/b\n"
+    page = client.get(ns, user="alice", headers={"Accept": "text/html"})
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert f'href="{ns}/a"' in page.text
+    default = client.get(ns, user="alice", headers={"Accept": "*/*"})
+    assert default.json() == [ns + "/a", ns + "/b"]
+
+
+def test_listing_etag_and_304(client, ns):
+    first = client.get(ns, user="alice")
+    etag = first.headers["ETag"]
+    again = client.get(ns, user="alice", headers={"If-None-Match": etag})
+    assert again.status == 304
+    client.put(ns + "/c", user="alice", headers=NS)
+    changed = client.get(ns, user="alice", headers={"If-None-Match": etag})
+    assert changed.status == 200
+    assert changed.headers["ETag"] != etag
+
+
+def test_head_namespace(client, ns):
+    reply = client.head(ns, user="alice")
+    assert reply.status == 200
+    assert reply.body == b""
+
+
+def test_missing_parent_is_404_without_parents(client, ns):
+    reply = client.put(ns + "/x/y", user="alice", headers=NS)
+    assert reply.status == 404
+    assert "parents" in reply.text
+
+
+def test_parents_true_creates_ancestors(client, ns):
+    reply = client.put(ns + "/x/y/z?parents=true", user="alice", headers=NS)
+    assert reply.status == 201
+    assert client.get(ns + "/x/y", user="alice").json() == [ns + "/x/y/z"]
+    acl = client.get(ns + "/x;acl/owner", user="alice").json()
+    assert acl == ["alice"]
+
+
+def test_existing_namespace_is_409(client, ns):
+    assert client.put(ns + "/d", user="alice", headers=NS).status == 201
+    assert client.put(ns + "/d", user="alice", headers=NS).status == 409
+
+
+def test_namespace_under_object_is_409(client, ns):
+    client.put(ns + "/obj", user="alice", data=b"bytes")
+    assert client.put(ns + "/obj/child", user="alice", headers=NS).status == 409
+    assert client.put(ns + "/obj/child?parents=true", user="alice", data=b"x").status == 409
+
+
+def test_namespace_over_object_updates_object(client, ns):
+    """A PUT on an existing object updates it, whatever its Content-Type."""
+    client.put(ns + "/obj", user="alice", data=b"one")
+    reply = client.put(ns + "/obj", user="alice", headers=NS, data=b"two")
+    assert reply.status == 201
+    assert ":" in reply.headers["Location"]
+    assert client.get(ns + "/obj", user="alice").body == b"two"
+
+
+def test_object_over_namespace_is_409(client, ns):
+    client.put(ns + "/d", user="alice", headers=NS)
+    reply = client.put(ns + "/d", user="alice", data=b"x", headers={"Content-Type": "text/plain"})
+    assert reply.status == 409
+
+
+def test_delete_namespace_recursively(client, ns):
+    client.put(ns + "/a/b/c?parents=true", user="alice", headers=NS)
+    client.put(ns + "/a/b/obj", user="alice", data=b"data")
+    assert client.delete(ns + "/a", user="alice").status == 204
+    assert client.get(ns + "/a", user="alice").status == 404
+    assert client.get(ns + "/a/b/obj", user="alice").status == 404
+    assert client.get(ns, user="alice").json() == []
+
+
+def test_deleted_name_is_never_reused(client, ns):
+    client.put(ns + "/gone", user="alice", headers=NS)
+    assert client.delete(ns + "/gone", user="alice").status == 204
+    assert client.put(ns + "/gone", user="alice", headers=NS).status == 409
+    assert client.put(ns + "/gone", user="alice", data=b"x").status == 409
+    assert client.put(ns + "/gone/child?parents=true", user="alice", data=b"x").status == 409
+
+
+def test_root_cannot_be_deleted(client):
+    assert client.delete("/hatrac/", user="admin").status == 409
+
+
+def test_recursive_delete_needs_rights_on_everything(client, ns):
+    """Bob owns a sub-namespace, alice owns what is inside... and vice versa."""
+    client.put(ns + ";acl/subtree-create/bob", user="alice")
+    client.put(ns + "/bobs", user="bob", headers=NS)
+    # alice is owner of ns, hence of everything beneath it through... nothing:
+    # owner is not subtree-owner, so bob's namespace is not hers
+    reply = client.delete(ns, user="alice")
+    assert reply.status == 403
+    assert client.get(ns + "/bobs", user="bob").status == 200
+    client.put(ns + ";acl/subtree-owner/alice", user="alice")
+    assert client.delete(ns, user="alice").status == 204

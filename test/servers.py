@@ -1,0 +1,251 @@
+"""Real servers for the tests: a throwaway PostgreSQL cluster and gunicorn.
+
+Nothing here is mocked: :class:`PostgresServer` runs Debian's PostgreSQL
+(initdb + postgres on a loopback port and a private socket directory, as the
+``postgres`` user when the tests run as root) and :class:`GunicornServer`
+runs the service in a real gunicorn subprocess.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, process=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def postgres_bindir() -> str:
+    explicit = os.environ.get("HATRAC_TEST_PG_BINDIR")
+    if explicit:
+        return explicit
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return candidates[-1]
+    initdb = shutil.which("initdb")
+    if initdb:
+        return str(Path(initdb).parent)
+    raise RuntimeError(
+        "PostgreSQL server binaries not found; install Debian's 'postgresql' package "
+        "(scripts/test.sh does)"
+    )
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on a loopback port, removed on stop."""
+
+    def __init__(self):
+        self.bindir = postgres_bindir()
+        self.directory = Path(tempfile.mkdtemp(prefix="hatrac-pg-"))
+        self.port = free_port()
+        self.user: Optional[str] = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.directory, entry.pw_uid, entry.pw_gid)
+        self.process = None
+
+    def _run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        command = list(args)
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        return subprocess.run(command, check=True, capture_output=True, **kwargs)
+
+    def start(self) -> "PostgresServer":
+        data = self.directory / "data"
+        self._run(
+            f"{self.bindir}/initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        command = [
+            f"{self.bindir}/postgres",
+            "-D",
+            str(data),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.directory),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=64MB",
+        ]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        self.process = subprocess.Popen(
+            command,
+            stdout=open(self.directory / "server.log", "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, process=self.process)
+        deadline = time.monotonic() + 30
+        while True:
+            probe = subprocess.run(
+                [f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("PostgreSQL did not become ready")
+            time.sleep(0.1)
+        self.psql("CREATE DATABASE hatrac_test")
+        return self
+
+    def dsn(self, schema: Optional[str] = None, database: str = "hatrac_test") -> str:
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+        if schema:
+            dsn += f" options='-csearch_path={schema}'"
+        return dsn
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(
+            [
+                f"{self.bindir}/psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout
+
+    def new_schema(self, name: str) -> str:
+        """A fresh, empty schema; its DSN gives a private directory to one test."""
+        self.psql(f'CREATE SCHEMA "{name}"', database="hatrac_test")
+        return self.dsn(schema=name)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class GunicornServer:
+    """The service under a real gunicorn, configured by a JSON file."""
+
+    def __init__(self, config: dict, directory: Path, workers: int = 2, threads: int = 4):
+        self.config = config
+        self.directory = Path(directory)
+        self.port = free_port()
+        self.workers = workers
+        self.threads = threads
+        self.process = None
+        self.config_path = self.directory / f"hatrac_config_{self.port}.json"
+        self.log_path = self.directory / f"gunicorn_{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "GunicornServer":
+        self.config_path.write_text(json.dumps(self.config))
+        environment = dict(os.environ, HATRAC_CONFIG=str(self.config_path))
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--timeout",
+                "120",
+                "hatrac:create_app()",
+            ],
+            cwd=self.directory,
+            env=environment,
+            stdout=open(self.log_path, "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, process=self.process)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(self.url + "/hatrac/", timeout=5)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("gunicorn did not answer:\n" + self.log()) from None
+                time.sleep(0.1)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole server (master and workers), as a crash would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
