@@ -6,7 +6,7 @@ The interface is :class:`~hatrac.model.storage.base.Storage`;
 
 from __future__ import annotations
 
-from .base import Body, Digests, Staged, Storage, StorageError, read_blocks
+from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError, read_blocks
 
 
 def open_storage(config) -> Storage:
@@ -18,4 +18,13 @@ def open_storage(config) -> Storage:
     raise StorageError(f"storage backend {config.storage_backend!r} is not available")
 
 
-__all__ = ["Body", "Digests", "Staged", "Storage", "StorageError", "open_storage", "read_blocks"]
+__all__ = [
+    "Body",
+    "ChunkReceipt",
+    "Digests",
+    "Staged",
+    "Storage",
+    "StorageError",
+    "open_storage",
+    "read_blocks",
+]

@@ -100,6 +100,17 @@ class Staged:
 
 
 @dataclass
+class ChunkReceipt:
+    """What a backend reports about one stored chunk of an upload job."""
+
+    index: int
+    size: int
+    md5_b64: str
+    sha256_b64: str
+    state: str = ""
+
+
+@dataclass
 class Body:
     """How to answer a read: an open file-like object, an iterable, or a redirect."""
 
@@ -142,6 +153,40 @@ class Storage(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Whether bytes are stored under ``key``."""
+
+    # -- chunked upload jobs ---------------------------------------------------
+    # A job assembles one object from fixed-size chunks sent in any order,
+    # possibly in parallel and more than once. The model keeps the job and its
+    # received chunks in the directory; the backend keeps the bytes.
+
+    def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
+        """Prepare storage for a job; returns opaque backend state kept with the job
+        (e.g. an S3 multipart upload id), or "" when the backend needs none."""
+        raise NotImplementedError
+
+    def write_chunk(
+        self, job_key: str, state: str, index: int, offset: int, blocks: Iterable[bytes]
+    ) -> ChunkReceipt:
+        """Store chunk ``index`` (starting at byte ``offset`` of the object), hashing it.
+
+        Idempotent: writing the same chunk again replaces it. The receipt's
+        ``state`` is opaque backend data the model stores with the chunk.
+        """
+        raise NotImplementedError
+
+    def finalize_job(
+        self, job_key: str, state: str, size: int, chunks: list[ChunkReceipt], key: str
+    ) -> Digests:
+        """Assemble the chunks (ordered by index) durably under ``key``.
+
+        Returns the digests of the whole object. Nothing is visible under
+        ``key`` to readers until the model binds the version.
+        """
+        raise NotImplementedError
+
+    def cancel_job(self, job_key: str, state: str) -> None:
+        """Forget a job and its partial bytes; unknown jobs are not an error."""
+        raise NotImplementedError
 
     def hash_stored(self, key: str, size: int) -> Digests:
         """Re-read stored bytes and hash them (verification, adding checksums)."""
