@@ -115,10 +115,10 @@ def parse_range(value: Optional[str], size: int) -> Optional[tuple[int, int]]:
         start = max(0, size - suffix)
         return start, size - start
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # syntactically invalid per RFC 9110: ignore
     if start >= size:
         raise ValueError("unsatisfiable")
+    end = int(last) if last else size - 1
     end = min(end, size - 1)
     return start, end - start + 1

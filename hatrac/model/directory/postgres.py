@@ -64,9 +64,9 @@ class PostgresDatabase:
                     conn.rollback()
             pool.putconn(conn, close=bool(conn.closed))
 
-    def begin(self, conn, write: bool) -> None:
+    def begin(self, conn, write: bool, serializable: bool = True) -> None:
         conn.set_session(
-            isolation_level="SERIALIZABLE" if write else "READ COMMITTED",
+            isolation_level="SERIALIZABLE" if write and serializable else "READ COMMITTED",
             readonly=False,
             autocommit=False,
         )

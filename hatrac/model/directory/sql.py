@@ -297,13 +297,15 @@ class Directory:
             if tx.get_name(ROOT) is None:
                 tx.create_name(ROOT, None, NAMESPACE, root_acls, now or time.time())
 
-        self.run(setup, write=True)
+        # not serializable: the snapshot must be taken after the schema lock is
+        # held, so that a worker that waited sees what the first one committed
+        self.run(setup, write=True, serializable=False)
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Transaction]:
+    def _transaction(self, write: bool, serializable: bool = True) -> Iterator[Transaction]:
         with self.database.connection() as conn:
             try:
-                self.database.begin(conn, write)
+                self.database.begin(conn, write, serializable)
                 cursor = conn.cursor()
                 yield Transaction(self.database, cursor)
                 conn.commit()
@@ -316,13 +318,18 @@ class Directory:
                     self.database.discard(conn)
                 raise
 
-    def run(self, work: Callable[[Transaction], T], write: bool = False) -> T:
-        """Run ``work(tx)`` in a transaction, retrying transient database failures."""
+    def run(
+        self, work: Callable[[Transaction], T], write: bool = False, serializable: bool = True
+    ) -> T:
+        """Run ``work(tx)`` in a transaction, retrying transient database failures.
+
+        Write transactions are serializable unless ``serializable`` is False.
+        """
         attempt = 0
         while True:
             attempt += 1
             try:
-                with self._transaction(write) as tx:
+                with self._transaction(write, serializable) as tx:
                     return work(tx)
             except RetryTransaction:
                 pass

@@ -48,7 +48,7 @@ class SQLiteDatabase:
             conn = self._local.conn = self._connect()
         yield conn
 
-    def begin(self, conn: sqlite3.Connection, write: bool) -> None:
+    def begin(self, conn: sqlite3.Connection, write: bool, serializable: bool = True) -> None:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @staticmethod

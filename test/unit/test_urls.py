@@ -1,0 +1,96 @@
+"""Parsing raw request paths: syntax characters, encodings and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from hatrac.errors import BadRequest
+from hatrac.urls import PathParser, canonical_name, parent_name, resource_url, split_name
+
+parser = PathParser("A-Za-z0-9_.~-", 255, 4096)
+
+
+def test_root():
+    for raw in ("", "/"):
+        parsed = parser.parse(raw)
+        assert parsed.is_root and parsed.name == "/"
+
+
+def test_names_versions_and_subresources():
+    parsed = parser.parse("/a/b:V1;acl/read/%2A")
+    assert parsed.segments == ("a", "b")
+    assert parsed.version == "V1"
+    assert parsed.subresource == "acl"
+    assert parsed.arguments == ("read", "*")
+    assert parser.parse("/a;versions").subresource == "versions"
+    assert parser.parse("/a;acl/").trailing_slash
+    upload = parser.parse("/a/b;upload/JOB/12")
+    assert upload.arguments == ("JOB", "12")
+
+
+def test_encoded_syntax_characters_are_data():
+    parsed = parser.parse("/a%2Fb/c%3Ad%3Be")
+    assert parsed.segments == ("a/b", "c:d;e")
+    assert parsed.version is None and parsed.subresource is None
+    assert parsed.name == "/a%2Fb/c%3Ad%3Be"
+    assert parser.parse("/a%2fb").name == "/a%2Fb"  # canonical form upper-cases escapes
+
+
+def test_utf8_and_tolerated_characters():
+    parsed = parser.parse("/%C3%A9t%C3%A9/file(1)+x")
+    assert parsed.segments == ("été", "file(1)+x")
+    assert parsed.name == "/%C3%A9t%C3%A9/file%281%29%2Bx"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/a//b",
+        "/a/",
+        "/.",
+        "/a/..",
+        "/a/%2E%2E",
+        "/a/%2e",
+        "/a/%FF",
+        "/a/%C3",
+        "/a/%00",
+        "/a/%0A",
+        "/a/%7F",
+        "/a:b/c",
+        "/a:b:c",
+        "/a:",
+        "/a b",
+        '/a"b',
+        "/a;bogus",
+        "/a;upload//1",
+        "/a/%G1",
+    ],
+)
+def test_bad_paths_are_400(raw):
+    with pytest.raises(BadRequest):
+        parser.parse(raw)
+
+
+def test_roles_may_carry_bare_slashes():
+    parsed = parser.parse("/a;acl/read/https://auth.example.org/g")
+    assert parsed.arguments == ("read", "https://auth.example.org/g")
+
+
+def test_length_limits():
+    short = PathParser("A-Za-z0-9_.~-", 10, 30)
+    short.parse("/" + "a" * 10)
+    with pytest.raises(BadRequest):
+        short.parse("/" + "a" * 11)
+    with pytest.raises(BadRequest):
+        short.parse("/" + "/".join(["aaaaaaaaa"] * 4))
+    # limits count decoded characters
+    short.parse("/" + "%C3%A9" * 10)
+
+
+def test_name_helpers():
+    assert canonical_name(()) == "/"
+    assert split_name("/a/b") == ["/", "/a", "/a/b"]
+    assert parent_name("/a/b") == "/a"
+    assert parent_name("/a") == "/"
+    assert resource_url("/hatrac", "/", None) == "/hatrac/"
+    assert resource_url("/hatrac", "/a%2Fb", "V") == "/hatrac/a%2Fb:V"
