@@ -1,0 +1,76 @@
+"""The layering of the package, enforced: rest -> model -> (directory, storage).
+
+* nothing imports ``hatrac.rest`` except the app factory;
+* ``hatrac.model`` never imports Flask or Werkzeug;
+* ``model.directory`` and ``model.storage`` never import each other;
+* SQL text lives only in ``model/directory`` (checked by a crude scan for
+  SQL keywords in string literals elsewhere).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "hatrac"
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        yield ".".join(relative.parts), path
+
+
+def imported(module: str, path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_model_does_not_import_the_web_framework():
+    for module, path in modules():
+        if module.startswith("hatrac.model"):
+            bad = {n for n in imported(module, path) if n.split(".")[0] in ("flask", "werkzeug")}
+            assert not bad, f"{module} imports {bad}"
+
+
+def test_nothing_below_rest_imports_rest():
+    for module, path in modules():
+        if module.startswith(("hatrac.model", "hatrac.auth", "hatrac.cli")):
+            bad = {n for n in imported(module, path) if n.startswith("hatrac.rest")}
+            assert not bad, f"{module} imports {bad}"
+
+
+def test_directory_and_storage_are_independent():
+    for module, path in modules():
+        names = imported(module, path)
+        if module.startswith("hatrac.model.directory"):
+            assert not {n for n in names if n.startswith("hatrac.model.storage")}, module
+        if module.startswith("hatrac.model.storage"):
+            assert not {n for n in names if n.startswith("hatrac.model.directory")}, module
+
+
+SQL = re.compile(r"^\s*(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b", re.I)
+
+
+def test_sql_lives_in_the_directory():
+    for module, path in modules():
+        if module.startswith("hatrac.model.directory"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not SQL.match(node.value), f"SQL text in {module}: {node.value[:60]!r}"
