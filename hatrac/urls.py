@@ -125,6 +125,8 @@ class PathParser:
         if not raw_path.startswith("/"):
             raise BadRequest("The resource path must begin with '/'.")
         name_part, semicolon, sub_part = raw_path.partition(";")
+        if len(name_part) > 1 and name_part.endswith("/") and not name_part.endswith("//"):
+            name_part = name_part[:-1]  # "/ns/" names the namespace "/ns"
         if name_part in ("", "/"):
             raw_segments: list[str] = []
         else:

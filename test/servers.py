@@ -80,7 +80,7 @@ class PostgresServer:
             command = ["runuser", "-u", self.user, "--", *command]
         return subprocess.run(command, check=True, capture_output=True, **kwargs)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         data = self.directory / "data"
         self._run(
             f"{self.bindir}/initdb",
@@ -194,7 +194,7 @@ class GunicornServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "GunicornServer":
+    def start(self) -> GunicornServer:
         self.config_path.write_text(json.dumps(self.config))
         environment = dict(os.environ, HATRAC_CONFIG=str(self.config_path))
         self.process = subprocess.Popen(

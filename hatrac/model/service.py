@@ -139,6 +139,20 @@ class Hatrac:
 
         return self.directory.run(work)
 
+    def read_name(self, client: Client, name: str):
+        """GET of a bare name in one transaction: a :class:`Listing` for a namespace,
+        or ``(object, current version)`` for an object."""
+
+        def work(tx: Transaction):
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved)
+            if target.is_namespace:
+                self._require(client, "read", resolved.chain, name)
+                return Listing(target, tx.children(target.id))
+            return self._readable_version(tx, client, resolved, None)
+
+        return self.directory.run(work)
+
     def get_version(
         self, client: Client, name: str, version: Optional[str] = None
     ) -> tuple[Name, ObjectVersion]:
@@ -151,20 +165,28 @@ class Hatrac:
                 if version is not None:
                     raise NotFound(f"{name} is a namespace; namespaces have no versions.")
                 raise Conflict(f"{name} is a namespace, not an object.")
-            if version is None:
-                found = tx.current_version(target.id)
-                if found is None:
-                    self._require(client, "read", resolved.chain, name)
-                    raise Conflict(f"The object {name} has no current version.")
-            else:
-                found = tx.get_version(target.id, version)
-                if found is None or found.deleted:
-                    self._require(client, "read", resolved.chain, name)
-                    raise NotFound(f"The version {name}:{version} does not exist.")
-            self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
-            return target, found
+            return self._readable_version(tx, client, resolved, version)
 
         return self.directory.run(work)
+
+    def _readable_version(
+        self, tx: Transaction, client: Client, resolved: Resolved, version: Optional[str]
+    ) -> tuple[Name, ObjectVersion]:
+        target = resolved.target
+        assert target is not None
+        name = resolved.name
+        if version is None:
+            found = tx.current_version(target.id)
+            if found is None:
+                self._require(client, "read", resolved.chain, name)
+                raise Conflict(f"The object {name} has no current version.")
+        else:
+            found = tx.get_version(target.id, version)
+            if found is None or found.deleted:
+                self._require(client, "read", resolved.chain, name)
+                raise NotFound(f"The version {name}:{version} does not exist.")
+        self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
+        return target, found
 
     def list_versions(self, client: Client, name: str) -> tuple[Name, list[ObjectVersion]]:
         def work(tx: Transaction) -> tuple[Name, list[ObjectVersion]]:

@@ -11,11 +11,23 @@ import json
 
 from flask import Response, request
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, PayloadTooLarge
 from ..model.conditions import NotModified
 from . import Call, by_method, register_family, render
 from .headers import parse_preconditions
 from .names import not_modified
+
+ACL_BODY_LIMIT = 1024 * 1024
+
+
+def read_small_body(limit: int) -> bytes:
+    """A request body that is small by nature (JSON, text), refused above ``limit``."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
+    return body
 
 
 def _parts(call: Call) -> tuple:
@@ -62,7 +74,7 @@ def put_acl(call: Call) -> Response:
         raise BadRequest("PUT needs an access mode: ;acl/ACCESS or ;acl/ACCESS/ROLE.")
     conditions = parse_preconditions(request.headers)
     if role is None:
-        roles = _role_list(request.get_data(cache=False)[:1048577])
+        roles = _role_list(read_small_body(ACL_BODY_LIMIT))
 
         def change(_old: list) -> list:
             return roles

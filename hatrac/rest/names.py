@@ -20,6 +20,7 @@ from ..errors import (
 )
 from ..model.conditions import NotModified
 from ..model.resources import ObjectVersion
+from ..model.service import Listing
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
 from .headers import (
@@ -54,16 +55,13 @@ def not_modified(etag: Optional[str]) -> Response:
 # -- reading -------------------------------------------------------------------
 def get_name(call: Call) -> Response:
     """GET/HEAD of a namespace (its listing) or an object (its current version)."""
-    if call.path.is_root:
-        return get_namespace(call)
-    found = call.model.kind_of(call.client, call.path.name)
-    if found.is_namespace:
-        return get_namespace(call)
-    return get_version(call)
+    found = call.model.read_name(call.client, call.path.name)
+    if isinstance(found, Listing):
+        return render_listing(call, found)
+    return render_version(call, found[1])
 
 
-def get_namespace(call: Call) -> Response:
-    listing = call.model.list_namespace(call.client, call.path.name)
+def render_listing(call: Call, listing: Listing) -> Response:
     if request.headers.get("Range"):
         raise NotImplementedHere("Range requests on a namespace are not supported.")
     try:
@@ -92,8 +90,13 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
 
 
 def get_version(call: Call) -> Response:
-    """The bytes (or just the headers, for HEAD) of the current or a given version."""
+    """GET/HEAD of ``name:VERSION``."""
     _, version = call.model.get_version(call.client, call.path.name, call.path.version)
+    return render_version(call, version)
+
+
+def render_version(call: Call, version: ObjectVersion) -> Response:
+    """The bytes (or just the headers, for HEAD) of a version."""
     headers = version_headers(call, version)
     try:
         parse_preconditions(request.headers).check(version.etag, safe_method=True)

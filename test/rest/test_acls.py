@@ -209,8 +209,9 @@ def test_existence_is_not_leaked(client, ns):
 
 
 def test_firewall_acls(make_config):
-    import hatrac
     from clients import FlaskProtocolClient
+
+    import hatrac
 
     app = hatrac.create_app(make_config(firewall_acls={"create": ["staff"]}))
     client = FlaskProtocolClient(app)
@@ -220,8 +221,9 @@ def test_firewall_acls(make_config):
 
 
 def test_read_only_service(make_config):
-    import hatrac
     from clients import FlaskProtocolClient
+
+    import hatrac
 
     app = hatrac.create_app(make_config(read_only=True))
     client = FlaskProtocolClient(app)

@@ -46,7 +46,6 @@ def test_utf8_and_tolerated_characters():
     "raw",
     [
         "/a//b",
-        "/a/",
         "/.",
         "/a/..",
         "/a/%2E%2E",
@@ -69,6 +68,11 @@ def test_utf8_and_tolerated_characters():
 def test_bad_paths_are_400(raw):
     with pytest.raises(BadRequest):
         parser.parse(raw)
+
+
+def test_one_trailing_slash_is_tolerated():
+    assert parser.parse("/a/b/").name == "/a/b"
+    assert parser.parse("/a/;acl").name == "/a"
 
 
 def test_roles_may_carry_bare_slashes():
