@@ -287,8 +287,9 @@ class Hatrac:
         target = resolved.target
         if target is not None and target.is_object and not target.deleted:
             self._require(client, "update", resolved.chain, name)
-            current = tx.current_version(target.id)
-            conditions.check(current.etag if current else None)
+            if conditions.present:
+                current = tx.current_version(target.id)
+                conditions.check(current.etag if current else None)
         else:
             self._creation_point(client, resolved, parents, OBJECT)
             conditions.check(None)

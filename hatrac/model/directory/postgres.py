@@ -65,9 +65,13 @@ class PostgresDatabase:
             pool.putconn(conn, close=bool(conn.closed))
 
     def begin(self, conn, write: bool, serializable: bool = True) -> None:
+        if not write:
+            # reads run each statement on its own READ COMMITTED snapshot; autocommit
+            # spares the BEGIN and COMMIT round trips on the hot path
+            conn.set_session(isolation_level="READ COMMITTED", autocommit=True)
+            return
         conn.set_session(
-            isolation_level="SERIALIZABLE" if write and serializable else "READ COMMITTED",
-            readonly=False,
+            isolation_level="SERIALIZABLE" if serializable else "READ COMMITTED",
             autocommit=False,
         )
 

@@ -179,7 +179,8 @@ class Transaction:
         row = self.one(
             "INSERT INTO versions (name_id, version, size, storage_key, content_type, "
             "content_md5, content_sha256, content_disposition, acls, created, deleted) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING id, (SELECT name FROM names WHERE id = versions.name_id)",
             (
                 name_id,
                 version,
@@ -194,9 +195,20 @@ class Transaction:
                 False,
             ),
         )
-        created = self.version_by_id(row[0])
-        assert created is not None
-        return created
+        return ObjectVersion(
+            id=row[0],
+            name_id=name_id,
+            name=row[1],
+            version=version,
+            size=size,
+            storage_key=storage_key,
+            content_type=metadata.get("content-type"),
+            content_md5=metadata.get("content-md5"),
+            content_sha256=metadata.get("content-sha256"),
+            content_disposition=metadata.get("content-disposition"),
+            acls=acls,
+            created=now,
+        )
 
     def version_by_id(self, version_id: int) -> Optional[ObjectVersion]:
         row = self.one(
