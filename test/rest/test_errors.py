@@ -1,0 +1,63 @@
+"""Error rendering: negotiated formats, templates, 405 with Allow, request ids."""
+
+from __future__ import annotations
+
+from clients import FlaskProtocolClient
+
+import hatrac
+
+
+def test_plain_text_by_default(client):
+    reply = client.get("/hatrac/nothing-here", user="admin")
+    assert reply.status == 404
+    assert reply.headers["Content-Type"].startswith("text/plain")
+    assert reply.text.startswith("404 Not Found\n")
+
+
+def test_problem_details_json(client):
+    reply = client.get(
+        "/hatrac/nothing-here", user="admin", headers={"Accept": "application/problem+json"}
+    )
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
+    problem = reply.json()
+    assert problem["status"] == 404
+    assert problem["title"] == "Not Found"
+    assert "/nothing-here" in problem["detail"]
+    assert problem["request_id"] == reply.headers["X-Request-Id"]
+
+
+def test_html_error_templates(make_config):
+    template = "<html><body><p class=custom>$status: $message</p></body></html>"
+    app = hatrac.create_app(make_config(error_templates={"404": template}))
+    client = FlaskProtocolClient(app)
+    page = client.get("/hatrac/<script>", user="admin", headers={"Accept": "text/html"})
+    # '<' must be percent-encoded in names: a 400 uses the built-in page
+    assert page.status == 400
+    assert "<h1>Bad Request</h1>" in page.text
+    assert "<script>" not in page.text
+    missing = client.get("/hatrac/absent", user="admin", headers={"Accept": "text/html"})
+    assert missing.status == 404
+    assert missing.text.startswith("<html><body><p class=custom>404: ")
+    app.extensions["hatrac"].close()
+
+
+def test_405_lists_allowed_methods(client, ns):
+    reply = client.post(ns + ";acl", user="alice")
+    assert reply.status == 405
+    assert set(reply.headers["Allow"].replace(" ", "").split(",")) == {
+        "GET",
+        "HEAD",
+        "PUT",
+        "DELETE",
+    }
+
+
+def test_paths_outside_the_prefix_are_404(client):
+    assert client.get("/elsewhere").status == 404
+
+
+def test_client_request_id_is_echoed(client):
+    reply = client.get("/hatrac/", headers={"X-Request-Id": "abc-123"})
+    assert reply.headers["X-Request-Id"] == "abc-123"
+    generated = client.get("/hatrac/", headers={"X-Request-Id": "bad id with spaces"})
+    assert generated.headers["X-Request-Id"] != "bad id with spaces"
