@@ -1,0 +1,107 @@
+"""The machine's own ceilings, measured in the same run as the service.
+
+* disk: sequential write of the large-object size with ``dd conv=fsync``, and
+  an uncached (``iflag=direct``) sequential read of it;
+* nginx: the same large file and a 1 KiB file over loopback (sendfile on);
+  the 1 KiB figure is also the load client's capacity;
+* the minimal Flask app (:mod:`bench.minimal_app`) under the service's gunicorn settings;
+* PostgreSQL: a committed single-row INSERT then SELECT by key, on the same server.
+
+``wrk`` (C, from Debian), when installed, cross-checks the small GET rates.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from .load import MIB, large_get, pg_roundtrips, run_load
+
+
+def _dd(arguments: list[str]) -> dict:
+    result = subprocess.run(["dd", *arguments], capture_output=True, text=True, check=True)
+    # "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.31 s, 465 MB/s"
+    match = re.search(r"(\d+) bytes .* copied, ([\d.,e-]+) s", result.stderr)
+    if not match:
+        raise RuntimeError(f"cannot read dd's report: {result.stderr}")
+    size, seconds = int(match.group(1)), float(match.group(2).replace(",", "."))
+    return {"bytes": size, "seconds": seconds, "mib_per_s": round(size / MIB / seconds, 1)}
+
+
+def disk(directory: Path, size: int) -> dict:
+    """Sequential write (fsync'd before dd exits) and uncached read, in MiB/s."""
+    block = 8 * MIB if size >= 64 * MIB else MIB
+    target = Path(directory) / "dd_ceiling.bin"
+    try:
+        write = _dd(
+            [
+                "if=/dev/zero",
+                f"of={target}",
+                f"bs={block}",
+                f"count={max(1, size // block)}",
+                "conv=fsync",
+            ]
+        )
+        try:
+            read = _dd([f"if={target}", "of=/dev/null", f"bs={block}", "iflag=direct"])
+        except subprocess.CalledProcessError:  # a filesystem without O_DIRECT
+            read = _dd([f"if={target}", "of=/dev/null", f"bs={block}"])
+    finally:
+        target.unlink(missing_ok=True)
+    return {"write_fsync": write, "read": read}
+
+
+def wrk_rate(url: str, clients: int, duration: float) -> Optional[dict]:
+    """Requests/s and latency of ``wrk`` on one URL, or None when wrk is not installed."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        return None
+    seconds = max(1, int(round(duration)))
+    result = subprocess.run(
+        [binary, "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if not match:
+        return None
+    figures = {"ops_per_s": float(match.group(1))}
+    for label, key in (("50%", "p50_ms"), ("99%", "p99_ms")):
+        found = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", result.stdout)
+        if found:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+            figures[key] = round(float(found.group(1)) * scale, 2)
+    return figures
+
+
+def nginx(base_url: str, large_path: str, small_path: str, clients: int, duration: float) -> dict:
+    """nginx over loopback: large GET in MiB/s, small GET with our client (and wrk)."""
+    transfer = large_get(base_url, large_path)
+    small = run_load(base_url, {"kind": "get", "paths": [small_path]}, clients, duration=duration)
+    return {
+        "large_get": {
+            "mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1),
+            **transfer,
+        },
+        "small_get": small.summary(),
+        "small_get_wrk": wrk_rate(base_url + small_path, clients, duration),
+    }
+
+
+def flask_small(base_url: str, clients: int, duration: float) -> dict:
+    """The minimal Flask app's 1 KiB GET under the service's gunicorn settings."""
+    result = run_load(base_url, {"kind": "get", "paths": ["/small"]}, clients, duration=duration)
+    return {
+        "small_get": result.summary(),
+        "small_get_wrk": wrk_rate(base_url + "/small", clients, duration),
+    }
+
+
+def postgres(dsn: str, clients: int, duration: float) -> dict:
+    """Committed single-row INSERT + SELECT by key, ``clients`` connections at once."""
+    concurrent = pg_roundtrips(dsn, clients, duration)
+    single = pg_roundtrips(dsn, 1, max(1.0, duration / 2))
+    return {"concurrent": concurrent.summary(), "single_client": single.summary()}

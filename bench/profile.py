@@ -1,0 +1,98 @@
+"""Optional profiling of the service during a workload, with py-spy.
+
+``py-spy record --subprocesses`` samples the gunicorn master and all its
+workers while a workload runs; the raw (collapsed-stack) output is kept in
+``bench/results/`` (feed it to flamegraph.pl or speedscope) and summarized
+here: the functions with the most samples on top of the stack (self time)
+and the project functions with the most samples anywhere in the stack
+(inclusive time), as percentages of the samples of busy threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+IDLE_FRAMES = ("select (selectors.py", "wait (threading.py", "poll (selectors.py", "accept (")
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise RuntimeError("py-spy is not installed; pip install py-spy (scripts/bench.sh does)")
+    return found
+
+
+def summarize(raw: Path, top: int = 15) -> dict:
+    """Self and inclusive sample shares of the busiest frames in a py-spy raw file."""
+    self_time: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        leaf = frames[-1]
+        if any(leaf.startswith(idle) for idle in IDLE_FRAMES):
+            continue  # an idle thread waiting for work is not where time goes
+        count = int(count_text)
+        total += count
+        self_time[leaf] += count
+        for frame in set(frames):
+            if "hatrac/" in frame or "werkzeug/" in frame or "flask/" in frame:
+                inclusive[frame] += count
+    if not total:
+        return {"busy_samples": 0, "self": [], "inclusive": []}
+
+    def share(counter: Counter) -> list:
+        return [
+            {"frame": frame, "percent": round(100.0 * count / total, 1)}
+            for frame, count in counter.most_common(top)
+        ]
+
+    return {"busy_samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+
+
+class Profiler:
+    """Samples a process tree while a workload runs; keeps a summary per label."""
+
+    def __init__(self, pid: int, directory: Path, rate: int = 100):
+        self.pid = pid
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.rate = rate
+        self.summaries: dict = {}
+
+    @contextlib.contextmanager
+    def sampling(self, label: str):
+        safe = "".join(c if c.isalnum() else "_" for c in label)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        output = self.directory / f"profile-{safe}-{stamp}.txt"
+        recorder = subprocess.Popen(
+            [py_spy(), "record", "--pid", str(self.pid), "--subprocesses", "--idle"]
+            + ["--format", "raw", "--rate", str(self.rate), "--output", str(output)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        time.sleep(1.0)  # py-spy attaches to every worker before the load starts
+        try:
+            yield
+        finally:
+            recorder.send_signal(signal.SIGINT)
+            try:
+                _, errors = recorder.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                recorder.kill()
+                errors = b""
+            if output.exists():
+                self.summaries[label] = {"file": str(output), **summarize(output)}
+            else:
+                self.summaries[label] = {"error": errors.decode(errors="replace")[-500:]}

@@ -1,0 +1,380 @@
+"""The benchmark command: start everything, measure ceilings and workloads, report.
+
+``python -m bench --size tiny|small|full`` (``scripts/bench.sh`` installs
+what is missing first). Order of a run: make the test file; disk ceiling;
+PostgreSQL; nginx and its ceilings; the minimal Flask app; PostgreSQL round
+trips; then the service under gunicorn and workloads (a)-(h). Servers are
+stopped and the work directory removed at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from . import ceilings, report, workloads
+from .load import MIB, Unavailable
+from .servers import PROJECT, GunicornServer, NginxServer, PostgresServer
+
+SIZES = {
+    # large object, chunk, small PUTs per client (8 clients: the listing size), seconds per run
+    "tiny": {"large_mib": 8, "chunk_mib": 1, "puts_per_client": 25, "duration": 1.0},
+    "small": {"large_mib": 128, "chunk_mib": 8, "puts_per_client": 250, "duration": 5.0},
+    "full": {"large_mib": 1024, "chunk_mib": 8, "puts_per_client": 1250, "duration": 15.0},
+}
+
+ROOT_ACLS = {
+    "owner": ["bench-admin"],
+    "create": ["*"],
+    "read": ["*"],
+    "subtree-create": ["*"],
+    "subtree-read": ["*"],
+    "subtree-update": ["*"],
+}
+
+BENCH_USER = "bench-user"
+BENCH_PASSWORD = "bench-password-not-secret"
+
+
+def parse_arguments(argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure Hatrac against this machine's ceilings (see docs/benchmark.md).",
+    )
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--large-mib", type=int, help="size of the large object (MiB)")
+    parser.add_argument("--chunk-mib", type=int, help="upload job chunk size (MiB)")
+    parser.add_argument("--puts-per-client", type=int, help="small PUTs per client in (a)")
+    parser.add_argument("--duration", type=float, help="seconds of each timed run")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent load clients")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn workers (default: HATRAC_WORKERS or 4)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker")
+    parser.add_argument("--worker-class", default=None, help="gunicorn worker class override")
+    parser.add_argument("--workdir", type=Path, default=None, help="where files and servers live")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="result file (default bench/results/bench-SIZE-TIMESTAMP.json)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the service's workers with py-spy during (a), (b), (c), (d)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    arguments = parser.parse_args(argv)
+    preset = SIZES[arguments.size]
+    for key, value in preset.items():
+        if getattr(arguments, key) is None:
+            setattr(arguments, key, value)
+    if arguments.workers is None:
+        arguments.workers = int(os.environ.get("HATRAC_WORKERS", 4))
+    if arguments.threads is None:
+        arguments.threads = int(os.environ.get("HATRAC_THREADS", 8))
+    return arguments
+
+
+def make_source(path: Path, size: int) -> None:
+    """A file of incompressible bytes, written once and reused by every large transfer."""
+    block = os.urandom(MIB)
+    with open(path, "wb") as out:
+        for _ in range(size // MIB):
+            out.write(block)
+        out.write(block[: size % MIB])
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(PROJECT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def say(message: str) -> None:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S")
+    print(f"[bench {stamp}] {message}", file=sys.stderr, flush=True)
+
+
+def attempt(label: str, function, *args, **kwargs):
+    """Run one workload; its failure becomes a string in the results, not a crash."""
+    say(label)
+    try:
+        return function(*args, **kwargs)
+    except Unavailable as error:
+        return f"not available: {error}"
+    except Exception as error:  # recorded in the results, with the traceback on stderr
+        traceback.print_exc()
+        return f"failed: {type(error).__name__}: {error}"
+
+
+def prepare_session(server: GunicornServer, config_path: Path) -> dict:
+    """Create a benchmark account and log in; the Cookie header, or Unavailable."""
+    environment = dict(os.environ, HATRAC_CONFIG=str(config_path))
+    hatrac = [sys.executable, "-c", "import sys; from hatrac.cli import main; sys.exit(main())"]
+    created = subprocess.run(
+        [*hatrac, "user", "add", BENCH_USER, "--password-stdin"],
+        input=BENCH_PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=server.directory,
+    )
+    if created.returncode != 0:
+        raise Unavailable(
+            "no account command in this tree ('hatrac user add' failed: "
+            f"{(created.stderr or created.stdout).strip().splitlines()[-1:]})"
+        )
+    return workloads.login_with_password(server.url, BENCH_USER, BENCH_PASSWORD)
+
+
+def run(arguments: argparse.Namespace) -> dict:
+    workdir = Path(arguments.workdir or tempfile.mkdtemp(prefix="hatrac-bench-", dir="/var/tmp"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir, 0o755)
+    large = arguments.large_mib * MIB
+    chunk = arguments.chunk_mib * MIB
+    clients, duration = arguments.clients, arguments.duration
+    servers = []
+    profiler = None
+    meta = {
+        "size": arguments.size,
+        "large_mib": arguments.large_mib,
+        "chunk_mib": arguments.chunk_mib,
+        "puts_per_client": arguments.puts_per_client,
+        "clients": clients,
+        "duration_s": duration,
+        "gunicorn": {
+            "config": "hatrac.gunicorn_conf",
+            "workers": arguments.workers,
+            "threads": arguments.threads,
+            "worker_class": arguments.worker_class or "gthread",
+        },
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
+    try:
+        public = workdir / "public"
+        public.mkdir()
+        source = public / "large.bin"
+        say(f"writing a {arguments.large_mib} MiB source file in {workdir}")
+        make_source(source, large)
+        (public / "small.bin").write_bytes(os.urandom(1024))
+        os.chmod(public, 0o755)
+
+        results_ceilings: dict = {}
+        say("ceiling: disk (dd)")
+        results_ceilings["disk"] = ceilings.disk(workdir, large)
+
+        say("starting PostgreSQL")
+        postgres = PostgresServer(workdir / "postgres").start()
+        servers.append(postgres)
+
+        say("ceiling: nginx")
+        nginx = NginxServer(workdir / "nginx", public, arguments.workers).start()
+        servers.append(nginx)
+        results_ceilings["nginx"] = ceilings.nginx(
+            nginx.url, "/large.bin", "/small.bin", clients, duration
+        )
+        nginx.stop()
+
+        say("ceiling: minimal Flask app under gunicorn")
+        flask = GunicornServer(
+            "bench.minimal_app:create_app()",
+            workdir / "flask",
+            arguments.workers,
+            arguments.threads,
+            worker_class=arguments.worker_class,
+        ).start("/small")
+        servers.append(flask)
+        results_ceilings["flask"] = ceilings.flask_small(flask.url, clients, duration)
+        flask.stop()
+
+        say("ceiling: PostgreSQL INSERT+SELECT round trips")
+        results_ceilings["postgres"] = ceilings.postgres(
+            postgres.dsn("postgres"), clients, duration
+        )
+
+        say("starting Hatrac under gunicorn (PostgreSQL + filesystem)")
+        service_dir = workdir / "hatrac"
+        config = {
+            "database_dsn": postgres.dsn(),
+            "storage_backend": "filesystem",
+            "data_directory": str(service_dir / "data"),
+            "storage_path": str(service_dir / "storage"),
+            "max_request_payload_size": max(large * 2, 128 * MIB),
+            "root_acls": ROOT_ACLS,
+            "log_level": "WARNING",
+        }
+        hatrac = GunicornServer(
+            "hatrac:create_app()",
+            service_dir,
+            arguments.workers,
+            arguments.threads,
+            config=config,
+            worker_class=arguments.worker_class,
+        ).start("/hatrac/")
+        servers.append(hatrac)
+        config_path = service_dir / f"hatrac_config_{hatrac.port}.json"
+        url = hatrac.url
+        pids = hatrac.worker_pids()
+        per_client = arguments.puts_per_client
+        small_ns = "/hatrac/bench/small"
+        small_paths = workloads.object_paths(small_ns + "/", clients, per_client)
+        service: dict = {}
+
+        if arguments.profile:
+            from .profile import Profiler
+
+            profiler = Profiler(hatrac.process.pid, PROJECT / "bench" / "results")
+
+        def profiled(label, function, *args):
+            if profiler is None:
+                return attempt(label, function, *args)
+            with profiler.sampling(label.split(")")[0].strip("(")):
+                return attempt(label, function, *args)
+
+        service["a"] = profiled(
+            "(a) small PUTs", workloads.small_puts, url, small_ns, clients, per_client
+        )
+        service["b"] = profiled(
+            "(b) small GETs", workloads.small_gets, url, small_paths, clients, duration
+        )
+        service["cd"] = profiled(
+            "(c, d) large PUT and GET",
+            workloads.large_object,
+            url,
+            "/hatrac/bench/large",
+            str(source),
+            pids,
+        )
+        service["e"] = attempt(
+            "(e) upload jobs",
+            workloads.upload_jobs,
+            url,
+            "/hatrac/bench/jobs",
+            str(source),
+            chunk,
+            pids,
+        )
+        service["f"] = attempt("(f) listing", workloads.listing, url, small_ns, small_paths[0], 5)
+        if isinstance(service["f"], dict):
+            service["f"]["children"] = len(small_paths)
+        service["g"] = attempt(
+            "(g) mixed 90/10",
+            workloads.mixed,
+            url,
+            small_paths,
+            "/hatrac/bench/mixed",
+            clients,
+            duration,
+        )
+
+        deep_ns = workloads.deep_namespace(10, "/hatrac/bench/deep")
+        deep_per_client = max(5, per_client // 4)
+        service["h_deep_put"] = attempt(
+            "(h) deep-ACL small PUTs",
+            workloads.small_puts,
+            url,
+            deep_ns,
+            clients,
+            deep_per_client,
+        )
+        service["h_deep_get"] = attempt(
+            "(h) deep-ACL small GETs",
+            workloads.small_gets,
+            url,
+            workloads.object_paths(deep_ns + "/", clients, deep_per_client),
+            clients,
+            duration,
+        )
+
+        session = attempt("(h) session login", prepare_session, hatrac, config_path)
+        if isinstance(session, dict):
+            session_ns = "/hatrac/bench/session"
+            service["h_session_put"] = attempt(
+                "(h) session small PUTs",
+                workloads.small_puts,
+                url,
+                session_ns,
+                clients,
+                deep_per_client,
+                session,
+            )
+            service["h_session_get"] = attempt(
+                "(h) session small GETs",
+                workloads.small_gets,
+                url,
+                workloads.object_paths(session_ns + "/", clients, deep_per_client),
+                clients,
+                duration,
+                session,
+            )
+        else:
+            service["h_session_put"] = service["h_session_get"] = session
+        hatrac_log = hatrac.log()
+        hatrac.stop()
+    finally:
+        for server in reversed(servers):
+            try:
+                server.stop()
+            except Exception:  # keep stopping the others
+                traceback.print_exc()
+        if not arguments.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    meta["loadavg_end"] = os.getloadavg()
+    meta["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    rows = report.build_rows(results_ceilings, service)
+    document = {
+        "meta": meta,
+        "ceilings": results_ceilings,
+        "service": service,
+        "workloads": rows,
+    }
+    if profiler is not None:
+        document["profiles"] = profiler.summaries
+    if "Traceback" in hatrac_log:
+        document["service_log_tail"] = hatrac_log[-3000:]
+    return document
+
+
+def main(argv=None) -> int:
+    arguments = parse_arguments(argv)
+    began = time.monotonic()
+    document = run(arguments)
+    document["meta"]["seconds"] = round(time.monotonic() - began, 1)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = arguments.json or PROJECT / "bench" / "results" / f"bench-{arguments.size}-{stamp}.json"
+    report.write_json(path, document)
+    print()
+    print(report.summary_ceilings(document["ceilings"]))
+    print()
+    print(report.table(document["workloads"]))
+    print()
+    meta = document["meta"]
+    print(
+        f"size {meta['size']}, {meta['clients']} clients, gunicorn {meta['gunicorn']}, "
+        f"load average {meta['loadavg_start'][0]:.2f} -> {meta['loadavg_end'][0]:.2f} "
+        f"on {meta['cpus']} CPUs, {meta['seconds']} s"
+    )
+    print(f"results: {path}")
+    return 0

@@ -1,0 +1,188 @@
+"""The service workloads (a)-(h) of issue 7, driven over HTTP by :mod:`bench.load`.
+
+Each function returns a dict of figures, or raises :class:`~bench.load.Unavailable`
+when the service does not offer what it needs yet (upload jobs, sessions);
+the runner then reports that workload as "not available".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from typing import Optional
+
+from .load import MIB, Requester, Unavailable, in_child, large_get, large_put, run_load
+from .load import upload_job as run_upload_job
+from .servers import rss_bytes
+
+NAMESPACE = {"Content-Type": "application/x-hatrac-namespace"}
+
+
+def _make_namespace(base_url: str, path: str, headers: Optional[dict] = None) -> None:
+    def work():
+        requester = Requester(base_url)
+        status, _, data = requester.request(
+            "PUT", path + "?parents=true", b"", dict(NAMESPACE, **(headers or {}))
+        )
+        requester.close()
+        if status not in (201, 409):
+            raise RuntimeError(f"creating namespace {path}: {status} {data[:300]!r}")
+
+    in_child(work)
+
+
+def object_paths(prefix: str, clients: int, per_client: int) -> list[str]:
+    """The names the ``put`` plan of :mod:`bench.load` gives its objects."""
+    return [f"{prefix}c{i}-{n}" for n in range(per_client) for i in range(clients)]
+
+
+class RssSampler:
+    """Samples the RSS of some processes every 50 ms; keeps each one's peak."""
+
+    def __init__(self, pids: list[int]):
+        self.pids = pids
+        self.peaks = {pid: rss_bytes(pid) for pid in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.pids:
+                self.peaks[pid] = max(self.peaks[pid], rss_bytes(pid))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def small_puts(base_url, namespace, clients, per_client, headers=None) -> dict:
+    """(a) 1 KiB PUTs of new objects by ``clients`` concurrent clients into one namespace."""
+    _make_namespace(base_url, namespace, headers)
+    plan = {"kind": "put", "prefix": namespace + "/", "size": 1024, "headers": headers or {}}
+    result = run_load(base_url, plan, clients, count=per_client)
+    if result.errors:
+        raise RuntimeError(f"small PUTs failed: {result.errors} errors; {result.first_error}")
+    return result.summary()
+
+
+def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
+    """(b) 1 KiB GETs of existing objects, ``clients`` concurrent clients."""
+    plan = {"kind": "get", "paths": paths, "headers": headers or {}}
+    result = run_load(base_url, plan, clients, duration=duration)
+    if result.errors:
+        raise RuntimeError(f"small GETs failed: {result.errors} errors; {result.first_error}")
+    return result.summary()
+
+
+def large_object(base_url: str, namespace: str, source: str, worker_pids: list[int]) -> dict:
+    """(c) one large PUT streamed from a file and (d) its GET, with worker RSS sampled."""
+    _make_namespace(base_url, namespace)
+    path = namespace + "/large"
+    before = {pid: rss_bytes(pid) for pid in worker_pids}
+    with RssSampler(worker_pids) as put_sampler:
+        put = large_put(base_url, path, source)
+    with RssSampler(worker_pids) as get_sampler:
+        got = large_get(base_url, path)
+    if got["bytes"] != put["bytes"]:
+        raise RuntimeError(f"GET returned {got['bytes']} bytes, PUT sent {put['bytes']}")
+    return {
+        "put": {"mib_per_s": round(put["bytes"] / MIB / put["seconds"], 1), **put},
+        "get": {"mib_per_s": round(got["bytes"] / MIB / got["seconds"], 1), **got},
+        "rss_before": before,
+        "rss_peak_put": put_sampler.peaks,
+        "rss_peak_get": get_sampler.peaks,
+    }
+
+
+def upload_jobs(
+    base_url: str, namespace: str, source: str, chunk: int, worker_pids: list[int]
+) -> dict:
+    """(e) the large object as an upload job: chunks sent by 1 stream, then by 4."""
+    _make_namespace(base_url, namespace)
+    figures = {}
+    with RssSampler(worker_pids) as sampler:
+        for label, streams in (("sequential", 1), ("parallel4", 4)):
+            outcome = in_child(
+                run_upload_job, base_url, f"{namespace}/job-{label}", source, chunk, streams
+            )
+            figures[label] = {
+                "mib_per_s": round(outcome["bytes"] / MIB / outcome["seconds"], 1),
+                "streams": streams,
+                **outcome,
+            }
+    figures["rss_peak"] = sampler.peaks
+    return figures
+
+
+def listing(base_url: str, namespace: str, single_path: str, repeats: int) -> dict:
+    """(f) GET of a namespace's listing (JSON) against one small GET, both unloaded."""
+    single = run_load(base_url, {"kind": "get", "paths": [single_path]}, 1, count=repeats * 20)
+    plan = {"kind": "get", "paths": [namespace], "headers": {"Accept": "application/json"}}
+    listed = run_load(base_url, plan, 1, count=repeats)
+    if listed.errors or single.errors:
+        raise RuntimeError(f"listing failed: {listed.first_error or single.first_error}")
+    list_ms, get_ms = listed.percentile(0.5), single.percentile(0.5)
+    return {
+        "listing_p50_ms": round(list_ms, 2),
+        "small_get_p50_ms": round(get_ms, 2),
+        "times_small_get": round(list_ms / get_ms, 2) if get_ms else None,
+    }
+
+
+def mixed(base_url, get_paths, put_namespace, clients, duration, headers=None) -> dict:
+    """(g) 90% GETs of existing objects, 10% PUTs of new ones, for a fixed time."""
+    _make_namespace(base_url, put_namespace, headers)
+    plan = {
+        "kind": "mix",
+        "get_fraction": 0.9,
+        "paths": get_paths,
+        "prefix": put_namespace + "/",
+        "size": 1024,
+        "headers": headers or {},
+    }
+    result = run_load(base_url, plan, clients, duration=duration)
+    if result.errors:
+        raise RuntimeError(f"mixed load failed: {result.errors} errors; {result.first_error}")
+    return result.summary()
+
+
+def deep_namespace(depth: int, root: str) -> str:
+    return root + "".join(f"/level{n}" for n in range(1, depth + 1))
+
+
+def login_with_password(base_url: str, username: str, password: str) -> dict:
+    """POST /authn/session (webauthn2's form) and return a Cookie header for the session."""
+
+    def work():
+        requester = Requester(base_url)
+        body = urllib.parse.urlencode({"username": username, "password": password})
+        status, reply, data = requester.request(
+            "POST",
+            "/authn/session",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        requester.close()
+        if status not in (200, 201):
+            raise Unavailable(f"POST /authn/session answered {status}: {data[:200]!r}")
+        cookies = [
+            value.split(";", 1)[0]
+            for key, value in reply.getheaders()
+            if key.lower() == "set-cookie"
+        ]
+        if not cookies:
+            raise Unavailable("POST /authn/session set no cookie")
+        return {"Cookie": "; ".join(cookies)}
+
+    return in_child(work)
+
+
+def wait_idle(seconds: float = 0.5) -> None:
+    """A short pause between workloads so one's tail does not bleed into the next."""
+    time.sleep(seconds)
