@@ -16,7 +16,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from .auth import Authenticator, TrustedFrontEnd
-from .config import Config, load_config
+from .config import Config, StartupError, load_config
 from .errors import HatracError, InternalError
 from .model.client import Client
 from .model.directory import open_directory
@@ -35,12 +35,19 @@ class HatracState:
         self.parser = PathParser(
             config.allowed_url_char_class, config.max_segment_length, config.max_name_length
         )
-        self.directory = open_directory(
-            config.database_dsn, config.database_pool_size, config.database_max_retries
-        )
-        self.storage = open_storage(config)
-        self.model = Hatrac(config, self.directory, self.storage)
-        self.directory.initialize(config.root_acls)
+        try:
+            self.storage = open_storage(config)
+            self.storage.check()
+        except Exception as error:
+            raise StartupError(f"storage: {startup_reason(error)}") from error
+        try:
+            self.directory = open_directory(
+                config.database_dsn, config.database_pool_size, config.database_max_retries
+            )
+            self.model = Hatrac(config, self.directory, self.storage)
+            self.directory.initialize(config.root_acls)
+        except Exception as error:
+            raise StartupError(database_failure(config, error)) from error
         providers = []
         if config.trusted_remote_user:
             providers.append(
@@ -53,6 +60,27 @@ class HatracState:
 
     def close(self) -> None:
         self.directory.close()
+
+
+def startup_reason(error: BaseException) -> str:
+    """One line saying why a startup step failed (the root cause included)."""
+    text = str(getattr(error, "message", None) or error).strip()
+    cause = error.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
+        text = f"{text} ({str(cause).strip()})"
+    return " ".join(text.split())
+
+
+def database_failure(config: Config, error: BaseException) -> str:
+    """The one-line startup error for a database that cannot be opened or set up."""
+    import re
+
+    dsn = re.sub(r"password\s*=\s*\S+", "password=***", config.database_dsn)
+    dsn = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+    return (
+        f"database {dsn!r} cannot be opened: {startup_reason(error)}; check database_dsn in the "
+        "config, that the database server is running, and that the service account may use it"
+    )
 
 
 def _render_error(error: HatracError) -> Response:
@@ -85,10 +113,12 @@ def _finish_request(response: Response) -> Response:
 
 def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> HatracState:
     """Mount Hatrac inside ``app``: state, blueprint and error rendering."""
+    from .observability import init_observability
     from .rest import create_blueprint
 
     state = HatracState(load_config(config))
     app.extensions["hatrac"] = state
+    init_observability(app, state)
     app.register_blueprint(create_blueprint(state.config.service_prefix))
     app.register_error_handler(HatracError, _render_error)
     app.register_error_handler(HTTPException, _render_http_exception)

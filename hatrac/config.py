@@ -24,6 +24,10 @@ class ConfigError(Exception):
     """The configuration is unusable; the message names the field and the fix."""
 
 
+class StartupError(ConfigError):
+    """The configured database or storage cannot be used; the message says what to fix."""
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration field: its JSON type(s), default and meaning."""
@@ -140,6 +144,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Unfinished upload jobs idle longer than this are garbage-collected.",
     ),
     Setting("log_level", (str,), "INFO", "Level of the service log."),
+    Setting(
+        "health_prefix",
+        (str,),
+        "/hatrac-health",
+        "URL path of the operational endpoints, outside service_prefix: PREFIX/live "
+        "(liveness), PREFIX/ready (readiness: database and storage) and PREFIX/metrics.",
+    ),
+    Setting(
+        "metrics_enabled",
+        (bool,),
+        False,
+        "Serve Prometheus metrics at HEALTH_PREFIX/metrics (set PROMETHEUS_MULTIPROC_DIR "
+        "when several worker processes serve the app).",
+    ),
+    Setting(
+        "access_log",
+        (bool,),
+        True,
+        "Write one JSON line per request to the 'hatrac.access' logger.",
+    ),
+    Setting(
+        "orphan_grace_secs",
+        (int,),
+        24 * 3600,
+        "'hatrac gc' leaves unreferenced stored bytes younger than this alone (they may "
+        "belong to an upload that is still committing).",
+    ),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -202,6 +233,12 @@ def _validate(values: dict) -> None:
                 "config field 'service_prefix' must begin with '/' and not end with '/' "
                 f"(got {values['service_prefix']!r}); the default is '/hatrac'"
             )
+    health = values["health_prefix"]
+    if not health.startswith("/") or health.endswith("/") or health == values["service_prefix"]:
+        raise ConfigError(
+            "config field 'health_prefix' must begin with '/', not end with '/' and differ "
+            f"from service_prefix (got {health!r}); the default is '/hatrac-health'"
+        )
     if values["max_request_payload_size"] < MINIMUM_PAYLOAD_LIMIT:
         raise ConfigError(
             "config field 'max_request_payload_size' must be at least 104857600 (100 MiB), "

@@ -361,5 +361,10 @@ class Directory:
             # jittered exponential backoff, capped well below client timeouts
             time.sleep(min(0.5, 0.005 * (2**attempt)) * random.random())
 
+    def ping(self) -> None:
+        """One cheap round trip without retries (readiness); raises when unreachable."""
+        with self._transaction(write=False) as tx:
+            tx.one("SELECT 1")
+
     def close(self) -> None:
         self.database.close()

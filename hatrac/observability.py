@@ -1,0 +1,316 @@
+"""What operators watch: health endpoints, Prometheus metrics and the request log.
+
+:func:`init_observability` is called by :func:`hatrac.app.init_app` and adds,
+outside the service prefix (``health_prefix``, default ``/hatrac-health``):
+
+* ``GET PREFIX/live``: liveness. Answers 200 as long as the process serves
+  requests; touches neither database nor storage, so it is cheap enough to
+  poll every second.
+* ``GET PREFIX/ready``: readiness. 200 when the database answers and the
+  storage backend passes :meth:`~hatrac.model.storage.Storage.check`, else 503;
+  the JSON body says which part failed and why.
+* ``GET PREFIX/metrics``: Prometheus text exposition, only when
+  ``metrics_enabled`` is true (404 otherwise). Under several worker processes
+  (gunicorn ``--workers N``, mod_wsgi ``processes=N``) set the environment
+  variable ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory writable by the
+  service *before it starts*; each scrape then sums all workers (see
+  docs/operations.md).
+
+Every request (health checks included) is also written as one JSON line to
+the ``hatrac.access`` logger when ``access_log`` is true: request id,
+method, path, status, bytes in and out, duration and client identity.
+Admins route that logger like any other (its records carry the JSON text as
+their message); by default it goes to standard error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Optional
+
+from flask import Flask, Response, g, request
+
+access_logger = logging.getLogger("hatrac.access")
+logger = logging.getLogger("hatrac")
+
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """The Prometheus metrics of one application (a private registry per app)."""
+
+    def __init__(self, state: Any):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.state = state
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "hatrac_requests",
+            "HTTP requests answered, by method and status.",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "hatrac_request_duration_seconds",
+            "Time from request start to response, by method.",
+            ["method"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.bytes_in = Counter(
+            "hatrac_request_body_bytes", "Request body bytes received.", registry=self.registry
+        )
+        self.bytes_out = Counter(
+            "hatrac_response_body_bytes", "Response body bytes sent.", registry=self.registry
+        )
+        self.registry.register(_UploadJobsCollector(state))
+
+    def observe(self, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int):
+        self.requests.labels(method, str(status)).inc()
+        self.duration.labels(method).observe(seconds)
+        if bytes_in:
+            self.bytes_in.inc(bytes_in)
+        if bytes_out:
+            self.bytes_out.inc(bytes_out)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text of a scrape: this process, or every worker in multiprocess mode."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        registry = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            registry.register(_UploadJobsCollector(self.state))
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _UploadJobsCollector:
+    """``hatrac_upload_jobs_open``: read from the directory at scrape time."""
+
+    def __init__(self, state: Any):
+        self.state = state
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        count = _open_upload_jobs(self.state)
+        if count is not None:
+            yield GaugeMetricFamily(
+                "hatrac_upload_jobs_open", "Chunked upload jobs not yet finished.", value=count
+            )
+
+
+def _open_upload_jobs(state: Any) -> Optional[int]:
+    """How many upload jobs are open, when the model can tell (None otherwise)."""
+    counter = getattr(state.model, "count_upload_jobs", None)
+    if counter is None:
+        return None
+    try:
+        return int(counter())
+    except Exception as error:  # a scrape must not fail because the database is down
+        logger.warning("cannot count upload jobs for metrics: %s", error)
+        return None
+
+
+# -- health ---------------------------------------------------------------------
+def _json(body: dict, status: int = 200) -> Response:
+    response = Response(json.dumps(body) + "\n", status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def readiness(state: Any) -> tuple[bool, dict]:
+    """Check the database and the storage; returns (ready, per-part report)."""
+    report: dict[str, str] = {}
+    ready = True
+    try:
+        state.directory.ping()
+        report["database"] = "ok"
+    except Exception as error:
+        ready = False
+        report["database"] = f"unavailable: {_one_line(error)}"
+    try:
+        state.storage.check()
+        report["storage"] = "ok"
+    except Exception as error:
+        ready = False
+        report["storage"] = f"unavailable: {_one_line(error)}"
+    return ready, report
+
+
+def _one_line(error: BaseException) -> str:
+    cause = error.__cause__ or error
+    text = str(getattr(error, "message", None) or error)
+    if cause is not error and str(cause):
+        text = f"{text} ({str(cause).strip()})"
+    return " ".join(text.split())
+
+
+# -- the request log and metrics hooks -----------------------------------------
+class _CountingInput:
+    """Wraps ``wsgi.input`` to count the request body bytes the app reads."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.count = 0
+
+    def read(self, *args):
+        data = self._stream.read(*args)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer):
+        count = self._stream.readinto(buffer)
+        self.count += count or 0
+        return count
+
+    def read1(self, *args):
+        data = self._stream.read1(*args)
+        self.count += len(data)
+        return data
+
+    def readline(self, *args):
+        data = self._stream.readline(*args)
+        self.count += len(data)
+        return data
+
+    def readlines(self, *args):
+        lines = self._stream.readlines(*args)
+        self.count += sum(len(line) for line in lines)
+        return lines
+
+    def __iter__(self):
+        for line in self._stream:
+            self.count += len(line)
+            yield line
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+class _CountingMiddleware:
+    """WSGI middleware installing :class:`_CountingInput` before Flask sees the request."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ["hatrac.started"] = time.monotonic()
+        if "wsgi.input" in environ:
+            environ["wsgi.input"] = environ["hatrac.input"] = _CountingInput(environ["wsgi.input"])
+        return self.wsgi_app(environ, start_response)
+
+
+def _response_bytes(response: Response) -> int:
+    if request.method == "HEAD" or response.status_code in (204, 304):
+        return 0
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit():
+        return int(length)
+    return 0
+
+
+def _after_request(response: Response) -> Response:
+    """Record the request once its body has been sent (or now, for passthrough bodies)."""
+    from flask import current_app
+
+    observer = current_app.extensions.get("hatrac.observability")
+    if observer is None:
+        return response
+    client = g.get("client")
+    entry = {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.environ.get("RAW_URI")
+        or request.environ.get("REQUEST_URI")
+        or request.full_path.rstrip("?"),
+        "status": response.status_code,
+        "client": getattr(client, "identity", None),
+        "remote_addr": request.remote_addr,
+        "user_agent": request.headers.get("User-Agent"),
+    }
+    started = request.environ.get("hatrac.started", time.monotonic())
+    counted = request.environ.get("hatrac.input")
+    bytes_out = _response_bytes(response)
+
+    def record() -> None:
+        seconds = time.monotonic() - started
+        bytes_in = counted.count if counted is not None else (request_length or 0)
+        entry["bytes_in"] = bytes_in
+        entry["bytes_out"] = bytes_out
+        entry["duration_ms"] = round(seconds * 1000, 3)
+        observer.record(entry, seconds)
+
+    request_length = request.content_length
+    if response.direct_passthrough:
+        # a file handed to the server (sendfile): we never see its end, so record now
+        record()
+    else:
+        response.call_on_close(record)
+    return response
+
+
+class Observer:
+    """Per-app sink of finished requests: the access log and the metrics."""
+
+    def __init__(self, state: Any):
+        config = state.config
+        self.access_log = config.access_log
+        self.metrics: Optional[Metrics] = Metrics(state) if config.metrics_enabled else None
+
+    def record(self, entry: dict, seconds: float) -> None:
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+            entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
+            access_logger.info(json.dumps(entry, separators=(",", ":")))
+        if self.metrics is not None:
+            self.metrics.observe(
+                entry["method"], entry["status"], seconds, entry["bytes_in"], entry["bytes_out"]
+            )
+
+
+def init_observability(app: Flask, state: Any) -> Observer:
+    """Add the health endpoints, metrics and request log to ``app``."""
+    observer = Observer(state)
+    app.extensions["hatrac.observability"] = observer
+    prefix = state.config.health_prefix
+
+    def live() -> Response:
+        return _json({"status": "alive"})
+
+    def ready() -> Response:
+        ok, report = readiness(app.extensions["hatrac"])
+        return _json({"status": "ready" if ok else "unready", **report}, 200 if ok else 503)
+
+    def metrics() -> Response:
+        if observer.metrics is None:
+            return _json(
+                {"status": "disabled", "detail": "set metrics_enabled to true in the config"}, 404
+            )
+        body, content_type = observer.metrics.exposition()
+        return Response(body, mimetype=None, content_type=content_type)
+
+    app.add_url_rule(f"{prefix}/live", "hatrac_live", live, methods=["GET"])
+    app.add_url_rule(f"{prefix}/ready", "hatrac_ready", ready, methods=["GET"])
+    app.add_url_rule(f"{prefix}/metrics", "hatrac_metrics", metrics, methods=["GET"])
+    app.after_request(_after_request)
+    if not isinstance(app.wsgi_app, _CountingMiddleware):
+        app.wsgi_app = _CountingMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    if state.config.access_log and not access_logger.handlers:
+        # a default destination, so the log exists without any logging setup;
+        # admins who configure 'hatrac.access' themselves replace it
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_logger.addHandler(handler)
+        access_logger.setLevel(logging.INFO)
+        access_logger.propagate = False
+    return observer
