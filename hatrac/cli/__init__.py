@@ -29,7 +29,7 @@ def command(name: str, help: str, arguments: Optional[Callable] = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import admin  # noqa: F401  (registers the subcommands)
+    from . import admin, deploy, maintenance  # noqa: F401  (register the subcommands)
 
     parser = argparse.ArgumentParser(prog="hatrac", description="Administer a Hatrac object store.")
     parser.add_argument(
@@ -46,12 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from ..config import ConfigError
+    from ..config import ConfigError, StartupError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.function(args)
+    except StartupError as error:  # valid config, but the database or storage is unusable
+        print(f"hatrac: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except ConfigError as error:
         print(f"hatrac: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE

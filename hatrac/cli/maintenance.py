@@ -1,0 +1,394 @@
+"""Maintenance subcommands: ``check-config``, ``verify`` and ``gc``.
+
+* ``check-config`` loads the configuration exactly as the service does and
+  tries the database and the storage, changing nothing; each problem is one
+  line naming the fix.
+* ``verify`` re-reads and re-hashes the bytes of every live version (or of
+  one subtree) and reports versions whose bytes are missing or differ from
+  the recorded size and checksums: bitrot and tampering detection.
+* ``gc`` removes expired upload jobs and stored bytes that no version
+  refers to. It only reports unless given ``--delete``.
+
+Exit codes (see :mod:`hatrac.cli`): 0 all well, 1 problems found or the
+operation failed, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from ..config import ConfigError, StartupError, load_config
+from ..model.directory import open_directory
+from ..model.directory.schema import pending_migrations
+from ..model.storage import StorageError, open_storage
+from ..urls import ROOT, resource_url
+from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+
+
+def _progress(total: int, unit: str = "B", description: str = ""):
+    """A tqdm progress bar on a terminal (standard error); silent otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit=unit,
+        unit_scale=unit == "B",
+        unit_divisor=1024 if unit == "B" else 1000,
+        desc=description,
+        disable=not sys.stderr.isatty(),
+        file=sys.stderr,
+        leave=False,
+    )
+
+
+class _Rollback(Exception):
+    """Carries a result out of a transaction that must leave no trace."""
+
+    def __init__(self, value: Any):
+        super().__init__("rollback")
+        self.value = value
+
+
+def _reason(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip()
+    cause = error.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in text:
+        text = f"{text} ({str(cause).strip()})"
+    return " ".join(text.split())
+
+
+# -- check-config -----------------------------------------------------------------
+@command(
+    "check-config",
+    "Check the configuration, the database and the storage as the service would; "
+    "changes nothing. Exit 0 when the service can start, 1 when the database or storage "
+    "is unusable, 2 when the configuration itself is invalid.",
+)
+def check_config(args) -> int:
+    from ..app import database_failure
+    from ..config import config_path_from_environment
+
+    source = args.config or config_path_from_environment()
+    config = load_config(args.config)  # ConfigError: exit 2, one line, from main()
+    print(f"config: {source or 'built-in defaults (no config file found)'}: valid")
+    problems = 0
+    try:
+        storage = open_storage(config)
+        storage.check()
+        where = config.storage_path if config.storage_backend == "filesystem" else ""
+        print(f"storage: {config.storage_backend} {where}: writable".replace("  ", " "))
+    except Exception as error:
+        problems += 1
+        print(f"hatrac: storage: {_reason(error)}", file=sys.stderr)
+    directory = None
+    try:
+        directory = open_directory(
+            config.database_dsn, config.database_pool_size, config.database_max_retries
+        )
+        directory.ping()
+
+        def probe(tx):
+            raise _Rollback([migration.name for migration in pending_migrations(tx)])
+
+        try:
+            directory.run(probe, write=True, serializable=False)
+            pending: list[str] = []
+        except _Rollback as result:
+            pending = result.value
+        state = "schema up to date"
+        if pending:
+            state = (
+                f"schema needs {', '.join(pending)}; the service applies it at startup, "
+                "or run 'hatrac init-db'"
+            )
+        print(f"database: reachable; {state}")
+    except Exception as error:
+        problems += 1
+        print(f"hatrac: {database_failure(config, error)}", file=sys.stderr)
+    finally:
+        if directory is not None:
+            directory.close()
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+# -- verify ---------------------------------------------------------------------
+@dataclass
+class Finding:
+    """One version whose stored bytes do not match what the directory recorded."""
+
+    url: str
+    storage_key: str
+    problem: str  # "missing" or "different"
+    detail: str
+    expected: dict = field(default_factory=dict)
+    found: dict = field(default_factory=dict)
+
+
+def _live_versions(directory, subtree: str) -> list:
+    """Every live version (forwarders of renamed versions excluded) at or under ``subtree``."""
+
+    def work(tx):
+        names = []
+        if subtree != ROOT:
+            top = tx.get_name(subtree)
+            if top is None or top.deleted:
+                raise LookupError(subtree)
+            names.append(top)
+        names.extend(tx.descendants(subtree))
+        objects = [name.id for name in names if not name.is_namespace]
+        return tx.live_versions_of(objects)
+
+    versions = directory.run(work)
+    return sorted(
+        (v for v in versions if not v.deleted and v.renamed_to is None),
+        key=lambda v: (v.name, v.id),
+    )
+
+
+def verify_version(storage, version, prefix: str) -> Optional[Finding]:
+    """Re-hash one version's bytes; a Finding when they are missing or differ."""
+    url = resource_url(prefix, version.name, version.version)
+    expected = {"size": version.size}
+    if version.content_md5:
+        expected["content-md5"] = version.content_md5
+    if version.content_sha256:
+        expected["content-sha256"] = version.content_sha256
+    try:
+        if not storage.exists(version.storage_key):
+            return Finding(url, version.storage_key, "missing", "no bytes stored", expected)
+        digests = storage.hash_stored(version.storage_key, version.size)
+    except (StorageError, OSError) as error:
+        return Finding(url, version.storage_key, "missing", _reason(error), expected)
+    found = {"size": digests.size, "content-md5": digests.md5_b64}
+    found["content-sha256"] = digests.sha256_b64
+    different = [key for key, value in expected.items() if found.get(key) != value]
+    if different:
+        return Finding(
+            url,
+            version.storage_key,
+            "different",
+            "stored bytes differ in " + ", ".join(different),
+            expected,
+            {key: found[key] for key in expected},
+        )
+    return None
+
+
+def _verify_arguments(parser) -> None:
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="verify only this namespace or object (a URL path such as /hatrac/ns)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="write one JSON report to standard output"
+    )
+
+
+@command(
+    "verify",
+    "Re-hash the stored bytes of every live version and report those whose bytes are "
+    "missing or differ from the recorded size and checksums (exit 1 when any).",
+    _verify_arguments,
+)
+def verify(args) -> int:
+    config = load_config(args.config)
+    subtree = ROOT
+    if args.path:
+        subtree = _name_of(config, args.path)
+        if subtree is None:
+            return EXIT_USAGE
+    storage, directory = _open(config)
+    started = time.monotonic()
+    try:
+        try:
+            versions = _live_versions(directory, subtree)
+        except LookupError:
+            print(f"hatrac: verify: {args.path} does not exist", file=sys.stderr)
+            return EXIT_FAILED
+        findings: list[Finding] = []
+        checked_bytes = 0
+        with _progress(sum(v.size for v in versions), description="verify") as bar:
+            for version in versions:
+                finding = verify_version(storage, version, config.service_prefix)
+                if finding is not None:
+                    findings.append(finding)
+                    if not args.json:
+                        bar.write(f"{finding.problem.upper()} {finding.url}: {finding.detail}")
+                checked_bytes += version.size
+                bar.update(version.size)
+    finally:
+        directory.close()
+    seconds = round(time.monotonic() - started, 3)
+    if args.json:
+        report = {
+            "checked": len(versions),
+            "bytes": checked_bytes,
+            "seconds": seconds,
+            "ok": len(versions) - len(findings),
+            "missing": sum(1 for f in findings if f.problem == "missing"),
+            "different": sum(1 for f in findings if f.problem == "different"),
+            "problems": [asdict(finding) for finding in findings],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"verified {len(versions)} versions ({checked_bytes} bytes) in {seconds}s: "
+            f"{len(versions) - len(findings)} ok, {len(findings)} with problems"
+        )
+    return EXIT_FAILED if findings else EXIT_OK
+
+
+def _name_of(config, path: str) -> Optional[str]:
+    """The directory name of a URL path given on the command line."""
+    from ..urls import PathParser
+
+    prefix = config.service_prefix
+    raw = path if path.startswith("/") else "/" + path
+    if prefix and raw.startswith(prefix + "/"):
+        raw = raw[len(prefix) :]
+    elif raw == prefix:
+        raw = "/"
+    parser = PathParser(
+        config.allowed_url_char_class, config.max_segment_length, config.max_name_length
+    )
+    try:
+        parsed = parser.parse(raw)
+    except Exception as error:
+        print(f"hatrac: {path} is not a valid name: {_reason(error)}", file=sys.stderr)
+        return None
+    if parsed.version is not None or parsed.subresource is not None:
+        print(f"hatrac: give a namespace or object path, not {path}", file=sys.stderr)
+        return None
+    return parsed.name
+
+
+def _open(config):
+    """Storage and directory as the service opens them, with one-line failures."""
+    from ..app import database_failure
+
+    try:
+        storage = open_storage(config)
+    except Exception as error:
+        raise StartupError(f"storage: {_reason(error)}") from error
+    try:
+        directory = open_directory(
+            config.database_dsn, config.database_pool_size, config.database_max_retries
+        )
+        directory.initialize(config.root_acls)
+    except Exception as error:
+        raise StartupError(database_failure(config, error)) from error
+    return storage, directory
+
+
+# -- gc -------------------------------------------------------------------------
+def _gc_arguments(parser) -> None:
+    parser.add_argument(
+        "--delete",
+        action="store_true",
+        help="really delete (without it, gc only reports what it would remove)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="leave unreferenced bytes younger than this (default: orphan_grace_secs)",
+    )
+    parser.add_argument("--json", action="store_true", help="write a JSON report to stdout")
+
+
+@command(
+    "gc",
+    "Remove expired upload jobs and stored bytes no version refers to. Reports only, "
+    "unless --delete is given.",
+    _gc_arguments,
+)
+def gc(args) -> int:
+    config = load_config(args.config)
+    grace = config.orphan_grace_secs if args.grace is None else args.grace
+    if grace < 0:
+        raise ConfigError("--grace must not be negative")
+    storage, directory = _open(config)
+    report: dict[str, Any] = {"deleted": bool(args.delete), "grace_secs": grace}
+    status = EXIT_OK
+    try:
+        report["upload_jobs"] = _expire_jobs(config, storage, directory, args.delete)
+        live = directory.run(lambda tx: tx.all_storage_keys())
+        older_than = time.time() - grace
+        if args.delete:
+            removed = storage.sweep_orphans(live, older_than)
+            report["orphans"] = {"removed": len(removed), "keys": sorted(removed)}
+        else:
+            candidates = _orphan_candidates(storage, live, older_than)
+            report["orphans"] = (
+                {"would_remove": len(candidates), "keys": sorted(candidates)}
+                if candidates is not None
+                else {"would_remove": None, "note": "this backend lists orphans only by deleting"}
+            )
+    except StorageError as error:
+        print(f"hatrac: gc: storage: {_reason(error)}", file=sys.stderr)
+        status = EXIT_FAILED
+    finally:
+        directory.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        jobs = report.get("upload_jobs", {})
+        orphans = report.get("orphans", {})
+        verb = "removed" if args.delete else "would remove"
+        print(f"upload jobs: {verb} {jobs.get('count', 0)} expired ({jobs.get('note', '')})")
+        count = orphans.get("removed", orphans.get("would_remove"))
+        print(f"orphaned bytes: {verb} {count if count is not None else 'unknown'}")
+        if not args.delete:
+            print("nothing was deleted; run again with --delete to delete")
+    return status
+
+
+def _expire_jobs(config, storage, directory, delete: bool) -> dict:
+    """Expired upload jobs: counted, or cancelled with their storage when ``delete``."""
+    from ..model.service import Hatrac
+
+    model = Hatrac(config, directory, storage)
+    expire = getattr(model, "expire_upload_jobs", None)
+    if expire is None:
+        return {"count": 0, "note": "this version keeps no upload jobs"}
+    found = expire(dry_run=not delete)
+    count = len(found) if isinstance(found, (list, tuple, set)) else int(found or 0)
+    return {"count": count, "note": f"idle over {config.upload_job_expiry_secs}s"}
+
+
+def _orphan_candidates(storage, live: set, older_than: float) -> Optional[list[str]]:
+    """What ``sweep_orphans`` would remove, when the backend can say without deleting."""
+    finder = getattr(storage, "find_orphans", None)
+    if finder is not None:
+        return list(finder(live, older_than))
+    keys = getattr(storage, "keys", None)
+    if keys is None:
+        return None
+    candidates = []
+    for key in keys():
+        if key in live:
+            continue
+        modified = _modified(storage, key)
+        if modified is None or modified < older_than:
+            candidates.append(key)
+    return candidates
+
+
+def _modified(storage, key: str) -> Optional[float]:
+    path_of = getattr(storage, "path_of", None)
+    if path_of is None:
+        return None
+    try:
+        return path_of(key).stat().st_mtime
+    except OSError:
+        return None
+
+
+__all__ = ["check_config", "gc", "verify", "verify_version", "EXIT_USAGE"]
