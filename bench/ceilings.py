@@ -105,3 +105,11 @@ def postgres(dsn: str, clients: int, duration: float) -> dict:
     concurrent = pg_roundtrips(dsn, clients, duration)
     single = pg_roundtrips(dsn, 1, max(1.0, duration / 2))
     return {"concurrent": concurrent.summary(), "single_client": single.summary()}
+
+
+def best_of(first: dict, second: dict, key: str) -> dict:
+    """The sample with the higher ``key`` rate, remembering both (the machine is shared)."""
+    rate = "ops_per_s" if "ops_per_s" in first[key] else "mib_per_s"
+    best = dict(first if first[key][rate] >= second[key][rate] else second)
+    best["samples"] = [first[key][rate], second[key][rate]]
+    return best

@@ -4,13 +4,16 @@
 workers while a workload runs; the raw (collapsed-stack) output is kept in
 ``bench/results/`` (feed it to flamegraph.pl or speedscope) and summarized
 here: the functions with the most samples on top of the stack (self time)
-and the project functions with the most samples anywhere in the stack
-(inclusive time), as percentages of the samples of busy threads.
+and the functions of the service and its web stack with the most samples
+anywhere in the stack (inclusive time), as percentages of the wall-clock
+samples of threads serving a request (waits on the database or the disk
+included: ``--idle``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-IDLE_FRAMES = ("select (selectors.py", "wait (threading.py", "poll (selectors.py", "accept (")
+REQUEST_FRAME = "ThreadWorker.handle ("  # a gthread worker thread serving a connection
+PROJECT_PARTS = ("hatrac/", "psycopg2/", "werkzeug/", "flask/", "gunicorn/")
 
 
 def py_spy() -> str:
@@ -29,27 +33,33 @@ def py_spy() -> str:
     return found
 
 
+def _function(frame: str) -> str:
+    """``name (file.py:LINE)`` -> ``name (file.py)``: time per function, not per line."""
+    return re.sub(r":\d+\)$", ")", frame)
+
+
 def summarize(raw: Path, top: int = 15) -> dict:
-    """Self and inclusive sample shares of the busiest frames in a py-spy raw file."""
+    """Where request-serving threads spend their (wall-clock) time, from a py-spy raw file.
+
+    Only samples of threads inside gunicorn's ``ThreadWorker.handle`` count (idle
+    workers waiting for a connection do not); percentages are of those samples.
+    """
     self_time: Counter = Counter()
     inclusive: Counter = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        if not stack or not count_text.isdigit() or REQUEST_FRAME not in stack:
             continue
-        frames = stack.split(";")
-        leaf = frames[-1]
-        if any(leaf.startswith(idle) for idle in IDLE_FRAMES):
-            continue  # an idle thread waiting for work is not where time goes
+        frames = [_function(frame) for frame in stack.split(";")]
         count = int(count_text)
         total += count
-        self_time[leaf] += count
+        self_time[frames[-1]] += count
         for frame in set(frames):
-            if "hatrac/" in frame or "werkzeug/" in frame or "flask/" in frame:
+            if any(part in frame for part in PROJECT_PARTS):
                 inclusive[frame] += count
     if not total:
-        return {"busy_samples": 0, "self": [], "inclusive": []}
+        return {"request_samples": 0, "self": [], "inclusive": []}
 
     def share(counter: Counter) -> list:
         return [
@@ -57,7 +67,7 @@ def summarize(raw: Path, top: int = 15) -> dict:
             for frame, count in counter.most_common(top)
         ]
 
-    return {"busy_samples": total, "self": share(self_time), "inclusive": share(inclusive)}
+    return {"request_samples": total, "self": share(self_time), "inclusive": share(inclusive)}
 
 
 class Profiler:

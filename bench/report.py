@@ -242,12 +242,12 @@ def summary_ceilings(ceilings: dict) -> str:
     """The ceilings, one line each."""
     disk, nginx, flask, pg = (ceilings[k] for k in ("disk", "nginx", "flask", "postgres"))
     lines = [
-        f"disk: write+fsync {disk['write_fsync']['mib_per_s']} MiB/s, "
+        f"disk: write+fsync {disk['write_fsync']['mib_per_s']} MiB/s{_samples(disk)}, "
         f"uncached read {disk['read']['mib_per_s']} MiB/s",
         f"nginx: large GET {nginx['large_get']['mib_per_s']} MiB/s, 1 KiB GET "
         f"{nginx['small_get']['ops_per_s']} ops/s (our client)" + _wrk(nginx.get("small_get_wrk")),
         f"minimal Flask: 1 KiB GET {flask['small_get']['ops_per_s']} ops/s, p50 "
-        f"{flask['small_get']['p50_ms']} ms" + _wrk(flask.get("small_get_wrk")),
+        f"{flask['small_get']['p50_ms']} ms{_samples(flask)}" + _wrk(flask.get("small_get_wrk")),
         f"PostgreSQL INSERT+SELECT: {pg['concurrent']['ops_per_s']} pairs/s concurrent "
         f"(p50 {pg['concurrent']['p50_ms']} ms), single client p50 "
         f"{pg['single_client']['p50_ms']} ms",
@@ -257,3 +257,8 @@ def summary_ceilings(ceilings: dict) -> str:
 
 def _wrk(figures: Optional[dict]) -> str:
     return f"; wrk {figures['ops_per_s']} ops/s" if figures else ""
+
+
+def _samples(ceiling: dict) -> str:
+    samples = ceiling.get("samples")
+    return f" (best of {' and '.join(str(s) for s in samples)})" if samples else ""

@@ -206,7 +206,6 @@ def run(arguments: argparse.Namespace) -> dict:
         ).start("/small")
         servers.append(flask)
         results_ceilings["flask"] = ceilings.flask_small(flask.url, clients, duration)
-        flask.stop()
 
         say("ceiling: PostgreSQL INSERT+SELECT round trips")
         results_ceilings["postgres"] = ceilings.postgres(
@@ -332,6 +331,14 @@ def run(arguments: argparse.Namespace) -> dict:
             service["h_session_put"] = service["h_session_get"] = session
         hatrac_log = hatrac.log()
         hatrac.stop()
+
+        # The machine is shared: take the ceilings that vary most once more, after the
+        # service, and keep the higher sample (a ratio is never flattered by a bad moment).
+        say("ceilings again: minimal Flask app, disk")
+        again = ceilings.flask_small(flask.url, clients, duration)
+        results_ceilings["flask"] = ceilings.best_of(results_ceilings["flask"], again, "small_get")
+        again = ceilings.disk(workdir, large)
+        results_ceilings["disk"] = ceilings.best_of(results_ceilings["disk"], again, "write_fsync")
     finally:
         for server in reversed(servers):
             try:
