@@ -15,7 +15,7 @@ from typing import Union
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from .auth import Authenticator, TrustedFrontEnd
+from .auth import build_authenticator
 from .config import Config, StartupError, load_config
 from .errors import HatracError, InternalError
 from .model.client import Client
@@ -48,12 +48,8 @@ class HatracState:
             self.directory.initialize(config.root_acls)
         except Exception as error:
             raise StartupError(database_failure(config, error)) from error
-        providers = []
-        if config.trusted_remote_user:
-            providers.append(
-                TrustedFrontEnd(config.trusted_groups_environ, config.trusted_groups_separator)
-            )
-        self.authenticator = Authenticator(providers)
+        self.authenticator = build_authenticator(config, self.directory)
+        self.accounts = self.authenticator.accounts
 
     def authenticate(self, environ: dict) -> Client:
         return self.authenticator.identify(environ)
@@ -115,11 +111,13 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     """Mount Hatrac inside ``app``: state, blueprint and error rendering."""
     from .observability import init_observability
     from .rest import create_blueprint
+    from .rest.authn import create_authn_blueprint
 
     state = HatracState(load_config(config))
     app.extensions["hatrac"] = state
     init_observability(app, state)
     app.register_blueprint(create_blueprint(state.config.service_prefix))
+    app.register_blueprint(create_authn_blueprint())
     app.register_error_handler(HatracError, _render_error)
     app.register_error_handler(HTTPException, _render_http_exception)
     app.before_request(_start_request)

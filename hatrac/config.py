@@ -171,6 +171,78 @@ SETTINGS: tuple[Setting, ...] = (
         "'hatrac gc' leaves unreferenced stored bytes younger than this alone (they may "
         "belong to an upload that is still committing).",
     ),
+    # authentication (hatrac.auth; see docs/authentication.md)
+    Setting(
+        "authn_providers",
+        (list,),
+        ["trusted", "token", "jwt", "basic", "session"],
+        "Authentication providers tried in order: 'trusted' (REMOTE_USER, also needs "
+        "trusted_remote_user), 'token' (API tokens and session ids as Bearer), 'jwt' (when "
+        "jwt_issuers is set), 'basic' and 'session' (the cookie).",
+    ),
+    Setting(
+        "session_cookie_name",
+        (str,),
+        "webauthn",
+        "Name of the session cookie (DERIVA clients expect 'webauthn').",
+    ),
+    Setting(
+        "session_expiry_secs",
+        (int,),
+        28800,
+        "Lifetime of a login session; PUT /authn/session extends it by as much.",
+    ),
+    Setting(
+        "session_cache_secs",
+        (int,),
+        0,
+        "Seconds a process may reuse a session lookup (0: ask the database every request, "
+        "so a logout is effective at once on every server).",
+    ),
+    Setting(
+        "password_hash_rounds",
+        (int,),
+        600000,
+        "PBKDF2-SHA256 iterations of new password hashes.",
+    ),
+    Setting(
+        "basic_cache_secs",
+        (int,),
+        60,
+        "Seconds a process remembers a verified HTTP Basic credential (0: hash every request).",
+    ),
+    Setting(
+        "login_failure_window_secs",
+        (int,),
+        900,
+        "Window over which failed logins (session and Basic) are counted for rate limiting.",
+    ),
+    Setting(
+        "login_max_failures_per_account",
+        (int,),
+        10,
+        "Failed logins of one user name within the window before further tries get 429.",
+    ),
+    Setting(
+        "login_max_failures_per_address",
+        (int,),
+        50,
+        "Failed logins from one client address within the window before further tries get 429.",
+    ),
+    Setting(
+        "jwt_issuers",
+        (list,),
+        [],
+        "Accepted JWT (OIDC) issuers: objects with issuer, jwks_file and optionally audience, "
+        "algorithms, identity_claim, identity_prefix, groups_claim, group_prefix, leeway_secs.",
+    ),
+    Setting(
+        "trust_forwarded_headers",
+        (bool,),
+        False,
+        "Take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto "
+        "(only behind a proxy that sets them).",
+    ),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -260,6 +332,16 @@ def _validate(values: dict) -> None:
             )
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'firewall_acls.{access}' must be a list of strings")
+    known_providers = ("trusted", "token", "jwt", "basic", "session")
+    for provider in values["authn_providers"]:
+        if provider not in known_providers:
+            raise ConfigError(
+                f"config field 'authn_providers' has unknown provider {provider!r}; "
+                f"known: {', '.join(known_providers)}"
+            )
+    for key in ("session_expiry_secs", "password_hash_rounds"):
+        if values[key] < 1:
+            raise ConfigError(f"config field '{key}' must be a positive integer")
     for access, roles in values["root_acls"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")

@@ -17,6 +17,8 @@ from ..model.client import Client
 class TrustedFrontEnd:
     """Client identity from REMOTE_USER and groups from another environ variable."""
 
+    method = "trusted"
+
     def __init__(self, groups_variable: str = "HATRAC_GROUPS", separator: str = ";"):
         self.groups_variable = groups_variable
         self.separator = separator

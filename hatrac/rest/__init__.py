@@ -109,6 +109,10 @@ def dispatch(path: str = "") -> Response:
 def handle_hatrac_error(error: HatracError) -> Response:
     state = current_app.extensions["hatrac"]
     request_id = g.get("request_id")
+    if error.status in (401, 403):
+        from .authn import audit_denial
+
+        audit_denial(error)
     if error.status >= 500:
         logger.warning("request %s failed: %s %s", request_id, error.status, error.message)
     return render.error_response(error, state.config.error_templates, request_id)

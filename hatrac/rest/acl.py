@@ -14,6 +14,7 @@ from flask import Response, request
 from ..errors import BadRequest, NotFound, PayloadTooLarge
 from ..model.conditions import NotModified
 from . import Call, by_method, register_family, render
+from .authn import audit_acl_change
 from .headers import parse_preconditions
 from .names import not_modified
 
@@ -86,6 +87,7 @@ def put_acl(call: Call) -> Response:
     target = call.model.change_acl(
         call.client, call.path.name, call.path.version, access, change, conditions
     )
+    audit_acl_change(call, access, role, target.acls[access])
     return render.no_content(etag=target.etag)
 
 
@@ -108,6 +110,7 @@ def delete_acl(call: Call) -> Response:
     target = call.model.change_acl(
         call.client, call.path.name, call.path.version, access, change, conditions
     )
+    audit_acl_change(call, access, role, target.acls[access])
     return render.no_content(etag=target.etag)
 
 

@@ -73,6 +73,91 @@ MIGRATIONS: list[Migration] = [
         )""",
         "CREATE INDEX versions_storage_key ON versions (storage_key)",
     ),
+    # built-in accounts (hatrac.auth): users, nested groups, sessions, API
+    # tokens and the login-failure log that rate limiting counts
+    _migration(
+        "auth-1",
+        """CREATE TABLE auth_users (
+            id {ID},
+            name TEXT NOT NULL UNIQUE,
+            display_name TEXT,
+            password_hash TEXT,
+            disabled {BOOL} NOT NULL DEFAULT FALSE,
+            created DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE auth_groups (
+            id {ID},
+            name TEXT NOT NULL UNIQUE,
+            created DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE auth_user_groups (
+            group_id BIGINT NOT NULL REFERENCES auth_groups(id) ON DELETE CASCADE,
+            user_id BIGINT NOT NULL REFERENCES auth_users(id) ON DELETE CASCADE,
+            PRIMARY KEY (group_id, user_id)
+        )""",
+        "CREATE INDEX auth_user_groups_user ON auth_user_groups (user_id)",
+        """CREATE TABLE auth_group_groups (
+            group_id BIGINT NOT NULL REFERENCES auth_groups(id) ON DELETE CASCADE,
+            member_id BIGINT NOT NULL REFERENCES auth_groups(id) ON DELETE CASCADE,
+            PRIMARY KEY (group_id, member_id)
+        )""",
+        "CREATE INDEX auth_group_groups_member ON auth_group_groups (member_id)",
+        """CREATE TABLE auth_sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id BIGINT NOT NULL REFERENCES auth_users(id) ON DELETE CASCADE,
+            since DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION NOT NULL,
+            client_address TEXT
+        )""",
+        "CREATE INDEX auth_sessions_user ON auth_sessions (user_id)",
+        """CREATE TABLE auth_tokens (
+            id {ID},
+            token_hash TEXT NOT NULL UNIQUE,
+            user_id BIGINT NOT NULL REFERENCES auth_users(id) ON DELETE CASCADE,
+            description TEXT,
+            created DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION,
+            revoked {BOOL} NOT NULL DEFAULT FALSE
+        )""",
+        """CREATE TABLE auth_failures (
+            id {ID},
+            failure_key TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX auth_failures_key ON auth_failures (failure_key, at)",
+    ),
+    # chunked upload jobs (SQL in hatrac/model/directory/uploads.py)
+    _migration(
+        "uploads-1",
+        """CREATE TABLE upload_jobs (
+            id {ID},
+            job TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            owner TEXT,
+            chunk_length BIGINT NOT NULL,
+            content_length BIGINT NOT NULL,
+            content_type TEXT,
+            content_md5 TEXT,
+            content_sha256 TEXT,
+            content_disposition TEXT,
+            parents {BOOL} NOT NULL DEFAULT FALSE,
+            storage_state TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'open',
+            created DOUBLE PRECISION NOT NULL,
+            last_activity DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX upload_jobs_name ON upload_jobs (name)",
+        "CREATE INDEX upload_jobs_activity ON upload_jobs (last_activity)",
+        """CREATE TABLE upload_chunks (
+            job_id BIGINT NOT NULL REFERENCES upload_jobs(id) ON DELETE CASCADE,
+            chunk BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            md5 TEXT,
+            sha256 TEXT,
+            state TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (job_id, chunk)
+        )""",
+    ),
 ]
 
 

@@ -1,0 +1,32 @@
+"""The audit log: one JSON line per security event, on the ``hatrac.audit`` logger.
+
+Route it where the site wants it with ordinary :mod:`logging` configuration
+(a file, syslog, journald). Events and their fields:
+
+* ``login.success`` / ``login.failure`` / ``login.throttled``: ``user``, ``client_address``
+  (and ``reason`` for failures; never the password);
+* ``session.create`` / ``session.extend`` / ``session.end``: ``user``, ``client_address``;
+* ``authn.failure``: a presented credential was refused (``provider``, ``reason``);
+* ``access.denied``: every 401/403 (``status``, ``method``, ``resource``, ``user``);
+* ``acl.change``: ``resource``, ``access``, ``method``, ``role`` or ``roles``, ``user``.
+
+Passwords, session ids, tokens and cookies are never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger("hatrac.audit")
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Write one audit line: ``{"time", "event", ...fields}`` as compact JSON."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    record = {"time": round(time.time(), 3), "event": event}
+    record.update(fields)
+    logger.info(json.dumps(record, sort_keys=False, default=str))

@@ -1,0 +1,95 @@
+"""Session cookies (webauthn2-compatible), and the CSRF rule for cookie clients.
+
+The cookie (``session_cookie_name``, default ``webauthn``) holds a random
+session id; the database holds its SHA-256, the user and the expiry, so a
+session works on every worker and server sharing the database, survives
+restarts, and ends everywhere at once when deleted.
+
+CSRF: a browser sends the cookie with cross-site requests too. Besides the
+cookie's ``SameSite=Lax`` (no cookie on cross-site POST/PUT/DELETE in current
+browsers), a cookie-authenticated unsafe request (anything but GET, HEAD,
+OPTIONS) that carries an ``Origin`` header, or failing that a ``Referer``,
+naming another host than the request's ``Host`` is refused with 403.
+Requests with neither header (curl, scripts, the DERIVA clients) pass: a
+browser always sends Origin on cross-site unsafe requests.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from urllib.parse import urlsplit
+
+from werkzeug.http import parse_cookie
+
+from ..errors import Forbidden
+from .accounts import Accounts, Authentication, client_of, secret_hash
+from .audit import audit
+from .base import client_address, refuse
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def session_cookies(environ: dict, cookie_name: str) -> list[str]:
+    """Every value of the session cookie the request carries (browsers may send several)."""
+    header = environ.get("HTTP_COOKIE")
+    if not header or cookie_name not in header:
+        return []
+    return parse_cookie(header).getlist(cookie_name)[:4]
+
+
+def same_origin(environ: dict) -> bool:
+    """False when Origin (or Referer) names another host:port than the request's Host."""
+    source = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
+    if not source:
+        return True
+    host = environ.get("HTTP_HOST") or ""
+    try:
+        origin = urlsplit(source)
+    except ValueError:
+        return False
+    if source == "null" or not origin.netloc:
+        return False
+    return origin.netloc.lower() == host.lower()
+
+
+class SessionProvider:
+    """Identifies clients by the session cookie."""
+
+    method = "session"
+
+    def __init__(self, accounts: Accounts, cookie_name: str, trust_forwarded: bool = False):
+        self.accounts = accounts
+        self.cookie_name = cookie_name
+        self.trust_forwarded = trust_forwarded
+
+    def identify(self, environ: dict) -> Optional[Authentication]:
+        values = session_cookies(environ, self.cookie_name)
+        if not values:
+            return None
+        for value in values:
+            identity = self.accounts.session(value)
+            if identity is not None:
+                break
+        else:
+            raise refuse(
+                environ, "session", "unknown, expired or ended session", self.trust_forwarded
+            )
+        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS and not same_origin(environ):
+            audit(
+                "csrf.refused",
+                user=identity.name,
+                method=environ.get("REQUEST_METHOD"),
+                resource=environ.get("PATH_INFO"),
+                origin=(environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER") or "")[:200],
+                client_address=client_address(environ, self.trust_forwarded),
+            )
+            raise Forbidden(
+                "A cookie-authenticated request from another site's page is refused (CSRF)."
+            )
+        return Authentication(
+            client_of(identity),
+            "session",
+            identity.since,
+            identity.expires,
+            secret_hash(value),
+        )

@@ -1,0 +1,354 @@
+"""SQL of the built-in accounts: users, nested groups, sessions, API tokens, failures.
+
+Every function takes an open :class:`~hatrac.model.directory.sql.Transaction`
+(run it with :meth:`Directory.run`) and uses bound parameters only. Secrets
+never reach this module: sessions and tokens are stored and looked up by the
+SHA-256 of their value, passwords as PBKDF2 hashes made in
+:mod:`hatrac.auth.passwords`.
+
+Group membership is the transitive closure of "group contains user" and
+"group contains group", computed by a recursive query that ``UNION`` keeps
+finite when groups contain each other in a cycle. A session or token lookup
+returns the identity and all its groups in one indexed query, so an
+authenticated request costs one round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class User:
+    """A built-in account."""
+
+    id: int
+    name: str
+    display_name: Optional[str]
+    password_hash: Optional[str]
+    disabled: bool
+    created: float
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a session or token belongs to, with the groups of that user (closure)."""
+
+    user_id: int
+    name: str
+    display_name: Optional[str]
+    since: float
+    expires: Optional[float]
+    groups: tuple
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token's record (never its value)."""
+
+    id: int
+    user_name: str
+    description: Optional[str]
+    created: float
+    expires: Optional[float]
+    revoked: bool
+
+
+_USER_COLUMNS = "id, name, display_name, password_hash, disabled, created"
+
+# the groups that contain the user whose id is bound first, directly or through
+# other groups; UNION (not UNION ALL) drops repeats, so cycles terminate
+_CLOSURE = (
+    "closure(id) AS ("
+    " SELECT ug.group_id FROM auth_user_groups ug JOIN who ON ug.user_id = who.user_id"
+    " UNION"
+    " SELECT gg.group_id FROM auth_group_groups gg JOIN closure c ON gg.member_id = c.id)"
+)
+
+
+def _user(row) -> User:
+    return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def _identity(rows: list) -> Optional[Identity]:
+    if not rows:
+        return None
+    first = rows[0]
+    groups = tuple(sorted({row[5] for row in rows if row[5] is not None}))
+    return Identity(first[0], first[1], first[2], first[3], first[4], groups)
+
+
+# -- users ---------------------------------------------------------------------
+def get_user(tx: Any, name: str) -> Optional[User]:
+    row = tx.one(f"SELECT {_USER_COLUMNS} FROM auth_users WHERE name = %s", (name,))
+    return _user(row) if row else None
+
+
+def list_users(tx: Any) -> list[User]:
+    return [_user(row) for row in tx.all(f"SELECT {_USER_COLUMNS} FROM auth_users ORDER BY name")]
+
+
+def add_user(
+    tx: Any, name: str, display_name: Optional[str], password_hash: Optional[str], now: float
+) -> Optional[User]:
+    """A new user; None when the name is taken."""
+    row = tx.one(
+        "INSERT INTO auth_users (name, display_name, password_hash, disabled, created) "
+        f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING {_USER_COLUMNS}",
+        (name, display_name, password_hash, False, now),
+    )
+    return _user(row) if row else None
+
+
+def set_password(tx: Any, name: str, password_hash: str) -> bool:
+    """Change a password; the user's sessions end (they were opened with the old one)."""
+    user = get_user(tx, name)
+    if user is None:
+        return False
+    tx.execute("UPDATE auth_users SET password_hash = %s WHERE id = %s", (password_hash, user.id))
+    tx.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user.id,))
+    return True
+
+
+def set_display_name(tx: Any, name: str, display_name: Optional[str]) -> bool:
+    cursor = tx.execute(
+        "UPDATE auth_users SET display_name = %s WHERE name = %s", (display_name, name)
+    )
+    return cursor.rowcount > 0
+
+
+def set_disabled(tx: Any, name: str, disabled: bool) -> bool:
+    """Disable (ending its sessions) or enable an account."""
+    user = get_user(tx, name)
+    if user is None:
+        return False
+    tx.execute("UPDATE auth_users SET disabled = %s WHERE id = %s", (disabled, user.id))
+    if disabled:
+        tx.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user.id,))
+    return True
+
+
+def remove_user(tx: Any, name: str) -> bool:
+    """Remove a user with its memberships, sessions and tokens."""
+    user = get_user(tx, name)
+    if user is None:
+        return False
+    # explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys on
+    tx.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user.id,))
+    tx.execute("DELETE FROM auth_tokens WHERE user_id = %s", (user.id,))
+    tx.execute("DELETE FROM auth_user_groups WHERE user_id = %s", (user.id,))
+    tx.execute("DELETE FROM auth_users WHERE id = %s", (user.id,))
+    return True
+
+
+# -- groups --------------------------------------------------------------------
+def group_id(tx: Any, name: str) -> Optional[int]:
+    row = tx.one("SELECT id FROM auth_groups WHERE name = %s", (name,))
+    return row[0] if row else None
+
+
+def add_group(tx: Any, name: str, now: float) -> bool:
+    """A new group; False when the name is taken."""
+    row = tx.one(
+        "INSERT INTO auth_groups (name, created) VALUES (%s, %s) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id",
+        (name, now),
+    )
+    return row is not None
+
+
+def remove_group(tx: Any, name: str) -> bool:
+    found = group_id(tx, name)
+    if found is None:
+        return False
+    tx.execute("DELETE FROM auth_user_groups WHERE group_id = %s", (found,))
+    tx.execute(
+        "DELETE FROM auth_group_groups WHERE group_id = %s OR member_id = %s", (found, found)
+    )
+    tx.execute("DELETE FROM auth_groups WHERE id = %s", (found,))
+    return True
+
+
+def add_user_to_group(tx: Any, group: int, user: int) -> bool:
+    row = tx.one(
+        "INSERT INTO auth_user_groups (group_id, user_id) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING group_id",
+        (group, user),
+    )
+    return row is not None
+
+
+def add_group_to_group(tx: Any, group: int, member: int) -> bool:
+    row = tx.one(
+        "INSERT INTO auth_group_groups (group_id, member_id) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING group_id",
+        (group, member),
+    )
+    return row is not None
+
+
+def remove_user_from_group(tx: Any, group: int, user: int) -> bool:
+    cursor = tx.execute(
+        "DELETE FROM auth_user_groups WHERE group_id = %s AND user_id = %s", (group, user)
+    )
+    return cursor.rowcount > 0
+
+
+def remove_group_from_group(tx: Any, group: int, member: int) -> bool:
+    cursor = tx.execute(
+        "DELETE FROM auth_group_groups WHERE group_id = %s AND member_id = %s", (group, member)
+    )
+    return cursor.rowcount > 0
+
+
+def list_groups(tx: Any) -> list[tuple[str, list[str], list[str]]]:
+    """Every group with its direct user members and direct group members."""
+    groups = {row[0]: ([], []) for row in tx.all("SELECT name FROM auth_groups ORDER BY name")}
+    for group, user in tx.all(
+        "SELECT g.name, u.name FROM auth_user_groups ug JOIN auth_groups g ON g.id = ug.group_id "
+        "JOIN auth_users u ON u.id = ug.user_id ORDER BY u.name"
+    ):
+        groups[group][0].append(user)
+    for group, member in tx.all(
+        "SELECT g.name, m.name FROM auth_group_groups gg JOIN auth_groups g ON g.id = gg.group_id "
+        "JOIN auth_groups m ON m.id = gg.member_id ORDER BY m.name"
+    ):
+        groups[group][1].append(member)
+    return [(name, users, members) for name, (users, members) in groups.items()]
+
+
+def groups_of_user(tx: Any, user_id: int) -> list[str]:
+    """Names of every group containing the user, directly or through nested groups."""
+    rows = tx.all(
+        f"WITH RECURSIVE who(user_id) AS (SELECT %s), {_CLOSURE} "
+        "SELECT g.name FROM auth_groups g WHERE g.id IN (SELECT id FROM closure) ORDER BY g.name",
+        (user_id,),
+    )
+    return [row[0] for row in rows]
+
+
+def user_identity(tx: Any, name: str) -> Optional[Identity]:
+    """A live (enabled) user and its groups, by name (for Basic and logins)."""
+    rows = tx.all(
+        "WITH RECURSIVE who AS (SELECT id AS user_id, name, display_name FROM auth_users "
+        f"WHERE name = %s AND NOT disabled), {_CLOSURE} "
+        "SELECT who.user_id, who.name, who.display_name, 0, NULL, g.name FROM who "
+        "LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
+        (name,),
+    )
+    return _identity(rows)
+
+
+# -- sessions ------------------------------------------------------------------
+def session_identity(tx: Any, id_hash: str, now: float) -> Optional[Identity]:
+    """The live session with this hash, its enabled user and groups; one query."""
+    rows = tx.all(
+        "WITH RECURSIVE who AS (SELECT u.id AS user_id, u.name, u.display_name, s.since, "
+        "s.expires FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id "
+        f"WHERE s.id_hash = %s AND s.expires > %s AND NOT u.disabled), {_CLOSURE} "
+        "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
+        "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
+        (id_hash, now),
+    )
+    return _identity(rows)
+
+
+def create_session(
+    tx: Any, id_hash: str, user_id: int, since: float, expires: float, address: Optional[str]
+) -> None:
+    tx.execute(
+        "INSERT INTO auth_sessions (id_hash, user_id, since, expires, client_address) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (id_hash, user_id, since, expires, address),
+    )
+
+
+def extend_session(tx: Any, id_hash: str, expires: float, now: float) -> bool:
+    cursor = tx.execute(
+        "UPDATE auth_sessions SET expires = %s WHERE id_hash = %s AND expires > %s",
+        (expires, id_hash, now),
+    )
+    return cursor.rowcount > 0
+
+
+def delete_session(tx: Any, id_hash: str) -> bool:
+    cursor = tx.execute("DELETE FROM auth_sessions WHERE id_hash = %s", (id_hash,))
+    return cursor.rowcount > 0
+
+
+def delete_expired_sessions(tx: Any, now: float) -> int:
+    return tx.execute("DELETE FROM auth_sessions WHERE expires <= %s", (now,)).rowcount
+
+
+# -- API tokens ----------------------------------------------------------------
+def token_identity(tx: Any, token_hash: str, now: float) -> Optional[Identity]:
+    """The owner (enabled) and groups of a live, unrevoked token; one query."""
+    rows = tx.all(
+        "WITH RECURSIVE who AS (SELECT u.id AS user_id, u.name, u.display_name, "
+        "t.created AS since, t.expires FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id "
+        "WHERE t.token_hash = %s AND NOT t.revoked AND (t.expires IS NULL OR t.expires > %s) "
+        f"AND NOT u.disabled), {_CLOSURE} "
+        "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
+        "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
+        (token_hash, now),
+    )
+    return _identity(rows)
+
+
+def create_token(
+    tx: Any,
+    token_hash: str,
+    user_id: int,
+    description: Optional[str],
+    now: float,
+    expires: Optional[float],
+) -> int:
+    row = tx.one(
+        "INSERT INTO auth_tokens (token_hash, user_id, description, created, expires, revoked) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (token_hash, user_id, description, now, expires, False),
+    )
+    return row[0]
+
+
+def revoke_token(tx: Any, token_id: int) -> bool:
+    cursor = tx.execute(
+        "UPDATE auth_tokens SET revoked = %s WHERE id = %s AND NOT revoked", (True, token_id)
+    )
+    return cursor.rowcount > 0
+
+
+def list_tokens(tx: Any, user_id: Optional[int] = None) -> list[Token]:
+    where = "WHERE t.user_id = %s " if user_id is not None else ""
+    rows = tx.all(
+        "SELECT t.id, u.name, t.description, t.created, t.expires, t.revoked "
+        f"FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id {where}ORDER BY t.id",
+        (user_id,) if user_id is not None else (),
+    )
+    return [Token(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+
+# -- login failures (rate limiting) --------------------------------------------
+def count_failures(tx: Any, keys: list[str], since: float) -> dict[str, int]:
+    """How many failures each key had since ``since``."""
+    marks = ", ".join(["%s"] * len(keys))
+    rows = tx.all(
+        f"SELECT failure_key, COUNT(*) FROM auth_failures WHERE failure_key IN ({marks}) "
+        "AND at > %s GROUP BY failure_key",
+        [*keys, since],
+    )
+    counts = dict.fromkeys(keys, 0)
+    counts.update({row[0]: int(row[1]) for row in rows})
+    return counts
+
+
+def record_failures(tx: Any, keys: list[str], now: float, forget_before: float) -> None:
+    """Log a failure under each key, and forget failures older than the window."""
+    for key in keys:
+        tx.execute("INSERT INTO auth_failures (failure_key, at) VALUES (%s, %s)", (key, now))
+    tx.execute("DELETE FROM auth_failures WHERE at < %s", (forget_before,))
+
+
+def clear_failures(tx: Any, key: str) -> None:
+    tx.execute("DELETE FROM auth_failures WHERE failure_key = %s", (key,))
