@@ -43,6 +43,7 @@ class LoadResult:
     elapsed: float = 0.0
     latencies: list = field(default_factory=list)
     first_error: Optional[str] = None
+    created: list = field(default_factory=list)  # paths of the objects PUT successfully
 
     @property
     def rate(self) -> float:
@@ -63,6 +64,7 @@ class LoadResult:
             "p99_ms": round(self.percentile(0.99), 2),
             "requests": self.ops,
             "errors": self.errors,
+            "first_error": self.first_error,
             "seconds": round(self.elapsed, 2),
         }
 
@@ -145,6 +147,8 @@ def _client(index, base_url, plan, count, duration, barrier, queue) -> None:
         done += 1
         if status in expected:
             result.ops += 1
+            if method == "PUT":
+                result.created.append(path)
         else:
             result.errors += 1
             if result.first_error is None:
@@ -184,6 +188,7 @@ def run_load(
         total.errors += result.errors
         total.latencies.extend(result.latencies)
         total.first_error = total.first_error or result.first_error
+        total.created.extend(result.created)
     total.elapsed = max(ends) - min(starts)
     return total
 

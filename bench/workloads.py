@@ -61,22 +61,39 @@ class RssSampler:
         self._thread.join()
 
 
-def small_puts(base_url, namespace, clients, per_client, headers=None) -> dict:
-    """(a) 1 KiB PUTs of new objects by ``clients`` concurrent clients into one namespace."""
+MAX_ERROR_SHARE = 0.05
+
+
+def _check(result, what: str) -> None:
+    """Refuse a figure built on failures; a few 5xx under contention are reported, not fatal.
+
+    Clients of the protocol retry 5xx answers, so a rare 503 (a serialization
+    failure that outlived the service's retries) is counted in ``errors`` and
+    the figure stands; more than 5% of failed requests void it.
+    """
+    if result.errors > MAX_ERROR_SHARE * max(1, result.ops + result.errors):
+        raise RuntimeError(f"{what} failed: {result.errors} errors; {result.first_error}")
+
+
+def small_puts(base_url, namespace, clients, per_client, headers=None) -> tuple[dict, list]:
+    """(a) 1 KiB PUTs of new objects by ``clients`` concurrent clients into one namespace.
+
+    Returns the figures and the paths of the objects created.
+    """
     _make_namespace(base_url, namespace, headers)
     plan = {"kind": "put", "prefix": namespace + "/", "size": 1024, "headers": headers or {}}
     result = run_load(base_url, plan, clients, count=per_client)
-    if result.errors:
-        raise RuntimeError(f"small PUTs failed: {result.errors} errors; {result.first_error}")
-    return result.summary()
+    _check(result, "small PUTs")
+    return result.summary(), sorted(result.created)
 
 
 def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
     """(b) 1 KiB GETs of existing objects, ``clients`` concurrent clients."""
+    if not paths:
+        raise RuntimeError("no objects to GET (their PUTs failed)")
     plan = {"kind": "get", "paths": paths, "headers": headers or {}}
     result = run_load(base_url, plan, clients, duration=duration)
-    if result.errors:
-        raise RuntimeError(f"small GETs failed: {result.errors} errors; {result.first_error}")
+    _check(result, "small GETs")
     return result.summary()
 
 
@@ -147,8 +164,7 @@ def mixed(base_url, get_paths, put_namespace, clients, duration, headers=None) -
         "headers": headers or {},
     }
     result = run_load(base_url, plan, clients, duration=duration)
-    if result.errors:
-        raise RuntimeError(f"mixed load failed: {result.errors} errors; {result.first_error}")
+    _check(result, "mixed load")
     return result.summary()
 
 
