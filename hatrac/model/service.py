@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
 from ..urls import ROOT, parent_name, split_name
@@ -31,8 +31,11 @@ from .conditions import NO_CONDITIONS, Preconditions
 from .directory import Directory, Transaction
 from .directory.sql import RetryTransaction
 from .ids import new_version_id
+from .metadata import VersionMetadata
+from .rename import Renames
 from .resources import ACCESS_MODES, NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
 from .storage import Storage
+from .uploads import UploadJobs
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class AclTarget:
         return '"' + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() + '"'
 
 
-class Hatrac:
+class Hatrac(UploadJobs, VersionMetadata, Renames):
     """The service model: names, versions and ACLs, authorized per client."""
 
     def __init__(self, config, directory: Directory, storage: Storage):
@@ -335,8 +338,12 @@ class Hatrac:
         metadata: dict,
         parents: bool = False,
         conditions: Preconditions = NO_CONDITIONS,
+        also: Optional[Callable[[Transaction], None]] = None,
     ) -> ObjectVersion:
-        """Record durable bytes as a new version; deletes the bytes if that fails."""
+        """Record durable bytes as a new version; deletes the bytes if that fails.
+
+        ``also(tx)`` runs in the same transaction (an upload job is consumed there).
+        """
 
         def work(tx: Transaction) -> ObjectVersion:
             now = time.time()
@@ -347,6 +354,8 @@ class Hatrac:
                 target = tx.create_name(name, parent.id, OBJECT, self._creator_acls(client), now)
                 if target is None:
                     raise RetryTransaction()
+            if also is not None:
+                also(tx)
             return tx.create_version(
                 target.id, version, size, storage_key, metadata, self._creator_acls(client), now
             )
@@ -407,6 +416,7 @@ class Hatrac:
 
     def before_delete_names(self, tx: Transaction, names: list[Name]) -> None:
         """Hook for features attached to names (upload jobs) to clean up with them."""
+        self.cancel_jobs_of_names(tx, names)
 
     def delete_version(
         self,

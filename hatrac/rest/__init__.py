@@ -130,7 +130,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def create_blueprint(prefix: str) -> Blueprint:
     """The Hatrac blueprint, serving the protocol under ``prefix``."""
-    from . import acl, names  # noqa: F401  (they register their families)
+    from . import acl, metadata, names, upload  # noqa: F401  (they register their families)
 
     blueprint = Blueprint("hatrac", __name__)
     blueprint.add_url_rule(prefix or "/", "root", dispatch, methods=METHODS, strict_slashes=False)

@@ -92,6 +92,10 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
 def get_version(call: Call) -> Response:
     """GET/HEAD of ``name:VERSION``."""
     _, version = call.model.get_version(call.client, call.path.name, call.path.version)
+    if version.renamed_to is not None:  # a forwarder left by a rename
+        from .rename import render_forwarder
+
+        return render_forwarder(call, version)
     return render_version(call, version)
 
 
@@ -234,10 +238,19 @@ def delete_name(call: Call) -> Response:
     return render.no_content()
 
 
+def post_name(call: Call) -> Response:
+    """POST on an object name: the rename_from command (see :mod:`.rename`)."""
+    from .rename import rename_from
+
+    return rename_from(call)
+
+
 def route_name(call: Call) -> Response:
     if call.path.version is not None:
         return by_method(call, {"GET": get_version, "DELETE": delete_name})
-    return by_method(call, {"GET": get_name, "PUT": put_name, "DELETE": delete_name})
+    return by_method(
+        call, {"GET": get_name, "PUT": put_name, "POST": post_name, "DELETE": delete_name}
+    )
 
 
 def route_versions(call: Call) -> Response:

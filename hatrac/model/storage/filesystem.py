@@ -15,12 +15,14 @@ real file object, so the WSGI server can use sendfile.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import time
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .base import Body, Digests, Staged, Storage, StorageError
+from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
+from .jobs import JobGone, hash_file
 
 
 def fsync_directory(path: Path) -> None:
@@ -141,6 +143,115 @@ class FilesystemStorage(Storage):
             return
         except OSError as error:
             raise StorageError(f"cannot delete from storage: {error.strerror}") from None
+
+    # -- chunked upload jobs --------------------------------------------------
+    # One sparse file per job under jobs/, created at its full size; chunks are
+    # pwritten at their offsets (no concatenation at the end). Finalization
+    # hard-links the file into objects/, so a job whose version cannot be bound
+    # (checksum mismatch, conflict, crash) keeps its bytes and can be retried.
+    #
+    # Writers and the finalizer exclude each other with flock on the job file:
+    # a chunk write holds a shared lock and first checks that the file is still
+    # the job's only link; finalization holds the exclusive lock while hashing
+    # and linking. So no chunk can ever be written into bytes that are (being)
+    # bound as a version.
+    def job_path(self, job_key: str) -> Path:
+        if "/" in job_key or job_key in ("", ".", ".."):
+            raise ValueError(f"invalid job key {job_key!r}")
+        return self.jobs / job_key
+
+    def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
+        path = self.job_path(job_key)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                os.ftruncate(fd, size)  # sparse: no block is allocated yet
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # the job row will say the file exists: make its name durable first
+            fsync_directory(self.jobs)
+        except OSError as error:
+            path.unlink(missing_ok=True)
+            raise StorageError(f"cannot create the upload job's file: {error.strerror}") from None
+        return ""
+
+    def write_chunk(
+        self, job_key: str, state: str, index: int, offset: int, blocks: Iterable[bytes]
+    ) -> ChunkReceipt:
+        path = self.job_path(job_key)
+        try:
+            fd = os.open(path, os.O_WRONLY)  # never O_CREAT: a cancelled job stays gone
+        except FileNotFoundError:
+            raise JobGone("The upload job's storage is gone (cancelled or finalized).") from None
+        except OSError as error:
+            raise StorageError(f"cannot open the upload job's file: {error.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                raise JobGone("The upload job was cancelled or finalized.") from None
+            mine = os.fstat(fd)
+            if current.st_ino != mine.st_ino or mine.st_nlink != 1:
+                raise JobGone("The upload job is being finalized; no chunk can be changed now.")
+            written = 0
+            for block in blocks:
+                view = memoryview(block)
+                while view:
+                    count = os.pwrite(fd, view, offset + written)
+                    written += count
+                    view = view[count:]
+            # a chunk acknowledged to the client must survive a crash
+            os.fdatasync(fd)
+        except OSError as error:
+            raise StorageError(f"cannot write the chunk: {error.strerror}") from None
+        finally:
+            os.close(fd)  # also releases the lock
+        return ChunkReceipt(index=index, size=written, md5_b64="", sha256_b64="")
+
+    def finalize_job(
+        self, job_key: str, state: str, size: int, chunks: list[ChunkReceipt], key: str
+    ) -> Digests:
+        path = self.job_path(job_key)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise JobGone("The upload job's storage is gone (cancelled or finalized).") from None
+        except OSError as error:
+            raise StorageError(f"cannot open the upload job's file: {error.strerror}") from None
+        try:
+            # wait for chunk writes in flight; none can start until we are done
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size != size:
+                raise StorageError("The upload job's file does not have the job's size.")
+            digests = hash_file(fd, size)
+            os.fsync(fd)  # chunks were fdatasynced; this persists the rest
+            # a second name for the same inode: nothing is copied, and the job
+            # keeps its bytes should binding the version fail
+            temp = self.tmp / f"{key}.{os.getpid()}.link"
+            temp.unlink(missing_ok=True)
+            os.link(path, temp)
+            try:
+                self._place(temp, self.path_of(key))
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            raise StorageError(f"cannot assemble the upload: {error.strerror}") from None
+        finally:
+            os.close(fd)
+        return digests
+
+    def cancel_job(self, job_key: str, state: str) -> None:
+        try:
+            self.job_path(job_key).unlink(missing_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot remove the upload job's file: {error.strerror}") from None
+
+    def job_keys(self, older_than: float) -> list[str]:
+        """Job files last modified before ``older_than`` (for sweeping lost jobs)."""
+        return [entry.name for entry in self.jobs.iterdir() if _mtime(entry) < older_than]
 
     # -- maintenance ----------------------------------------------------------
     def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:

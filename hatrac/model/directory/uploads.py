@@ -1,0 +1,236 @@
+"""SQL of chunked upload jobs, version metadata changes and renames.
+
+Functions here take a :class:`~hatrac.model.directory.sql.Transaction` and
+run bound-parameter statements on it; the model decides, this module only
+reads and writes rows. Tables (migration ``uploads-1`` in :mod:`.schema`):
+
+* ``upload_jobs``: one row per open job (the target name, the owner, sizes,
+  metadata given at creation, opaque backend state, the last activity time).
+* ``upload_chunks``: one row per chunk whose bytes are durably stored.
+
+A job row is deleted when the job is finalized (in the same transaction that
+binds the version), cancelled or expired; its chunks go with it (ON DELETE
+CASCADE). Jobs of deleted names are first marked ``cancelled`` inside the
+deleting transaction, and their bytes are reclaimed by the sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ...urls import ROOT
+
+OPEN = "open"
+CANCELLED = "cancelled"
+
+_JOB_COLUMNS = (
+    "id, job, name, owner, chunk_length, content_length, content_type, content_md5, "
+    "content_sha256, content_disposition, parents, storage_state, state, created, last_activity"
+)
+
+
+@dataclass
+class JobRow:
+    """An upload job as stored."""
+
+    id: int
+    job: str
+    name: str
+    owner: Optional[str]
+    chunk_length: int
+    content_length: int
+    content_type: Optional[str]
+    content_md5: Optional[str]
+    content_sha256: Optional[str]
+    content_disposition: Optional[str]
+    parents: bool
+    storage_state: str
+    state: str
+    created: float
+    last_activity: float
+
+    @property
+    def chunk_count(self) -> int:
+        """How many chunks make the whole object (0 for an empty one)."""
+        return -(-self.content_length // self.chunk_length)
+
+    def chunk_size(self, index: int) -> int:
+        """The exact size chunk ``index`` must have."""
+        return min(self.chunk_length, self.content_length - index * self.chunk_length)
+
+    def metadata(self) -> dict:
+        fields = {
+            "content-type": self.content_type,
+            "content-md5": self.content_md5,
+            "content-sha256": self.content_sha256,
+            "content-disposition": self.content_disposition,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def _job(row) -> JobRow:
+    values = list(row)
+    values[10] = bool(values[10])
+    return JobRow(*values)
+
+
+def create_job(
+    tx,
+    job: str,
+    name: str,
+    owner: Optional[str],
+    chunk_length: int,
+    content_length: int,
+    metadata: dict,
+    parents: bool,
+    storage_state: str,
+    now: float,
+) -> None:
+    tx.execute(
+        "INSERT INTO upload_jobs (job, name, owner, chunk_length, content_length, content_type, "
+        "content_md5, content_sha256, content_disposition, parents, storage_state, state, "
+        "created, last_activity) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            job,
+            name,
+            owner,
+            chunk_length,
+            content_length,
+            metadata.get("content-type"),
+            metadata.get("content-md5"),
+            metadata.get("content-sha256"),
+            metadata.get("content-disposition"),
+            parents,
+            storage_state,
+            OPEN,
+            now,
+            now,
+        ),
+    )
+
+
+def get_job(tx, name: str, job: str) -> Optional[JobRow]:
+    """An open job of ``name`` (cancelled jobs count as gone)."""
+    row = tx.one(
+        f"SELECT {_JOB_COLUMNS} FROM upload_jobs WHERE job = %s AND name = %s AND state = %s",
+        (job, name, OPEN),
+    )
+    return _job(row) if row else None
+
+
+def jobs_of(tx, name: str, owner: Optional[str]) -> list[JobRow]:
+    """The open jobs ``owner`` has on ``name``, oldest first."""
+    rows = tx.all(
+        f"SELECT {_JOB_COLUMNS} FROM upload_jobs WHERE name = %s AND owner = %s AND state = %s "
+        "ORDER BY id",
+        (name, owner, OPEN),
+    )
+    return [_job(row) for row in rows]
+
+
+def touch_job(tx, job_id: int, now: float) -> bool:
+    """Record activity on an open job (locks its row); False when the job is gone."""
+    row = tx.one(
+        "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND state = %s RETURNING id",
+        (now, job_id, OPEN),
+    )
+    return row is not None
+
+
+def forget_chunk(tx, job_id: int, index: int) -> None:
+    """Mark a chunk as not (or no longer) validly stored, before it is (re)written."""
+    tx.execute("DELETE FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
+
+
+def record_chunk(tx, job_id: int, index: int, size: int, md5: str, sha256: str, state: str) -> None:
+    tx.execute(
+        "INSERT INTO upload_chunks (job_id, chunk, size, md5, sha256, state) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, chunk) DO UPDATE SET "
+        "size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, "
+        "state = excluded.state",
+        (job_id, index, size, md5, sha256, state),
+    )
+
+
+def chunk_count(tx, job_id: int) -> int:
+    row = tx.one("SELECT COUNT(*) FROM upload_chunks WHERE job_id = %s", (job_id,))
+    return int(row[0])
+
+
+def chunks(tx, job_id: int) -> list[tuple]:
+    """``(index, size, md5, sha256, state)`` of every stored chunk, in order."""
+    return tx.all(
+        "SELECT chunk, size, md5, sha256, state FROM upload_chunks WHERE job_id = %s "
+        "ORDER BY chunk",
+        (job_id,),
+    )
+
+
+def delete_job(tx, job_id: int) -> bool:
+    """Remove a job and its chunks; False when it was already gone."""
+    tx.execute("DELETE FROM upload_chunks WHERE job_id = %s", (job_id,))
+    row = tx.one("DELETE FROM upload_jobs WHERE id = %s RETURNING id", (job_id,))
+    return row is not None
+
+
+def cancel_jobs_under(tx, name: str, subtree: bool) -> None:
+    """Mark the jobs of ``name`` (and, for a namespace, of every name beneath it) cancelled."""
+    tx.execute(
+        "UPDATE upload_jobs SET state = %s, last_activity = %s WHERE name = %s",
+        (CANCELLED, 0.0, name),
+    )
+    if subtree:
+        low = "/" if name == ROOT else name + "/"
+        high = "0" if name == ROOT else name + "0"  # '0' sorts right after '/'
+        tx.execute(
+            "UPDATE upload_jobs SET state = %s, last_activity = %s WHERE name >= %s AND name < %s",
+            (CANCELLED, 0.0, low, high),
+        )
+
+
+def expired_jobs(tx, idle_before: float, limit: int) -> list[tuple]:
+    """``(id, job, storage_state)`` of cancelled jobs and jobs idle since ``idle_before``."""
+    return tx.all(
+        "SELECT id, job, storage_state FROM upload_jobs WHERE state = %s OR last_activity < %s "
+        "ORDER BY last_activity LIMIT %s",
+        (CANCELLED, idle_before, limit),
+    )
+
+
+def claim_expired_job(tx, job_id: int, idle_before: float) -> bool:
+    """Delete a job if it is still cancelled or idle: exactly one sweeper wins it."""
+    tx.execute(
+        "DELETE FROM upload_chunks WHERE job_id IN (SELECT id FROM upload_jobs WHERE id = %s "
+        "AND (state = %s OR last_activity < %s))",
+        (job_id, CANCELLED, idle_before),
+    )
+    row = tx.one(
+        "DELETE FROM upload_jobs WHERE id = %s AND (state = %s OR last_activity < %s) RETURNING id",
+        (job_id, CANCELLED, idle_before),
+    )
+    return row is not None
+
+
+def all_job_keys(tx) -> set[str]:
+    """Ids of every job row (for sweeping job storage that lost its row)."""
+    return {row[0] for row in tx.all("SELECT job FROM upload_jobs")}
+
+
+# -- renames -------------------------------------------------------------------
+def forward_version(tx, version_id: int, new_name: str, new_version: str) -> None:
+    """Turn a version into a forwarder to its new name and version."""
+    tx.execute(
+        "UPDATE versions SET renamed_to_name = %s, renamed_to_version = %s WHERE id = %s",
+        (new_name, new_version, version_id),
+    )
+
+
+def all_versions_oldest_first(tx, name_id: int) -> list[int]:
+    """Ids of the live, non-forwarded versions of an object, oldest first."""
+    rows = tx.all(
+        "SELECT id FROM versions WHERE name_id = %s AND NOT deleted "
+        "AND renamed_to_name IS NULL ORDER BY id",
+        (name_id,),
+    )
+    return [row[0] for row in rows]

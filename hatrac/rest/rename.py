@@ -1,0 +1,97 @@
+"""Rename (``POST /new`` with ``{"command": "rename_from", ...}``) and forwarders.
+
+The body names the source object (``source_name``, with or without the
+service prefix: DERIVA strips a leading ``/hatrac``), optionally the versions
+(``source_versions``, or ``versions`` as DERIVA sends it) and ``copy_acls``.
+The answer is 201 with the new version URLs as a uri-list.
+
+A renamed-away version is a forwarder: GET answers 307 with ``Location`` of
+the new version; HEAD answers 200 with the version's headers plus
+``Location`` (DERIVA does not follow redirects for HEAD); both answer 409 once
+the new version was deleted.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response
+
+from ..errors import BadRequest
+from ..model.resources import ObjectVersion
+from . import Call, render
+from .acl import read_small_body
+from .names import flag, version_headers
+
+RENAME_BODY_LIMIT = 1024 * 1024
+
+
+def _source_name(call: Call, value: str) -> str:
+    prefix = call.prefix
+    path = value.strip()
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        path = path[len(prefix) :]
+    if not path.startswith("/"):
+        raise BadRequest("source_name must be an absolute object path such as /ns/obj.")
+    parsed = call.state.parser.parse(path)
+    if parsed.version is not None or parsed.subresource is not None or parsed.is_root:
+        raise BadRequest("source_name must name an object (no :VERSION, no ;sub-resource).")
+    return parsed.name
+
+
+def rename_from(call: Call) -> Response:
+    """POST on a name: only the rename_from command is known."""
+    if call.path.version is not None:
+        raise BadRequest("POST a rename to the new object name, not to a version.")
+    try:
+        body = json.loads(read_small_body(RENAME_BODY_LIMIT).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest('POST on a name takes a JSON object {"command": "rename_from", ...}.')
+    if not isinstance(body, dict) or body.get("command") != "rename_from":
+        raise BadRequest('The only command POST on a name accepts is "rename_from".')
+    known = {"command", "source_name", "source_versions", "versions", "copy_acls"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise BadRequest(f"Unknown rename field(s): {', '.join(unknown)}.")
+    source = body.get("source_name")
+    if not isinstance(source, str) or not source:
+        raise BadRequest("source_name (the object to rename) is required.")
+    versions = body.get("source_versions", body.get("versions"))
+    if "source_versions" in body and "versions" in body and body["versions"] != versions:
+        raise BadRequest("Give the versions once, as source_versions or versions.")
+    if versions is not None and (
+        not isinstance(versions, list) or not all(isinstance(v, str) and v for v in versions)
+    ):
+        raise BadRequest("source_versions must be a list of version ids.")
+    copy_acls = body.get("copy_acls", False)
+    if not isinstance(copy_acls, bool):
+        raise BadRequest("copy_acls must be true or false.")
+    created = call.model.rename_from(
+        call.client,
+        call.path.name,
+        _source_name(call, source),
+        versions,
+        copy_acls,
+        flag("parents"),
+    )
+    urls = [call.url(v.name, v.version) for v in created]
+    response = Response(render.uri_list(urls), status=201, mimetype="text/uri-list")
+    response.headers["Location"] = urls[-1]
+    return response
+
+
+def render_forwarder(call: Call, version: ObjectVersion) -> Response:
+    """A renamed-away version: where it went (or 409 when that was deleted)."""
+    new = call.model.forwarded_to(version)
+    location = call.url(new.name, new.version)
+    if call.method == "HEAD":
+        headers = version_headers(call, version)
+        headers["Location"] = location
+        response = Response(status=200, headers=headers)
+        response.headers["Content-Length"] = str(version.size)
+        return response
+    response = Response(
+        f"This version was renamed to {location}\n", status=307, mimetype="text/plain"
+    )
+    response.headers["Location"] = location
+    return response
