@@ -34,6 +34,7 @@ import pwd
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -80,9 +81,14 @@ class FullPathApplication:
                 self._app = self._factory(source)
                 self._failure = None
             except Exception as error:
+                from .config import ConfigError
+
                 self._failure = f"hatrac: cannot start: {' '.join(str(error).split())}"
                 self._failed_at = time.monotonic()
-                print(self._failure, file=environ.get("wsgi.errors") or sys.stderr, flush=True)
+                errors = environ.get("wsgi.errors") or sys.stderr
+                print(self._failure, file=errors, flush=True)
+                if not isinstance(error, ConfigError):  # a bug, not a setting: show where
+                    traceback.print_exc(file=errors)
             return self._app
 
     def __call__(self, environ: dict, start_response):

@@ -37,7 +37,12 @@ WSGIDaemonProcess hatrac processes={processes} threads={threads} \\
     python-path={python_path} \\
     maximum-requests=10000 request-timeout=600 socket-timeout=600 \\
     display-name=hatrac
+# the Authorization header reaches Hatrac (Basic and Bearer credentials)
 WSGIPassAuthorization On
+# bodies sent with Transfer-Encoding: chunked (DERIVA sends empty files so)
+WSGIChunkedRequest On
+# everything runs in the daemon processes, none in Apache's own
+WSGIRestrictEmbedded On
 WSGISocketPrefix {socket_prefix}
 
 # one application serves every path below (it folds the alias back into the path)

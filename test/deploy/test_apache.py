@@ -1,0 +1,185 @@
+"""Hatrac under a real Apache HTTPD + mod_wsgi, configured by ``hatrac apache-config``.
+
+What only Apache shows: encoded slashes surviving ``AllowEncodedSlashes
+NoDecode``, identities set by an Apache auth module (mod_authn_file Basic)
+and groups set by Apache (RewriteMap), chunked request bodies through
+mod_wsgi, and every alias (``/hatrac``, ``/hatrac-health``, ``/authn``)
+reaching the one application.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+NS = {"Content-Type": "application/x-hatrac-namespace"}
+ALICE = ("alice", "alice-pw")
+
+
+def hatrac_command() -> str:
+    """The admin command of the environment running the tests."""
+    return str(Path(sys.executable).parent / "hatrac")
+
+
+def fresh(apache, user=("alice", "alice-pw")) -> str:
+    """A new namespace owned by ``user``; returns its URL path."""
+    path = f"/hatrac/apache-{uuid.uuid4().hex[:10]}"
+    reply = requests.put(apache.url + path, headers=NS, auth=user)
+    assert reply.status_code == 201, reply.text
+    return path
+
+
+def test_health_endpoints_through_apache(apache):
+    live = requests.get(apache.url + "/hatrac-health/live")
+    assert live.status_code == 200 and live.json()["status"] == "alive"
+    ready = requests.get(apache.url + "/hatrac-health/ready")
+    assert ready.json() == {"status": "ready", "database": "ok", "storage": "ok"}
+    assert requests.get(apache.url + "/hatrac").status_code == 200
+
+
+def test_remote_user_comes_from_apache_basic_auth(apache):
+    path = fresh(apache)
+    owners = requests.get(apache.url + path + ";acl/owner", auth=("alice", "alice-pw")).json()
+    assert owners == ["alice"]
+    # a wrong password is refused by Apache itself, before Hatrac
+    refused = requests.put(apache.url + path + "/x", data=b"x", auth=("alice", "wrong"))
+    assert refused.status_code == 401
+    assert "X-Request-Id" not in refused.headers
+    # anonymous requests pass Apache and are judged by Hatrac's ACLs
+    anonymous = requests.put(apache.url + path + "/x", data=b"x")
+    assert anonymous.status_code == 401 and "X-Request-Id" in anonymous.headers
+    # a client cannot claim an identity through headers
+    spoofed = requests.put(
+        apache.url + path + "/x", data=b"x", headers={"Remote-User": "alice", "X-Remote-User": "a"}
+    )
+    assert spoofed.status_code == 401
+
+
+def test_groups_come_from_apache(apache):
+    path = fresh(apache)
+    obj = apache.url + path + "/data"
+    assert requests.put(obj, data=b"lab only", auth=("alice", "alice-pw")).status_code == 201
+    acl = requests.put(
+        obj + ";acl/read",
+        json=["https://example.org/groups/lab"],
+        auth=("alice", "alice-pw"),
+    )
+    assert acl.status_code == 204, acl.text
+    # bob is in the lab group per the Apache RewriteMap; carol is not
+    assert requests.get(obj, auth=("bob", "bob-pw")).content == b"lab only"
+    assert requests.get(obj, auth=("carol", "carol-pw")).status_code == 403
+    assert requests.get(obj).status_code == 401
+
+
+def test_encoded_slashes_reach_the_app(apache):
+    path = fresh(apache)
+    alice = ("alice", "alice-pw")
+    name = path + "/a%2Fb%3Ac%3Bd"
+    created = requests.put(apache.url + name, data=b"slashes", auth=alice)
+    assert created.status_code == 201, created.text
+    assert created.text.startswith(name + ":")
+    listing = requests.get(apache.url + path, headers={"Accept": "application/json"}, auth=alice)
+    listing = listing.json()
+    assert listing == [name]
+    assert requests.get(apache.url + name, auth=alice).content == b"slashes"
+    # a different name: the bare slash means a child of a (missing) namespace a
+    assert requests.get(apache.url + path + "/a/b%3Ac%3Bd", auth=alice).status_code == 404
+    # an ACL role that is a URL, percent-encoded with no safe characters
+    role = "https%3A%2F%2Fexample.org%2Fgroups%2Fx%3Ay"
+    added = requests.put(apache.url + name + ";acl/read/" + role, auth=alice)
+    assert added.status_code == 204, added.text
+    roles = requests.get(apache.url + name + ";acl/read", auth=alice).json()
+    assert "https://example.org/groups/x:y" in roles
+    assert requests.get(apache.url + name + ";acl/read/" + role, auth=alice).status_code == 200
+    deleted = requests.delete(apache.url + name + ";acl/read/" + role, auth=alice)
+    assert deleted.status_code == 204
+
+
+def test_object_round_trip_with_digests(apache):
+    path = fresh(apache)
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    url = apache.url + path + "/blob"
+    reply = requests.put(url, data=body, auth=("alice", "alice-pw"), headers={"Content-MD5": md5})
+    assert reply.status_code == 201
+    head = requests.head(url, auth=ALICE)
+    assert head.headers["Content-MD5"] == md5
+    assert head.headers["Content-SHA256"] == sha
+    assert head.headers["Content-Length"] == str(len(body))
+    got = requests.get(url, auth=ALICE)
+    assert got.content == body
+    ranged = requests.get(url, headers={"Range": "bytes=10-19"}, auth=ALICE)
+    assert ranged.status_code == 206 and ranged.content == body[10:20]
+    bad = requests.put(url, data=b"other", auth=("alice", "alice-pw"), headers={"Content-MD5": md5})
+    assert bad.status_code == 400
+
+
+def test_chunked_request_body_through_mod_wsgi(apache):
+    path = fresh(apache)
+    token = base64.b64encode(b"alice:alice-pw").decode()
+    with socket.create_connection(("127.0.0.1", apache.port), timeout=30) as sock:
+        sock.sendall(
+            (
+                f"PUT {path}/empty HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Basic {token}\r\nTransfer-Encoding: chunked\r\n"
+                "Connection: close\r\n\r\n0\r\n\r\n"
+            ).encode()
+        )
+        answer = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    got = requests.get(apache.url + path + "/empty", auth=ALICE)
+    assert got.status_code == 200 and got.content == b""
+
+
+def test_request_id_and_access_log(apache):
+    path = fresh(apache)
+    reply = requests.get(apache.url + path, headers={"X-Request-Id": "apache-trace-1"}, auth=ALICE)
+    assert reply.headers["X-Request-Id"] == "apache-trace-1"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [line for line in apache.log().splitlines() if "apache-trace-1" in line]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines, apache.log()[-2000:]
+    entry = json.loads(lines[-1][lines[-1].index("{") :])
+    assert entry["method"] == "GET" and entry["status"] == 200 and entry["path"] == path
+    assert entry["client"] == "alice"
+
+
+def test_authn_alias_reaches_the_app(apache):
+    reply = requests.get(apache.url + "/authn/session")
+    # whatever the session resource answers, it is Hatrac (not Apache) answering
+    assert "X-Request-Id" in reply.headers, reply.text
+
+
+def test_cli_verify_sees_what_apache_stored(apache):
+    """The admin command reads the same config and finds every version intact."""
+    path = fresh(apache)
+    for index in range(3):
+        requests.put(apache.url + f"{path}/o{index}", data=b"x" * index, auth=("alice", "alice-pw"))
+    result = subprocess.run(
+        [hatrac_command(), "--config", str(apache.config_path), "verify", path, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["checked"] == 3 and report["problems"] == []
