@@ -324,6 +324,7 @@ def _validate(values: dict) -> None:
             "config field 'storage_backend' must be 'filesystem', 'amazons3' or 'overlay', "
             f"not {values['storage_backend']!r}"
         )
+    _validate_storage(values)
     for access, roles in values["firewall_acls"].items():
         if access not in _FIREWALL_ACCESS:
             raise ConfigError(
@@ -345,6 +346,50 @@ def _validate(values: dict) -> None:
     for access, roles in values["root_acls"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")
+
+
+def _validate_storage(values: dict) -> None:
+    """s3_config and overlay_backends, when the chosen backend uses them."""
+
+    def check_s3(s3_config: Any, where: str) -> None:
+        from .model.storage.s3 import S3ConfigError, validate_s3_config
+
+        try:
+            validate_s3_config(s3_config, where)
+        except S3ConfigError as error:
+            raise ConfigError(f"{error}; see docs/s3.md") from None
+
+    if values["storage_backend"] == "amazons3":
+        check_s3(values["s3_config"], "s3_config")
+    if values["storage_backend"] == "overlay":
+        chain = values["overlay_backends"]
+        if not chain:
+            raise ConfigError(
+                "config field 'overlay_backends' must list the overlay's backends, e.g. "
+                '[{"storage_backend": "amazons3", "s3_config": {...}}, '
+                '{"storage_backend": "filesystem", "storage_path": "/var/www/hatrac"}]'
+            )
+        for number, entry in enumerate(chain):
+            where = f"overlay_backends[{number}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"config field '{where}' must be an object")
+            unknown = set(entry) - {"storage_backend", "storage_path", "s3_config", "comment"}
+            if unknown:
+                raise ConfigError(
+                    f"config field '{where}' has unknown field(s) {', '.join(sorted(unknown))}; "
+                    "known: storage_backend, storage_path, s3_config"
+                )
+            backend = entry.get("storage_backend")
+            if backend == "filesystem":
+                if not isinstance(entry.get("storage_path"), str):
+                    raise ConfigError(f"config field '{where}.storage_path' must be a string")
+            elif backend == "amazons3":
+                check_s3(entry.get("s3_config"), f"{where}.s3_config")
+            else:
+                raise ConfigError(
+                    f"config field '{where}.storage_backend' must be 'filesystem' or "
+                    f"'amazons3', not {json.dumps(backend)}"
+                )
 
 
 def build_config(raw: dict, base_directory: Optional[Path] = None) -> Config:

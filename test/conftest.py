@@ -1,8 +1,9 @@
 """Shared fixtures: real databases, real storage, the app and protocol clients.
 
-Every protocol test runs once per directory backend (``sqlite`` and
-``postgres``); each test gets a private SQLite file or PostgreSQL schema and
-its own storage directory, so tests never depend on each other.
+Every protocol test runs once per pair of directory and storage backends in
+:data:`BACKENDS` (SQLite or PostgreSQL; filesystem or S3 through a moto
+server); each test gets a private SQLite file or PostgreSQL schema and its
+own storage directory or S3 bucket, so tests never depend on each other.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from clients import FlaskProtocolClient  # noqa: E402
-from servers import PostgresServer  # noqa: E402
+from servers import MotoServer, PostgresServer  # noqa: E402
 
 import hatrac  # noqa: E402
 
 DIRECTORY_BACKENDS = ["sqlite", "postgres"]
+# (directory, storage) pairs every protocol test runs on
+BACKENDS = [("sqlite", "filesystem"), ("postgres", "filesystem"), ("postgres", "amazons3")]
 TEST_ROOT_ACLS = {"owner": ["admin"], "create": ["*"], "read": ["*"]}
 
 _schema_numbers = itertools.count()
@@ -35,13 +38,32 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(params=DIRECTORY_BACKENDS)
-def directory_backend(request) -> str:
+@pytest.fixture(scope="session")
+def moto():
+    """One moto S3 server (the real S3 API over HTTP on loopback) for the whole run."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS, ids=["-".join(pair) for pair in BACKENDS])
+def backends(request) -> tuple[str, str]:
+    """(directory backend, storage backend) of this test."""
     return request.param
 
 
 @pytest.fixture
-def make_config(request, tmp_path, directory_backend):
+def directory_backend(backends) -> str:
+    return backends[0]
+
+
+@pytest.fixture
+def storage_backend(backends) -> str:
+    return backends[1]
+
+
+@pytest.fixture
+def make_config(request, tmp_path, directory_backend, storage_backend):
     """Build a config dict on this test's backend; keyword arguments override fields."""
 
     def build(**overrides) -> dict:
@@ -53,6 +75,11 @@ def make_config(request, tmp_path, directory_backend):
             server = request.getfixturevalue("postgres")
             schema = f"t{os.getpid()}_{next(_schema_numbers)}"
             config["database_dsn"] = server.new_schema(schema)
+        if storage_backend == "amazons3":
+            moto = request.getfixturevalue("moto")
+            bucket = moto.create_bucket(f"hatrac-test-{os.getpid()}-{next(_schema_numbers)}")
+            config["storage_backend"] = "amazons3"
+            config["s3_config"] = moto.s3_config(bucket, bucket_path_prefix="hatrac")
         config.update(overrides)
         return config
 

@@ -314,7 +314,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         """
         self.check_put_object(client, name, parents, conditions)
         version = new_version_id()
-        staged = self.storage.stage(version, blocks)
+        staged = self.storage.stage(self.storage.key_for(name, version), blocks)
         try:
             verify_digests(metadata, staged.digests.md5_b64, staged.digests.sha256_b64)
         except BaseException:
@@ -325,7 +325,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         metadata["content-sha256"] = staged.digests.sha256_b64
         self.storage.commit(staged)
         return self.bind_version(
-            client, name, version, staged.size, version, metadata, parents, conditions
+            client, name, version, staged.size, staged.key, metadata, parents, conditions
         )
 
     def bind_version(

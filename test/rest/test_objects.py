@@ -89,7 +89,7 @@ def test_delete_current_version_makes_previous_current(client, ns):
 def test_delete_object_removes_versions_and_keeps_tombstone(client, ns, app):
     location = client.put(ns + "/obj", user="alice", data=b"one").headers["Location"]
     storage = app.extensions["hatrac"].storage
-    key = location.rsplit(":", 1)[1]
+    key = storage.key_for(ns + "/obj", location.rsplit(":", 1)[1])
     assert storage.exists(key)
     assert client.delete(ns + "/obj", user="alice").status == 204
     assert client.get(ns + "/obj", user="alice").status == 404
@@ -153,7 +153,8 @@ def test_mismatched_digests_are_400_and_store_nothing(client, ns, app, header):
     assert "does not match" in reply.text
     assert client.get(ns + "/obj", user="alice").status == 404
     storage = app.extensions["hatrac"].storage
-    assert list(storage.tmp.iterdir()) == []
+    if hasattr(storage, "tmp"):  # filesystem
+        assert list(storage.tmp.iterdir()) == []
     assert list(storage.keys()) == []
 
 

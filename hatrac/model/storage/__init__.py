@@ -6,16 +6,67 @@ The interface is :class:`~hatrac.model.storage.base.Storage`;
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError, read_blocks
 
 
 def open_storage(config) -> Storage:
-    """The storage backend selected by ``config.storage_backend``."""
-    if config.storage_backend == "filesystem":
+    """The storage backend selected by ``config.storage_backend`` (not yet checked:
+    the caller runs :meth:`Storage.check` at startup)."""
+    overlay = []
+    for entry in config.overlay_backends or []:
+        entry = dict(entry)
+        path = entry.get("storage_path")
+        if path and not os.path.isabs(path):  # relative to the data directory
+            entry["storage_path"] = os.path.join(config.data_directory, path)
+        overlay.append(entry)
+    return build_storage(
+        config.storage_backend,
+        storage_path=config.storage_path,
+        s3_config=config.s3_config,
+        overlay_backends=overlay,
+    )
+
+
+def build_storage(
+    backend: str,
+    storage_path: Optional[str] = None,
+    s3_config: Optional[dict] = None,
+    overlay_backends: Optional[list] = None,
+) -> Storage:
+    """A backend from its settings (also one entry of ``overlay_backends``)."""
+    if backend == "filesystem":
         from .filesystem import FilesystemStorage
 
-        return FilesystemStorage(config.storage_path)
-    raise StorageError(f"storage backend {config.storage_backend!r} is not available")
+        if not storage_path:
+            raise StorageError("the filesystem storage backend needs a storage_path")
+        return FilesystemStorage(storage_path)
+    if backend == "amazons3":
+        from .s3 import S3Storage
+
+        if s3_config is None:
+            raise StorageError("storage_backend 'amazons3' needs an s3_config")
+        return S3Storage(s3_config)
+    if backend == "overlay":
+        from .overlay import OverlayStorage
+
+        if not overlay_backends:
+            raise StorageError("storage_backend 'overlay' needs a non-empty overlay_backends")
+        chain = []
+        for entry in overlay_backends:
+            if entry.get("storage_backend") == "overlay":
+                raise StorageError("overlay_backends cannot contain another overlay")
+            chain.append(
+                build_storage(
+                    entry.get("storage_backend", "filesystem"),
+                    storage_path=entry.get("storage_path"),
+                    s3_config=entry.get("s3_config"),
+                )
+            )
+        return OverlayStorage(chain)
+    raise StorageError(f"storage backend {backend!r} is not available")
 
 
 __all__ = [
@@ -25,6 +76,7 @@ __all__ = [
     "Staged",
     "Storage",
     "StorageError",
+    "build_storage",
     "open_storage",
     "read_blocks",
 ]

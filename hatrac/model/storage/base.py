@@ -126,6 +126,16 @@ class Storage(ABC):
 
     name = "abstract"
 
+    def key_for(self, name: Optional[str], key: str) -> str:
+        """The storage key for new bytes of object ``name``, from a fresh unique ``key``.
+
+        The model asks before storing anything (plain PUT, job finalization).
+        Backends that place bytes by name (S3's per-prefix buckets) encode the
+        place in the key, so reads and deletes need only the key; by default
+        the key is used as it is.
+        """
+        return key
+
     @abstractmethod
     def stage(self, key: str, blocks: Iterable[bytes]) -> Staged:
         """Write blocks destined for ``key``, hashing them in the same pass.

@@ -1,0 +1,96 @@
+"""Overlay storage: an ordered chain of backends read in turn, written to the first.
+
+Typical use is a migration: ``[amazons3, filesystem]`` stores every new
+version in S3 while versions written before the switch are still served from
+the old directory. Reads (:meth:`open`, :meth:`exists`, :meth:`hash_stored`)
+go to the first backend that holds the key; writes, upload jobs and new keys
+(:meth:`key_for`) go to the first backend; deletes remove the key wherever it
+is; every backend must pass :meth:`check`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
+
+
+class OverlayStorage(Storage):
+    """Several backends seen as one."""
+
+    name = "overlay"
+
+    def __init__(self, backends: list[Storage]):
+        if not backends:
+            raise StorageError("overlay_backends must name at least one backend")
+        self.backends = list(backends)
+        self.first = self.backends[0]
+
+    def check(self) -> None:
+        for backend in self.backends:
+            backend.check()
+
+    def key_for(self, name: Optional[str], key: str) -> str:
+        return self.first.key_for(name, key)
+
+    # -- writing goes to the first backend --------------------------------------
+    def stage(self, key: str, blocks: Iterable[bytes]) -> Staged:
+        return self.first.stage(key, blocks)
+
+    def commit(self, staged: Staged) -> None:
+        self.first.commit(staged)
+
+    def discard(self, staged: Staged) -> None:
+        self.first.discard(staged)
+
+    def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
+        return self.first.create_job(job_key, size, chunk_length)
+
+    def write_chunk(
+        self, job_key: str, state: str, index: int, offset: int, blocks: Iterable[bytes]
+    ) -> ChunkReceipt:
+        return self.first.write_chunk(job_key, state, index, offset, blocks)
+
+    def finalize_job(
+        self, job_key: str, state: str, size: int, chunks: list[ChunkReceipt], key: str
+    ) -> Digests:
+        return self.first.finalize_job(job_key, state, size, chunks, key)
+
+    def cancel_job(self, job_key: str, state: str) -> None:
+        self.first.cancel_job(job_key, state)
+
+    # -- reading tries each backend in turn ---------------------------------------
+    def holder(self, key: str) -> Storage:
+        """The first backend that has bytes under ``key``."""
+        for backend in self.backends:
+            if _has(backend, key):
+                return backend
+        raise StorageError(
+            "The stored bytes of this version are in none of the overlay's backends; an "
+            "administrator should run 'hatrac verify'."
+        )
+
+    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
+        return self.holder(key).open(key, size, start, length)
+
+    def exists(self, key: str) -> bool:
+        return any(_has(backend, key) for backend in self.backends)
+
+    def hash_stored(self, key: str, size: int) -> Digests:
+        return self.holder(key).hash_stored(key, size)
+
+    def delete(self, key: str) -> None:
+        for backend in self.backends:
+            if _has(backend, key):
+                backend.delete(key)
+
+    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
+        """Only the first (written) backend is swept; the others are read-only here."""
+        return self.first.sweep_orphans(live_keys, older_than)
+
+
+def _has(backend: Storage, key: str) -> bool:
+    try:
+        return backend.exists(key)
+    except ValueError:  # a key this backend cannot even express is not its own
+        return False
