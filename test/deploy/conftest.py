@@ -19,8 +19,14 @@ from clients import LiveProtocolClient, Reply
 from deploy.apache import ApacheServer, apache_unavailable
 
 APACHE_ROOT_ACLS = {"owner": ["admin"], "create": ["*"], "read": ["*"]}
-USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "admin": "admin-pw"}
-GROUPS = {"bob": ["lab", "https://example.org/groups/lab"]}
+USERS = {
+    "alice": "alice-pw",
+    "bob": "bob-pw",
+    "carol": "carol-pw",
+    "dave": "dave-pw",
+    "admin": "admin-pw",
+}
+GROUPS = {"dave": ["lab", "https://example.org/groups/lab"]}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -75,8 +75,8 @@ def test_groups_come_from_apache(apache):
         auth=("alice", "alice-pw"),
     )
     assert acl.status_code == 204, acl.text
-    # bob is in the lab group per the Apache RewriteMap; carol is not
-    assert requests.get(obj, auth=("bob", "bob-pw")).content == b"lab only"
+    # dave is in the lab group per the Apache RewriteMap; carol is not
+    assert requests.get(obj, auth=("dave", "dave-pw")).content == b"lab only"
     assert requests.get(obj, auth=("carol", "carol-pw")).status_code == 403
     assert requests.get(obj).status_code == 401
 
