@@ -19,8 +19,6 @@ from __future__ import annotations
 from typing import Optional
 from urllib.parse import urlsplit
 
-from werkzeug.http import parse_cookie
-
 from ..errors import Forbidden
 from .accounts import Accounts, Authentication, client_of, secret_hash
 from .audit import audit
@@ -34,7 +32,14 @@ def session_cookies(environ: dict, cookie_name: str) -> list[str]:
     header = environ.get("HTTP_COOKIE")
     if not header or cookie_name not in header:
         return []
-    return parse_cookie(header).getlist(cookie_name)[:4]
+    # parsed here rather than by werkzeug, whose parser fails (500) on bytes that
+    # are not UTF-8; a session id is plain ASCII, anything else simply never matches
+    values = []
+    for part in header.split(";"):
+        name, equals, value = part.strip().partition("=")
+        if equals and name.strip() == cookie_name:
+            values.append(value.strip().strip('"'))
+    return values[:4]
 
 
 def same_origin(environ: dict) -> bool:

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..auth.accounts import GROUP_PREFIX, Authentication, PasswordRejected
+from ..auth.accounts import GROUP_PREFIX, Authentication, PasswordRejected, secret_hash
 from ..auth.audit import audit
 from ..auth.base import client_address, is_https
-from ..auth.session import same_origin
+from ..auth.session import same_origin, session_cookies
 from ..errors import (
     BadRequest,
     Forbidden,
@@ -99,7 +99,7 @@ def _set_cookie(response: Response, value: str, max_age: int) -> None:
 
 def _clear_cookie(response: Response) -> None:
     config = _state().config
-    if config.session_cookie_name in request.cookies:
+    if session_cookies(request.environ, config.session_cookie_name):
         response.delete_cookie(
             config.session_cookie_name,
             path="/",
@@ -169,7 +169,7 @@ def login() -> Response:
     session_id, since, expires = state.accounts.open_session(identity, address)
     audit("login.success", via="session", user=identity.name, client_address=address)
     audit("session.create", user=identity.name, client_address=address)
-    from ..auth.accounts import client_of, secret_hash
+    from ..auth.accounts import client_of
 
     found = Authentication(client_of(identity), "session", since, expires, secret_hash(session_id))
     response = _json(session_json(found, config.session_expiry_secs), status=201)
@@ -202,9 +202,11 @@ def extend_session() -> Response:
             client_address=client_address(request.environ, state.config.trust_forwarded_headers),
         )
     response = _json(session_json(found, state.config.session_expiry_secs))
-    cookie = request.cookies.get(state.config.session_cookie_name)
-    if found.session_hash is not None and cookie and found.method == "session":
-        _set_cookie(response, cookie, state.config.session_expiry_secs)
+    cookies = session_cookies(request.environ, state.config.session_cookie_name)
+    if found.session_hash is not None and cookies and found.method == "session":
+        for cookie in cookies:  # the one of this session
+            if secret_hash(cookie) == found.session_hash:
+                _set_cookie(response, cookie, state.config.session_expiry_secs)
     return response
 
 
