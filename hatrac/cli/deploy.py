@@ -82,6 +82,16 @@ WSGIScriptAlias /hatrac-health {script}
 """
 
 
+def home_of(user: str) -> str:
+    """The account's home directory; /var/lib/USER (docs/install.md) when it does not exist."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return f"/var/lib/{user}"
+
+
 def mod_wsgi_python() -> Optional[str]:
     """The Python version Debian's mod_wsgi was built for, if it is installed."""
     module = Path("/usr/lib/apache2/modules/mod_wsgi.so")
@@ -138,7 +148,7 @@ def render(
         threads=threads,
         user=user,
         group=group or user,
-        home=home or os.path.expanduser(f"~{user}"),
+        home=home or home_of(user),
         python_path=python_path(project),
         socket_prefix=socket_prefix,
         script=script,
@@ -178,7 +188,7 @@ def _arguments(parser) -> None:
 def apache_config(args) -> int:
     config = args.hatrac_config or args.config
     if config is None:
-        config = os.path.join(os.path.expanduser(f"~{args.user}"), "hatrac_config.json")
+        config = os.path.join(home_of(args.user), "hatrac_config.json")
     else:
         config = os.path.abspath(config)
     built = mod_wsgi_python()
