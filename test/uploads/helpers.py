@@ -21,3 +21,17 @@ def deriva_job_id(body: str) -> str:
 
 def chunks_of(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def job_files(app):
+    """Job files left in filesystem storage; None on other backends (not inspected)."""
+    storage = app.extensions["hatrac"].storage
+    jobs = getattr(storage, "jobs", None)
+    return None if jobs is None else sorted(p.name for p in jobs.iterdir())
+
+
+def object_files(app):
+    """Stored object files (filesystem storage); None on other backends."""
+    storage = app.extensions["hatrac"].storage
+    objects = getattr(storage, "objects", None)
+    return None if objects is None else sorted(p.name for p in objects.glob("*/*/*"))

@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import b64md5, b64sha256, chunks_of, deriva_job_id
+from helpers import b64md5, b64sha256, chunks_of, deriva_job_id, job_files, object_files
 
 
 def new_job(client, obj, data=None, user="alice", chunk=4, query="", **fields):
@@ -129,10 +129,9 @@ def test_new_version_of_existing_object(client, ns):
 def test_cancel(client, ns, app):
     job = open_job(client, ns + "/obj", b"12345678")
     client.put(job + "/0", user="alice", data=b"1234")
-    storage = app.extensions["hatrac"].storage
-    assert len(list(storage.jobs.iterdir())) == 1
+    assert job_files(app) in (None, [deriva_job_id(job + "\n")])
     assert client.delete(job, user="alice").status == 204
-    assert list(storage.jobs.iterdir()) == []
+    assert job_files(app) in (None, [])
     assert client.get(job, user="alice").status == 404
     assert client.put(job + "/1", user="alice", data=b"5678").status == 404
     assert client.post(job, user="alice").status == 404
@@ -250,12 +249,11 @@ def test_checksum_mismatch_at_finalize_keeps_the_job(client, ns, app, field):
     reply = client.post(job, user="alice")
     assert reply.status == 409, reply.text
     assert client.get(ns + "/obj", user="alice").status == 404
-    storage = app.extensions["hatrac"].storage
-    assert list(storage.objects.glob("*/*/*")) == []
+    assert object_files(app) in (None, [])
     # the job is kept: cancel works, and nothing is left behind
     assert client.get(job, user="alice").status == 200
     assert client.delete(job, user="alice").status == 204
-    assert list(storage.jobs.iterdir()) == []
+    assert job_files(app) in (None, [])
 
 
 def test_checksum_mismatch_can_be_fixed_by_resending(client, ns):
@@ -298,7 +296,7 @@ def test_malformed_job_requests(client, ns, body, app):
         ns + "/obj;upload", user="alice", data=body, headers={"Content-Type": "application/json"}
     )
     assert reply.status == 400, reply.text
-    assert list(app.extensions["hatrac"].storage.jobs.iterdir()) == []
+    assert job_files(app) in (None, [])
 
 
 def test_job_on_namespace_deleted_name_or_version(client, ns):
@@ -330,7 +328,7 @@ def test_jobs_deleted_with_their_object_or_namespace(client, ns, app):
     assert client.get(deep, user="alice").status == 404
     assert client.put(deep + "/0", user="alice", data=b"1234").status == 404
     model.sweep_jobs()
-    assert list(model.storage.jobs.iterdir()) == []
+    assert job_files(app) in (None, [])
 
 
 def test_finalize_when_name_became_a_namespace(client, ns):
@@ -353,7 +351,7 @@ def test_expiry_sweep(client, ns, app):
     assert len(removed) == 2  # both are idle "in the future"
     assert client.get(old, user="alice").status == 404
     assert client.get(fresh, user="alice").status == 404
-    assert list(model.storage.jobs.iterdir()) == []
+    assert job_files(app) in (None, [])
     # a job with recent activity is kept
     recent = open_job(client, ns + "/obj3", b"1234")
     assert model.sweep_jobs() == []
@@ -404,7 +402,9 @@ def test_large_chunk_length_single_chunk(client, ns):
     assert client.post(job, user="alice").status == 201
 
 
-def test_sparse_job_file(client, ns, app):
+def test_sparse_job_file(client, ns, app, storage_backend):
+    if storage_backend != "filesystem":
+        pytest.skip("sparse job files are a filesystem-backend matter")
     size = 64 * 1024 * 1024
     job = open_job(client, ns + "/big", b"", chunk=1024 * 1024, **{})
     # re-open with a declared size without sending data: only a sparse file
