@@ -77,15 +77,23 @@ def wrk_rate(url: str, clients: int, duration: float) -> Optional[dict]:
     return figures
 
 
-def nginx(base_url: str, large_path: str, small_path: str, clients: int, duration: float) -> dict:
-    """nginx over loopback: large GET in MiB/s, small GET with our client (and wrk)."""
+def nginx_large(base_url: str, large_path: str) -> dict:
+    """nginx sending the large file over loopback, in MiB/s."""
     transfer = large_get(base_url, large_path)
-    small = run_load(base_url, {"kind": "get", "paths": [small_path]}, clients, duration=duration)
     return {
         "large_get": {
             "mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1),
             **transfer,
-        },
+        }
+    }
+
+
+def nginx(base_url: str, large_path: str, small_path: str, clients: int, duration: float) -> dict:
+    """nginx over loopback: large GET in MiB/s, small GET with our client (and wrk)."""
+    large = nginx_large(base_url, large_path)
+    small = run_load(base_url, {"kind": "get", "paths": [small_path]}, clients, duration=duration)
+    return {
+        **large,
         "small_get": small.summary(),
         "small_get_wrk": wrk_rate(base_url + small_path, clients, duration),
     }

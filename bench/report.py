@@ -246,7 +246,7 @@ def summary_ceilings(ceilings: dict) -> str:
     lines = [
         f"disk: write+fsync {disk['write_fsync']['mib_per_s']} MiB/s{_samples(disk)}, "
         f"uncached read {disk['read']['mib_per_s']} MiB/s",
-        f"nginx: large GET {nginx['large_get']['mib_per_s']} MiB/s, 1 KiB GET "
+        f"nginx: large GET {nginx['large_get']['mib_per_s']} MiB/s{_samples(nginx)}, 1 KiB GET "
         f"{nginx['small_get']['ops_per_s']} ops/s (our client)" + _wrk(nginx.get("small_get_wrk")),
         f"minimal Flask: 1 KiB GET {flask['small_get']['ops_per_s']} ops/s, p50 "
         f"{flask['small_get']['p50_ms']} ms{_samples(flask)}" + _wrk(flask.get("small_get_wrk")),

@@ -152,6 +152,18 @@ class PostgresServer:
             return None
         return result.stdout
 
+    def error_counts(self) -> dict:
+        """How often the server logged the errors a service retries (a sign of contention)."""
+        try:
+            text = (self.directory / "server.log").read_text(errors="replace")
+        except OSError:
+            return {}
+        return {
+            "serialization_failures": text.count("could not serialize access"),
+            "deadlocks": text.count("deadlock detected"),
+            "errors": text.count("ERROR:"),
+        }
+
     def stop(self) -> None:
         stop_group(self.process, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
 
