@@ -351,16 +351,22 @@ def gc(args) -> int:
 
 
 def _expire_jobs(config, storage, directory, delete: bool) -> dict:
-    """Expired upload jobs: counted, or cancelled with their storage when ``delete``."""
+    """Expired (or cancelled) upload jobs: counted, or removed with their storage."""
     from ..model.service import Hatrac
 
     model = Hatrac(config, directory, storage)
-    expire = getattr(model, "expire_upload_jobs", None)
-    if expire is None:
+    if getattr(model, "sweep_jobs", None) is None:
         return {"count": 0, "note": "this version keeps no upload jobs"}
-    found = expire(dry_run=not delete)
-    count = len(found) if isinstance(found, (list, tuple, set)) else int(found or 0)
-    return {"count": count, "note": f"idle over {config.upload_job_expiry_secs}s"}
+    note = f"idle over {config.upload_job_expiry_secs}s or cancelled"
+    if delete:
+        removed = model.sweep_jobs(limit=10**9)
+        lost = model.sweep_lost_job_storage()
+        return {"count": len(removed), "lost_storage": len(lost), "note": note}
+    from ..model.directory import uploads as job_rows
+
+    idle_before = time.time() - config.upload_job_expiry_secs
+    expired = directory.run(lambda tx: job_rows.expired_jobs(tx, idle_before, 10**9))
+    return {"count": len(expired), "note": note}
 
 
 def _orphan_candidates(storage, live: set, older_than: float) -> Optional[list[str]]:
