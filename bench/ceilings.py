@@ -1,7 +1,9 @@
 """The machine's own ceilings, measured in the same run as the service.
 
 * disk: sequential write of the large-object size with ``dd conv=fsync``, and
-  an uncached (``iflag=direct``) sequential read of it;
+  an uncached (``iflag=direct``) sequential read of it; durable 1 KiB file
+  creations (write, fsync, rename, fsync of the directory) by 8 processes,
+  which bound a small PUT from below whatever the software does;
 * nginx: the same large file and a 1 KiB file over loopback (sendfile on);
   the 1 KiB figure is also the load client's capacity;
 * the minimal Flask app (:mod:`bench.minimal_app`) under the service's gunicorn settings;
@@ -18,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from .load import MIB, large_get, pg_roundtrips, run_load
+from .load import MIB, large_get, pg_roundtrips, run_load, small_file_fsyncs
 
 
 def _dd(arguments: list[str]) -> dict:
@@ -29,6 +31,15 @@ def _dd(arguments: list[str]) -> dict:
         raise RuntimeError(f"cannot read dd's report: {result.stderr}")
     size, seconds = int(match.group(1)), float(match.group(2).replace(",", "."))
     return {"bytes": size, "seconds": seconds, "mib_per_s": round(size / MIB / seconds, 1)}
+
+
+def small_files(directory: Path, clients: int, duration: float) -> dict:
+    """Durable 1 KiB file creations per second by ``clients`` processes (what a PUT must do)."""
+    target = Path(directory) / "fsync_ceiling"
+    try:
+        return small_file_fsyncs(str(target), clients, duration).summary()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def disk(directory: Path, size: int) -> dict:

@@ -411,3 +411,53 @@ def pg_roundtrips(dsn: str, clients: int, duration: float) -> LoadResult:
         total.ops += part[3].ops
         total.latencies.extend(part[3].latencies)
     return total
+
+
+def _fsync_writer(index, directory, duration, barrier, queue) -> None:
+    body = b"f" * 1024
+    target = os.path.join(directory, f"w{index}")
+    os.makedirs(target, exist_ok=True)
+    result = LoadResult()
+    directory_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    barrier.wait()
+    start = time.monotonic()
+    deadline = start + duration
+    serial = 0
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        temp = os.path.join(target, f"{serial}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(fd, body)
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(temp, os.path.join(target, str(serial)))
+        os.fsync(directory_fd)
+        result.latencies.append(time.monotonic() - began)
+        result.ops += 1
+        serial += 1
+    end = time.monotonic()
+    os.close(directory_fd)
+    queue.put((index, start, end, result))
+
+
+def small_file_fsyncs(directory: str, clients: int, duration: float) -> LoadResult:
+    """Durable 1 KiB file creations (write, fsync, rename, directory fsync), as a PUT does."""
+    barrier = CONTEXT.Barrier(clients)
+    queue = CONTEXT.Queue()
+    processes = [
+        CONTEXT.Process(
+            target=_fsync_writer, args=(i, directory, duration, barrier, queue), daemon=True
+        )
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    parts = [queue.get(timeout=3600) for _ in processes]
+    for process in processes:
+        process.join()
+    total = LoadResult()
+    total.elapsed = max(p[2] for p in parts) - min(p[1] for p in parts)
+    for part in parts:
+        total.ops += part[3].ops
+        total.latencies.extend(part[3].latencies)
+    return total

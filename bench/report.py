@@ -88,6 +88,11 @@ def build_rows(ceilings: dict, service: dict) -> dict:
         rows[key] = row
 
     small("a_small_put", service["a"], 0.30)
+    files = ceilings.get("small_files", {}).get("ops_per_s")
+    if rows["a_small_put"]["status"] == "ok" and files:
+        # a PUT must also create a durable file: that rate bounds it whatever the code does
+        rows["a_small_put"]["durable_files_ops_per_s"] = files
+        rows["a_small_put"]["vs_durable_files"] = round(rows["a_small_put"]["value"] / files, 3)
     small("b_small_get", service["b"], 0.50)
 
     large = service["cd"]
@@ -230,6 +235,11 @@ def table(rows: dict) -> str:
                 f"{'':<20} {'':>11} vs {row['anonymous_key']} (same moment): "
                 f"{row['vs_anonymous']:.3f}"
             )
+        if "vs_durable_files" in row:
+            lines.append(
+                f"{'':<20} {'':>11} vs durable 1 KiB file creations "
+                f"({row['durable_files_ops_per_s']:,.1f}/s): {row['vs_durable_files']:.3f}"
+            )
         if row.get("status") != "ok" and row.get("note"):
             lines.append(f"{'':<20} {row['note'][:110]}")
     return "\n".join(lines)
@@ -246,6 +256,8 @@ def summary_ceilings(ceilings: dict) -> str:
     lines = [
         f"disk: write+fsync {disk['write_fsync']['mib_per_s']} MiB/s{_samples(disk)}, "
         f"uncached read {disk['read']['mib_per_s']} MiB/s",
+        f"durable 1 KiB file creations: {ceilings['small_files']['ops_per_s']} ops/s, p50 "
+        f"{ceilings['small_files']['p50_ms']} ms",
         f"nginx: large GET {nginx['large_get']['mib_per_s']} MiB/s{_samples(nginx)}, 1 KiB GET "
         f"{nginx['small_get']['ops_per_s']} ops/s (our client)" + _wrk(nginx.get("small_get_wrk")),
         f"minimal Flask: 1 KiB GET {flask['small_get']['ops_per_s']} ops/s, p50 "

@@ -211,6 +211,7 @@ def run(arguments: argparse.Namespace) -> dict:
         results_ceilings: dict = {}
         say("ceiling: disk (dd)")
         results_ceilings["disk"] = ceilings.disk(workdir, large)
+        results_ceilings["small_files"] = ceilings.small_files(workdir, clients, duration)
 
         say("starting PostgreSQL")
         postgres = PostgresServer(workdir / "postgres").start()
