@@ -18,3 +18,11 @@ keepalive = 75
 limit_request_line = 16384
 limit_request_fields = 200
 limit_request_field_size = 16384
+
+
+def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """With PROMETHEUS_MULTIPROC_DIR set, drop a dead worker's live gauges (docs/operations.md)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
