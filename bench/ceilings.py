@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from .load import MIB, large_get, pg_roundtrips, run_load, small_file_fsyncs
+from .load import MIB, large_get, large_put, pg_roundtrips, run_load, small_file_fsyncs
 
 
 def _dd(arguments: list[str]) -> dict:
@@ -110,6 +110,12 @@ def nginx(base_url: str, large_path: str, small_path: str, clients: int, duratio
     }
 
 
+def flask_body_read(base_url: str, source: str) -> dict:
+    """The large file PUT to the minimal app, which reads and drops it: MiB/s."""
+    transfer = large_put(base_url, "/sink", source)
+    return {"mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1), **transfer}
+
+
 def flask_small(base_url: str, clients: int, duration: float) -> dict:
     """The minimal Flask app's 1 KiB GET under the service's gunicorn settings."""
     result = run_load(base_url, {"kind": "get", "paths": ["/small"]}, clients, duration=duration)
@@ -129,6 +135,8 @@ def postgres(dsn: str, clients: int, duration: float) -> dict:
 def best_of(first: dict, second: dict, key: str) -> dict:
     """The sample with the higher ``key`` rate, remembering both (the machine is shared)."""
     rate = "ops_per_s" if "ops_per_s" in first[key] else "mib_per_s"
-    best = dict(first if first[key][rate] >= second[key][rate] else second)
+    best = dict(first)
+    if second[key][rate] > first[key][rate]:
+        best[key] = second[key]
     best["samples"] = [first[key][rate], second[key][rate]]
     return best

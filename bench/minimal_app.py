@@ -3,9 +3,11 @@
 Served by gunicorn with exactly the settings the service uses
 (``hatrac.gunicorn_conf``): ``GET /small`` returns 1 KiB. Whatever Hatrac adds
 on top of this (routing, auth, database, storage) is what the ratio measures.
+``PUT /sink`` reads a body and drops it: how fast a PUT body can get through
+gunicorn's (pure Python) request body reader at all.
 """
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 BODY = b"x" * 1024
 
@@ -17,5 +19,17 @@ def create_app() -> Flask:
     @app.get("/small")
     def small() -> Response:
         return Response(BODY, mimetype="application/octet-stream")
+
+    @app.put("/sink")
+    def sink() -> Response:
+        """Read a request body in 1 MiB blocks and drop it: gunicorn's body-reading speed."""
+        stream = request.environ["wsgi.input"]
+        total = 0
+        while True:
+            block = stream.read(1024 * 1024)
+            if not block:
+                break
+            total += len(block)
+        return Response(f"{total}\n", status=201, mimetype="text/plain")
 
     return app

@@ -103,6 +103,13 @@ def build_rows(ceilings: dict, service: dict) -> dict:
         rows["c_large_put"] = _row(
             large["put"]["mib_per_s"], "MiB/s", "disk write+fsync (dd)", disk_write, 0.90
         )
+        body_read = ceilings.get("flask_body_read", {}).get("mib_per_s")
+        if body_read:
+            # no PUT through gunicorn can be faster than its body reader
+            rows["c_large_put"]["gunicorn_body_read_mib_per_s"] = body_read
+            rows["c_large_put"]["vs_gunicorn_body_read"] = round(
+                large["put"]["mib_per_s"] / body_read, 3
+            )
         rows["d_large_get"] = _row(
             large["get"]["mib_per_s"], "MiB/s", "nginx GET same file", nginx_large, 0.90
         )
@@ -235,6 +242,12 @@ def table(rows: dict) -> str:
                 f"{'':<20} {'':>11} vs {row['anonymous_key']} (same moment): "
                 f"{row['vs_anonymous']:.3f}"
             )
+        if "vs_gunicorn_body_read" in row:
+            lines.append(
+                f"{'':<20} {'':>11} vs gunicorn body read, minimal app "
+                f"({row['gunicorn_body_read_mib_per_s']:,.1f} MiB/s): "
+                f"{row['vs_gunicorn_body_read']:.3f}"
+            )
         if "vs_durable_files" in row:
             lines.append(
                 f"{'':<20} {'':>11} vs durable 1 KiB file creations "
@@ -262,6 +275,8 @@ def summary_ceilings(ceilings: dict) -> str:
         f"{nginx['small_get']['ops_per_s']} ops/s (our client)" + _wrk(nginx.get("small_get_wrk")),
         f"minimal Flask: 1 KiB GET {flask['small_get']['ops_per_s']} ops/s, p50 "
         f"{flask['small_get']['p50_ms']} ms{_samples(flask)}" + _wrk(flask.get("small_get_wrk")),
+        f"minimal Flask: large PUT body read and dropped {ceilings['flask_body_read']['mib_per_s']}"
+        " MiB/s",
         f"PostgreSQL INSERT+SELECT: {pg['concurrent']['ops_per_s']} pairs/s concurrent "
         f"(p50 {pg['concurrent']['p50_ms']} ms), single client p50 "
         f"{pg['single_client']['p50_ms']} ms",

@@ -234,6 +234,7 @@ def run(arguments: argparse.Namespace) -> dict:
         ).start("/small")
         servers.append(flask)
         results_ceilings["flask"] = ceilings.flask_small(flask.url, clients, duration)
+        results_ceilings["flask_body_read"] = ceilings.flask_body_read(flask.url, str(source))
 
         say("ceiling: PostgreSQL INSERT+SELECT round trips")
         results_ceilings["postgres"] = ceilings.postgres(
