@@ -27,6 +27,7 @@ def open_storage(config) -> Storage:
         storage_path=config.storage_path,
         s3_config=config.s3_config,
         overlay_backends=overlay,
+        service_prefix=config.service_prefix,
     )
 
 
@@ -35,6 +36,7 @@ def build_storage(
     storage_path: Optional[str] = None,
     s3_config: Optional[dict] = None,
     overlay_backends: Optional[list] = None,
+    service_prefix: str = "/hatrac",
 ) -> Storage:
     """A backend from its settings (also one entry of ``overlay_backends``)."""
     if backend == "filesystem":
@@ -48,7 +50,7 @@ def build_storage(
 
         if s3_config is None:
             raise StorageError("storage_backend 'amazons3' needs an s3_config")
-        return S3Storage(s3_config)
+        return S3Storage(s3_config, service_prefix)
     if backend == "overlay":
         from .overlay import OverlayStorage
 
@@ -63,6 +65,7 @@ def build_storage(
                     entry.get("storage_backend", "filesystem"),
                     storage_path=entry.get("storage_path"),
                     s3_config=entry.get("s3_config"),
+                    service_prefix=service_prefix,
                 )
             )
         return OverlayStorage(chain)

@@ -8,8 +8,10 @@ Configuration (``s3_config``)::
                              "presigned_url_expiration_secs": 120,
                              "session_config": {...}, "client_config": {...}}}}
 
-``buckets`` is keyed by name prefix; the most specific prefix matching an
-object's name decides where its bytes go. ``session_config`` is passed to
+``buckets`` is keyed by name prefix, a URL path as clients see it
+(``/hatrac/project``; the path without the service prefix is matched too);
+the most specific prefix matching an object's name decides where its bytes
+go. ``session_config`` is passed to
 ``boto3.session.Session`` (``default_session`` when absent); ``client_config``
 to ``botocore.config.Config``, except the arguments of ``Session.client``
 itself (``endpoint_url``, ``region_name``, ``verify``, ``use_ssl``, keys),
@@ -230,7 +232,7 @@ class S3Storage(Storage):
 
     name = "amazons3"
 
-    def __init__(self, s3_config: dict):
+    def __init__(self, s3_config: dict, service_prefix: str = "/hatrac"):
         try:
             validate_s3_config(s3_config)
         except S3ConfigError as error:
@@ -249,6 +251,9 @@ class S3Storage(Storage):
                     client_config=settings.get("client_config", {}),
                 )
             )
+        # prefixes are URL paths as clients see them (/hatrac/...), as upstream;
+        # the model's names lack the service prefix
+        self.service_prefix = service_prefix.rstrip("/")
         # most specific prefix first
         self.mappings.sort(key=lambda m: len(m.prefix.rstrip("/")), reverse=True)
         self.by_bucket: dict[str, BucketMapping] = {}
@@ -258,8 +263,9 @@ class S3Storage(Storage):
     # -- locations ------------------------------------------------------------
     def mapping_for(self, name: Optional[str]) -> BucketMapping:
         if name is not None:
+            url_path = self.service_prefix + name if name != "/" else self.service_prefix or "/"
             for mapping in self.mappings:
-                if _matches(mapping.prefix, name):
+                if _matches(mapping.prefix, url_path) or _matches(mapping.prefix, name):
                     return mapping
         return self.mappings[-1]
 
@@ -599,22 +605,45 @@ class S3Storage(Storage):
         try:
             job, mapping = self._job(state)
         except (TypeError, ValueError, KeyError):
-            return
+            # no state (a lost job found by job_keys): it was staged in the default bucket
+            mapping = self.mapping_for(None)
+            job = {"bucket": mapping.bucket, "staging": self._job_prefix(mapping, job_key)}
         client = mapping.client()
-        if job.get("upload_id"):
-            try:
-                client.abort_multipart_upload(
-                    Bucket=job["bucket"],
-                    Key=job["staging"] + "assembled",
-                    UploadId=job["upload_id"],
-                )
-            except _S3_ERRORS as error:
-                if _error_code(error) != "NoSuchUpload":
-                    raise _fault("abort the multipart upload", job["bucket"], error) from None
         try:
+            uploads = (
+                [{"Key": job["staging"] + "assembled", "UploadId": job["upload_id"]}]
+                if job.get("upload_id")
+                else _multipart_uploads(client, job["bucket"], job["staging"])
+            )
+            for upload in uploads:
+                try:
+                    client.abort_multipart_upload(
+                        Bucket=job["bucket"], Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                except botocore.exceptions.ClientError as error:
+                    if _error_code(error) != "NoSuchUpload":
+                        raise
             _purge(client, job["bucket"], job["staging"])
         except _S3_ERRORS as error:
-            raise _fault("remove the staged chunks", job["bucket"], error) from None
+            raise _fault("remove the upload job's parts", job["bucket"], error) from None
+
+    def job_keys(self, older_than: float) -> list[str]:
+        """Jobs with staged bytes untouched since ``older_than`` (for sweeping lost jobs)."""
+        mapping = self.mapping_for(None)
+        client = mapping.client()
+        root = mapping.object_key(f"{JOBS_DIRECTORY}/")
+        newest: dict[str, float] = {}
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=mapping.bucket, Prefix=root):
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                job = entry["Key"][len(root) :].split("/", 1)[0]
+                stamp = entry["LastModified"].timestamp()
+                newest[job] = max(newest.get(job, 0.0), stamp)
+        for upload in _multipart_uploads(client, mapping.bucket, root):
+            job = upload["Key"][len(root) :].split("/", 1)[0]
+            stamp = upload["Initiated"].timestamp()
+            newest[job] = max(newest.get(job, 0.0), stamp)
+        return sorted(job for job, stamp in newest.items() if stamp < older_than)
 
     @staticmethod
     def _exists(client, bucket: str, object_key: str) -> bool:
@@ -653,9 +682,8 @@ class S3Storage(Storage):
         """Multipart uploads in progress (plain PUTs being received and upload jobs)."""
         found = []
         for mapping, prefix in self._areas():
-            paginator = mapping.client().get_paginator("list_multipart_uploads")
-            for page in paginator.paginate(Bucket=mapping.bucket, Prefix=prefix):
-                found.extend(f"{mapping.bucket}/{u['Key']}" for u in page.get("Uploads", []))
+            uploads = _multipart_uploads(mapping.client(), mapping.bucket, prefix)
+            found.extend(f"{mapping.bucket}/{u['Key']}" for u in uploads)
         return found
 
     def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
@@ -670,6 +698,17 @@ class S3Storage(Storage):
                 continue
             _purge(mapping.client(), mapping.bucket, entry["Key"], exact=True)
             removed.append(key)
+        # multipart uploads of plain PUTs whose abort failed (S3 unreachable then)
+        for mapping, prefix in self._areas():
+            client = mapping.client()
+            for upload in _multipart_uploads(client, mapping.bucket, prefix):
+                if f"/{JOBS_DIRECTORY}/" in f"/{upload['Key']}":
+                    continue  # upload jobs expire through the model
+                if upload["Initiated"].timestamp() >= older_than:
+                    continue
+                where = Location(mapping, mapping.bucket, upload["Key"])
+                self._abort(client, where, upload["UploadId"])
+                removed.append(f"{mapping.bucket}/{upload['Key']}")
         return removed
 
 
@@ -692,6 +731,14 @@ def _read_objects(client, bucket: str, object_keys: list[str]) -> Iterator[bytes
             yield from _stream_chunks(reply["Body"])
         except _S3_ERRORS as error:
             raise _fault("read the uploaded chunks", bucket, error) from None
+
+
+def _multipart_uploads(client, bucket: str, prefix: str) -> list[dict]:
+    found = []
+    paginator = client.get_paginator("list_multipart_uploads")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        found.extend(page.get("Uploads", []))
+    return found
 
 
 def _purge(client, bucket: str, prefix: str, exact: bool = False) -> None:
