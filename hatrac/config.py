@@ -195,9 +195,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "session_cache_secs",
         (int,),
-        0,
-        "Seconds a process may reuse a session lookup (0: ask the database every request, "
-        "so a logout is effective at once on every server).",
+        2,
+        "PostgreSQL only: seconds a process may reuse a session or token lookup; logouts, "
+        "revocations and group changes clear every server's cache at once (LISTEN/NOTIFY). "
+        "0: ask the database on every request.",
     ),
     Setting(
         "password_hash_rounds",

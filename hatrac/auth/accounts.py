@@ -73,9 +73,7 @@ class Accounts:
         self.failure_window = config.login_failure_window_secs
         self.max_account_failures = config.login_max_failures_per_account
         self.max_address_failures = config.login_max_failures_per_address
-        self.session_cache_secs = config.session_cache_secs
-        self._session_cache: dict[str, tuple[float, Identity]] = {}
-        self._cache_lock = threading.Lock()
+        self.cache = IdentityCache(directory, config.session_cache_secs)
 
     # -- credentials ---------------------------------------------------------------
     def check_password(self, name: str, password: str, address: Optional[str]) -> Identity:
@@ -143,17 +141,9 @@ class Accounts:
             return None
         key = secret_hash(session_id)
         now = time.time()
-        if self.session_cache_secs > 0:
-            cached = self._session_cache.get(key)
-            if cached is not None and cached[0] > now and cached[1].expires > now:
-                return cached[1]
-        identity = self.directory.run(lambda tx: sql.session_identity(tx, key, now))
-        if identity is not None and self.session_cache_secs > 0:
-            with self._cache_lock:
-                if len(self._session_cache) > 10000:
-                    self._session_cache.clear()
-                self._session_cache[key] = (now + self.session_cache_secs, identity)
-        return identity
+        return self.cache.lookup(
+            "s" + key, lambda: self.directory.run(lambda tx: sql.session_identity(tx, key, now))
+        )
 
     def extend_session(self, session_hash: str) -> Optional[float]:
         """Push a live session's expiry to now + lifetime; its new expiry, or None."""
@@ -162,23 +152,23 @@ class Accounts:
         ok = self.directory.run(
             lambda tx: sql.extend_session(tx, session_hash, expires, now), write=True
         )
-        self._forget(session_hash)
+        self.cache.forget("s" + session_hash)
         return expires if ok else None
 
     def end_session(self, session_hash: str) -> bool:
-        self._forget(session_hash)
-        return self.directory.run(lambda tx: sql.delete_session(tx, session_hash), write=True)
-
-    def _forget(self, session_hash: str) -> None:
-        with self._cache_lock:
-            self._session_cache.pop(session_hash, None)
+        ended = self.directory.run(lambda tx: sql.delete_session(tx, session_hash), write=True)
+        self.cache.clear()
+        return ended
 
     # -- API tokens ----------------------------------------------------------------
     def token(self, token: str) -> Optional[Identity]:
         if not token or len(token) > 256:
             return None
         now = time.time()
-        return self.directory.run(lambda tx: sql.token_identity(tx, secret_hash(token), now))
+        key = secret_hash(token)
+        return self.cache.lookup(
+            "t" + key, lambda: self.directory.run(lambda tx: sql.token_identity(tx, key, now))
+        )
 
     def issue_token(
         self, user_name: str, expires_in: Optional[int] = None, description: Optional[str] = None
@@ -297,6 +287,69 @@ class Accounts:
 
 def _group_name(name: str) -> str:
     return name[len(GROUP_PREFIX) :] if name.startswith(GROUP_PREFIX) else name
+
+
+class IdentityCache:
+    """A short per-process memory of session and token lookups, PostgreSQL only.
+
+    Used only while a :class:`~hatrac.model.directory.accounts.ChangeListener`
+    is connected: every logout, revocation, password change, disable and
+    membership change NOTIFYs all servers, which clear their caches, so a
+    logout is effective at once everywhere. Entries also expire after
+    ``session_cache_secs`` as a bound if a notification were ever missed.
+    Without a listener (SQLite, where the lookup is a cheap local read, or a
+    lost connection) nothing is cached.
+    """
+
+    LIMIT = 10000
+
+    def __init__(self, directory, seconds: int):
+        self.directory = directory
+        self.seconds = seconds
+        self.enabled = seconds > 0 and directory.dialect == "postgres"
+        self._entries: dict[str, tuple[float, Identity]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._listener = None
+        self._pid = None
+
+    def _listening(self) -> bool:
+        import os
+
+        if self._listener is None or self._pid != os.getpid():
+            with self._lock:
+                if self._listener is None or self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._entries = {}
+                    self._listener = sql.ChangeListener(self.directory.database.dsn, self.clear)
+        return self._listener.connected
+
+    def lookup(self, key: str, fetch) -> Optional[Identity]:
+        if not self.enabled or not self._listening():
+            return fetch()
+        now = time.time()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now and (entry[1].expires or now + 1) > now:
+            return entry[1]
+        generation = self._generation
+        identity = fetch()
+        if identity is not None:
+            with self._lock:
+                # a change notified while we asked the database may concern this entry
+                if generation == self._generation and self._listener.connected:
+                    if len(self._entries) >= self.LIMIT:
+                        self._entries = {}
+                    self._entries[key] = (now + self.seconds, identity)
+        return identity
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries = {}
 
 
 class PasswordRejected(Exception):

@@ -108,6 +108,7 @@ def set_password(tx: Any, name: str, password_hash: str) -> bool:
         return False
     tx.execute("UPDATE auth_users SET password_hash = %s WHERE id = %s", (password_hash, user.id))
     tx.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user.id,))
+    notify_change(tx)
     return True
 
 
@@ -126,6 +127,7 @@ def set_disabled(tx: Any, name: str, disabled: bool) -> bool:
     tx.execute("UPDATE auth_users SET disabled = %s WHERE id = %s", (disabled, user.id))
     if disabled:
         tx.execute("DELETE FROM auth_sessions WHERE user_id = %s", (user.id,))
+    notify_change(tx)
     return True
 
 
@@ -139,6 +141,7 @@ def remove_user(tx: Any, name: str) -> bool:
     tx.execute("DELETE FROM auth_tokens WHERE user_id = %s", (user.id,))
     tx.execute("DELETE FROM auth_user_groups WHERE user_id = %s", (user.id,))
     tx.execute("DELETE FROM auth_users WHERE id = %s", (user.id,))
+    notify_change(tx)
     return True
 
 
@@ -167,6 +170,7 @@ def remove_group(tx: Any, name: str) -> bool:
         "DELETE FROM auth_group_groups WHERE group_id = %s OR member_id = %s", (found, found)
     )
     tx.execute("DELETE FROM auth_groups WHERE id = %s", (found,))
+    notify_change(tx)
     return True
 
 
@@ -176,6 +180,7 @@ def add_user_to_group(tx: Any, group: int, user: int) -> bool:
         "ON CONFLICT DO NOTHING RETURNING group_id",
         (group, user),
     )
+    notify_change(tx)
     return row is not None
 
 
@@ -185,6 +190,7 @@ def add_group_to_group(tx: Any, group: int, member: int) -> bool:
         "ON CONFLICT DO NOTHING RETURNING group_id",
         (group, member),
     )
+    notify_change(tx)
     return row is not None
 
 
@@ -192,14 +198,18 @@ def remove_user_from_group(tx: Any, group: int, user: int) -> bool:
     cursor = tx.execute(
         "DELETE FROM auth_user_groups WHERE group_id = %s AND user_id = %s", (group, user)
     )
-    return cursor.rowcount > 0
+    changed = cursor.rowcount > 0
+    notify_change(tx)
+    return changed
 
 
 def remove_group_from_group(tx: Any, group: int, member: int) -> bool:
     cursor = tx.execute(
         "DELETE FROM auth_group_groups WHERE group_id = %s AND member_id = %s", (group, member)
     )
-    return cursor.rowcount > 0
+    changed = cursor.rowcount > 0
+    notify_change(tx)
+    return changed
 
 
 def list_groups(tx: Any) -> list[tuple[str, list[str], list[str]]]:
@@ -274,7 +284,9 @@ def extend_session(tx: Any, id_hash: str, expires: float, now: float) -> bool:
 
 def delete_session(tx: Any, id_hash: str) -> bool:
     cursor = tx.execute("DELETE FROM auth_sessions WHERE id_hash = %s", (id_hash,))
-    return cursor.rowcount > 0
+    changed = cursor.rowcount > 0
+    notify_change(tx)
+    return changed
 
 
 def delete_expired_sessions(tx: Any, now: float) -> int:
@@ -316,7 +328,9 @@ def revoke_token(tx: Any, token_id: int) -> bool:
     cursor = tx.execute(
         "UPDATE auth_tokens SET revoked = %s WHERE id = %s AND NOT revoked", (True, token_id)
     )
-    return cursor.rowcount > 0
+    changed = cursor.rowcount > 0
+    notify_change(tx)
+    return changed
 
 
 def list_tokens(tx: Any, user_id: Optional[int] = None) -> list[Token]:
@@ -352,3 +366,73 @@ def record_failures(tx: Any, keys: list[str], now: float, forget_before: float) 
 
 def clear_failures(tx: Any, key: str) -> None:
     tx.execute("DELETE FROM auth_failures WHERE failure_key = %s", (key,))
+
+
+# -- change notifications (PostgreSQL) -----------------------------------------
+CHANNEL = "hatrac_auth"
+
+
+def notify_change(tx: Any) -> None:
+    """Tell every server's session cache that sessions, tokens or groups changed.
+
+    PostgreSQL delivers the notification when the transaction commits; SQLite
+    has no such thing, and its servers do not cache.
+    """
+    if tx.dialect == "postgres":
+        tx.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+
+class ChangeListener:
+    """A thread holding a PostgreSQL connection that LISTENs for account changes.
+
+    ``on_change()`` is called for each notification and whenever the
+    connection is lost or re-established (a lost connection may have missed
+    notifications). ``connected`` says whether notifications are flowing now.
+    """
+
+    def __init__(self, dsn: str, on_change):
+        import threading
+
+        self.dsn = dsn
+        self.on_change = on_change
+        self.connected = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="hatrac-auth-listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import select
+        import time
+
+        import psycopg2
+
+        while not self._stop:
+            conn = None
+            try:
+                conn = psycopg2.connect(self.dsn, connect_timeout=10)
+                conn.autocommit = True
+                conn.cursor().execute(f"LISTEN {CHANNEL}")  # a fixed identifier
+                self.on_change()
+                self.connected = True
+                while not self._stop:
+                    if select.select([conn], [], [], 5.0)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self.on_change()
+                    else:
+                        conn.cursor().execute("SELECT 1")  # notice a dead server
+            except Exception:  # any failure: stop trusting the cache, retry later
+                self.connected = False
+                self.on_change()
+                time.sleep(1.0)
+            finally:
+                self.connected = False
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:
+                        pass
+
+    def stop(self) -> None:
+        self._stop = True
