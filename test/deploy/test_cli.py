@@ -240,3 +240,40 @@ def test_repository_wsgi_files_use_the_package_entry_point():
         "WSGIChunkedRequest On",
     ):
         assert directive in conf
+
+
+def test_verify_shows_progress_on_a_terminal(config_file):
+    """On a TTY, verify draws a tqdm bar on standard error; piped, it stays quiet."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    state, _ = populate(config_file)
+    state.close()
+    command = [str(Path(sys.executable).parent / "hatrac"), "--config", str(config_file)]
+    primary, secondary = pty.openpty()
+    # a real terminal has a size; a fresh pty is 0x0, which tqdm draws as nothing
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        process = subprocess.Popen([*command, "verify"], stderr=secondary, stdout=subprocess.PIPE)
+        os.close(secondary)
+        drawn = b""
+        while True:  # read while it runs: the terminal's buffer is small
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            drawn += data
+        process.communicate(timeout=120)
+    finally:
+        os.close(primary)
+    result = process
+    assert result.returncode == 0
+    assert b"verify" in drawn and b"%" in drawn  # the bar: description and percentage
+    piped = subprocess.run([*command, "verify"], capture_output=True, timeout=120)
+    assert piped.returncode == 0 and b"%" not in piped.stderr
