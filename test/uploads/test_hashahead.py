@@ -1,0 +1,85 @@
+"""Hash-ahead of filesystem jobs: used only when it describes the bytes in the file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+
+from hatrac.model.storage import hashahead
+from hatrac.model.storage.filesystem import FilesystemStorage
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def wait_for_digest(storage, key: str) -> None:
+    deadline = time.monotonic() + 30
+    while not hashahead.digest_path(storage.job_path(key)).exists():
+        assert time.monotonic() < deadline, "the hasher never finished"
+        time.sleep(0.01)
+
+
+def write_all(storage, key, state, data, chunk):
+    for index in range(0, len(data), chunk):
+        storage.write_chunk(key, state, index // chunk, index, [data[index : index + chunk]])
+
+
+def test_precomputed_digests_are_used(tmp_path):
+    storage = FilesystemStorage(str(tmp_path))
+    data = os.urandom(1000)
+    state = storage.create_job("JOB", len(data), 100)
+    write_all(storage, "JOB", state, data, 100)
+    wait_for_digest(storage, "JOB")
+    path = storage.job_path("JOB")
+    found = hashahead.precomputed_digests(path, len(data), 100)
+    assert found is not None and found.md5_b64 == md5_b64(data)
+    digests = storage.finalize_job("JOB", state, len(data), [], "KEY")
+    assert digests.md5_b64 == md5_b64(data)
+    assert storage.path_of("KEY").read_bytes() == data
+    storage.cancel_job("JOB", state)
+    assert list(storage.jobs.iterdir()) == []
+
+
+def test_rewritten_chunk_invalidates_the_precomputed_digest(tmp_path):
+    storage = FilesystemStorage(str(tmp_path))
+    data = os.urandom(1000)
+    state = storage.create_job("JOB", len(data), 100)
+    write_all(storage, "JOB", state, data, 100)
+    wait_for_digest(storage, "JOB")
+    changed = b"x" * 100 + data[100:]
+    storage.write_chunk("JOB", state, 0, 0, [changed[:100]])
+    path = storage.job_path("JOB")
+    assert hashahead.precomputed_digests(path, len(data), 100) is None
+    digests = storage.finalize_job("JOB", state, len(data), [], "KEY")
+    assert digests.md5_b64 == md5_b64(changed)
+
+
+def test_digest_from_another_boot_is_ignored(tmp_path, monkeypatch):
+    storage = FilesystemStorage(str(tmp_path))
+    data = os.urandom(300)
+    state = storage.create_job("JOB", len(data), 100)
+    write_all(storage, "JOB", state, data, 100)
+    wait_for_digest(storage, "JOB")
+    monkeypatch.setattr(hashahead, "boot_id", lambda: "another-boot")
+    assert hashahead.precomputed_digests(storage.job_path("JOB"), len(data), 100) is None
+    assert storage.finalize_job("JOB", state, len(data), [], "KEY").md5_b64 == md5_b64(data)
+
+
+def test_writes_refused_once_linked(tmp_path):
+    import pytest
+
+    from hatrac.model.storage.jobs import JobGone
+
+    storage = FilesystemStorage(str(tmp_path))
+    state = storage.create_job("JOB", 4, 4)
+    storage.write_chunk("JOB", state, 0, 0, [b"abcd"])
+    storage.finalize_job("JOB", state, 4, [], "KEY")
+    with pytest.raises(JobGone):
+        storage.write_chunk("JOB", state, 0, 0, [b"XXXX"])
+    assert storage.path_of("KEY").read_bytes() == b"abcd"
+    storage.cancel_job("JOB", state)
+    with pytest.raises(JobGone):
+        storage.write_chunk("JOB", state, 0, 0, [b"XXXX"])
