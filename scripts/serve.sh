@@ -13,6 +13,24 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -e .
 
 .venv/bin/hatrac init-db >/dev/null
+
+# first run: a built-in "admin" account with a random password, owner of the root
+data_dir=$(.venv/bin/python -c 'from hatrac.config import load_config; print(load_config().data_directory)')
+if ! .venv/bin/hatrac user list | cut -f1 | grep -qx admin; then
+    password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(18))')
+    printf '%s\n' "$password" | .venv/bin/hatrac user add admin --password-stdin --display-name Administrator >/dev/null
+    .venv/bin/hatrac root-acl owner admin >/dev/null
+    mkdir -p "$data_dir"
+    (umask 077 && printf '%s' "$password" > "$data_dir/admin-password")
+    chmod 600 "$data_dir/admin-password"
+    echo "Created user 'admin' (owner of the root namespace) with password: $password"
+    echo "  (shown once; also saved in $data_dir/admin-password, mode 600)"
+    echo "Log in with curl:"
+    echo "  curl -c jar -d username=admin --data-urlencode password@$data_dir/admin-password http://localhost:${port}/authn/session"
+    echo "  curl -b jar http://localhost:${port}/hatrac/"
+    echo "Log in with DERIVA (Python): HatracStore('http', 'localhost:${port}', {'username': 'admin', 'password': '...'})"
+    echo "More users: echo PASSWORD | .venv/bin/hatrac user add NAME --password-stdin  (see docs/authentication.md)"
+fi
 echo "Hatrac serves http://127.0.0.1:${port}/hatrac/"
 echo "Root namespace owners: $(.venv/bin/hatrac root-acl owner)"
 echo "To make a user an owner of the root: .venv/bin/hatrac root-acl owner USERNAME"
