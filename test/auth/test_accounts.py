@@ -146,3 +146,19 @@ def test_failures_are_limited_per_account_and_per_address(accounts):
     with pytest.raises(TooManyRequests):
         accounts.check_password("bob", "pw", "10.9.9.9")
     assert accounts.check_password("bob", "pw", "10.0.0.5").name == "bob"
+
+
+def test_unknown_users_take_as_long_as_wrong_passwords(accounts):
+    accounts.rounds = 40000  # make the hash dominate the database round trips
+    accounts.max_account_failures = accounts.max_address_failures = 1000
+    accounts.add_user("alice", "pw")
+
+    def timed(name: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(PasswordRejected):
+            accounts.check_password(name, "wrong password", "10.1.1.1")
+        return time.perf_counter() - start
+
+    known = sorted(timed("alice") for _ in range(7))[3]
+    unknown = sorted(timed(f"ghost{n}") for n in range(7))[3]
+    assert 0.6 < unknown / known < 1.6, (known, unknown)
