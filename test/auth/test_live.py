@@ -258,3 +258,36 @@ def test_session_json_shape_for_deriva(server, accounts):
     assert body["vary_headers"] == ["cookie"]
     assert json.loads(json.dumps(body)) == body
     assert requests.get(server.url + "/authn/session").status_code == 404
+
+
+def test_session_cache_is_cleared_everywhere_by_notify(
+    start_server, make_config, directory_backend
+):
+    if directory_backend != "postgres":
+        pytest.skip("the session cache exists on PostgreSQL only")
+    from hatrac.auth.accounts import Accounts
+    from hatrac.config import load_config
+    from hatrac.model.directory import open_directory
+
+    config = make_config(password_hash_rounds=1000, session_cache_secs=60)
+    directory = open_directory(config["database_dsn"])
+    directory.initialize(config["root_acls"])
+    mine = Accounts(directory, load_config(config))
+    mine.add_user("ivy", "pw")
+    first, second = start_server(config), start_server(config)
+    cookie = login(first.url, "ivy", "pw").cookies.get("webauthn")
+    for _ in range(30):  # fill the caches of every worker
+        reply = requests.get(second.url + "/authn/session", cookies={"webauthn": cookie})
+        assert reply.status_code == 200
+    assert requests.delete(first.url + "/authn/session", cookies={"webauthn": cookie}).ok
+    deadline = time.monotonic() + 10  # far below the 60 s the cache would keep it
+    while time.monotonic() < deadline:
+        statuses = {
+            requests.get(second.url + "/hatrac/", cookies={"webauthn": cookie}).status_code
+            for _ in range(8)
+        }
+        if statuses == {401}:
+            break
+        time.sleep(0.05)
+    assert statuses == {401}
+    directory.close()
