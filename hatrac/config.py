@@ -195,10 +195,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "session_cache_secs",
         (int,),
-        2,
+        0,
         "PostgreSQL only: seconds a process may reuse a session or token lookup; logouts, "
-        "revocations and group changes clear every server's cache at once (LISTEN/NOTIFY). "
-        "0: ask the database on every request.",
+        "revocations and group changes clear every server's cache within milliseconds "
+        "(LISTEN/NOTIFY). 0 (default): ask the database on every request, so a logout is "
+        "effective at once everywhere.",
     ),
     Setting(
         "password_hash_rounds",
