@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 MAX_CONTENT_LENGTH = 5 * 1024**4  # 5 TiB, the largest S3 object
 MAX_CHUNKS = 1_000_000
 SWEEP_INTERVAL_SECS = 60.0
+# a chunk start refreshes the job's activity time when it is older than this
+ACTIVITY_GRANULARITY_SECS = 60.0
 LOST_JOB_FILE_AGE_SECS = 3600.0
 
 _sweep_lock = threading.Lock()
@@ -167,7 +169,7 @@ class UploadJobs:
     ) -> ChunkReceipt:
         """Store chunk ``index`` of a job (idempotent)."""
 
-        def start(tx: Transaction) -> JobRow:
+        def check(tx: Transaction) -> tuple[JobRow, bool]:
             found = self._job_for(tx, client, name, job)
             if index >= found.chunk_count:
                 raise Conflict(
@@ -180,12 +182,19 @@ class UploadJobs:
                     f"Chunk {index} must be exactly {expected} bytes; the request declares "
                     f"{declared_length}."
                 )
+            return found, sql.chunk_recorded(tx, found.id, index)
+
+        def start(tx: Transaction) -> None:
             # from here until it is recorded again, the chunk counts as missing
             sql.forget_chunk(tx, found.id, index)
-            sql.touch_job(tx, found.id, time.time())
-            return found
+            if not sql.touch_job(tx, found.id, time.time()):
+                raise NotFound(f"The upload job {job} of {name} does not exist (any more).")
 
-        found = self.directory.run(start, write=True, serializable=False)
+        # a write transaction only when there is something to forget, or to keep a
+        # long-idle job from expiring under this chunk (first sends: one read)
+        found, recorded = self.directory.run(check)
+        if recorded or found.last_activity < time.time() - ACTIVITY_GRANULARITY_SECS:
+            self.directory.run(start, write=True, serializable=False)
         expected = found.chunk_size(index)
         hashing = Digests() if digests else None
         checked = _exact_blocks(blocks, expected, index, hashing)

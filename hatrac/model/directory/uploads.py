@@ -138,6 +138,11 @@ def touch_job(tx, job_id: int, now: float) -> bool:
     return row is not None
 
 
+def chunk_recorded(tx, job_id: int, index: int) -> bool:
+    row = tx.one("SELECT 1 FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
+    return row is not None
+
+
 def forget_chunk(tx, job_id: int, index: int) -> None:
     """Mark a chunk as not (or no longer) validly stored, before it is (re)written."""
     tx.execute("DELETE FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
