@@ -171,7 +171,7 @@ class PostgresServer:
         """Restart the cluster on the same port and data (a fast shutdown drops every
         connection, as a failover or a maintenance restart would)."""
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self._signal_postmaster()
             self.process.wait(timeout=30)
         command = self.process.args
         self.process = subprocess.Popen(
@@ -193,9 +193,17 @@ class PostgresServer:
                 raise RuntimeError("PostgreSQL did not come back after a restart")
             time.sleep(0.1)
 
+    def _signal_postmaster(self) -> None:
+        """SIGINT (fast shutdown) to the postmaster itself: runuser does not pass it on."""
+        try:
+            postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGINT)
+        except (OSError, ValueError, IndexError):
+            self.process.send_signal(signal.SIGINT)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            self._signal_postmaster()  # fast shutdown
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
