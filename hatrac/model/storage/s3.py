@@ -256,6 +256,7 @@ class S3Storage(Storage):
         self.service_prefix = service_prefix.rstrip("/")
         # most specific prefix first
         self.mappings.sort(key=lambda m: len(m.prefix.rstrip("/")), reverse=True)
+        self._warned: set[str] = set()
         self.by_bucket: dict[str, BucketMapping] = {}
         for mapping in reversed(self.mappings):  # the most general mapping of a bucket wins
             self.by_bucket[mapping.bucket] = mapping
@@ -317,7 +318,8 @@ class S3Storage(Storage):
                 status = client.get_bucket_versioning(Bucket=mapping.bucket).get("Status")
             except _S3_ERRORS:
                 status = "unknown"
-            if status != "Enabled":
+            if status != "Enabled" and mapping.bucket not in self._warned:
+                self._warned.add(mapping.bucket)  # once, not on every readiness probe
                 logger.warning(
                     "S3 bucket %s does not have versioning enabled (status %s); enable it",
                     mapping.bucket,
