@@ -183,3 +183,43 @@ def test_cli_verify_sees_what_apache_stored(apache):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["checked"] == 3 and report["problems"] == []
+
+
+def as_service_account(apache, argv: list, **kwargs) -> subprocess.CompletedProcess:
+    """Run the admin command as the account Apache's daemons run as (files stay theirs)."""
+    arguments = ["--config", str(apache.config_path), *argv]
+    if not apache.account:
+        command = [hatrac_command(), *arguments]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)
+    # the daemon account may not reach the test interpreter (e.g. under /root): use
+    # Debian's python3 with the venv's packages, exactly as mod_wsgi does
+    from hatrac.cli.deploy import python_path
+
+    project = Path(__file__).resolve().parents[2]
+    command = ["runuser", "-u", apache.account, "--", "env", f"PYTHONPATH={python_path(project)}"]
+    command += ["/usr/bin/python3", "-m", "hatrac.cli", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd="/", **kwargs)
+
+
+def test_session_login_through_apache(apache):
+    """DERIVA's login: POST /authn/session on the store's host, then the webauthn cookie."""
+    user = f"sam{uuid.uuid4().hex[:6]}"
+    added = as_service_account(apache, ["user", "add", user])
+    assert added.returncode == 0, added.stderr
+    password = "a long enough password 123"
+    changed = as_service_account(
+        apache, ["user", "passwd", user, "--password-stdin"], input=password + "\n"
+    )
+    assert changed.returncode == 0, changed.stderr
+    session = requests.Session()
+    login = session.post(
+        apache.url + "/authn/session", data={"username": user, "password": password}
+    )
+    assert login.status_code in (200, 201), login.text
+    assert login.json()["client"]["id"] == user
+    assert "webauthn" in session.cookies
+    path = f"/hatrac/session-{uuid.uuid4().hex[:8]}"
+    assert session.put(apache.url + path, headers=NS).status_code == 201
+    assert session.get(apache.url + path + ";acl/owner").json() == [user]
+    assert session.delete(apache.url + "/authn/session").status_code in (200, 204)
+    assert session.get(apache.url + "/authn/session").status_code == 404
