@@ -188,8 +188,18 @@ class Accounts:
 
         return self.directory.run(work, write=True), value
 
-    def revoke_token(self, token_id: int) -> bool:
-        return self.directory.run(lambda tx: sql.revoke_token(tx, token_id), write=True)
+    def revoke_token(self, token_id: int, user_name: Optional[str] = None) -> bool:
+        """Revoke a token (only one of ``user_name``'s when given); whether one was live."""
+
+        def work(tx) -> bool:
+            if user_name is None:
+                return sql.revoke_token(tx, token_id)
+            user = sql.get_user(tx, user_name)
+            return user is not None and sql.revoke_token(tx, token_id, user.id)
+
+        revoked = self.directory.run(work, write=True)
+        self.cache.clear()
+        return revoked
 
     def tokens(self, user_name: Optional[str] = None) -> list[Token]:
         def work(tx) -> list[Token]:

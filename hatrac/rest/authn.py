@@ -9,6 +9,11 @@
   cookie is also 404 here, and is cleared).
 * ``PUT`` → extends a session and returns the JSON; ``DELETE`` → ends it (204).
 
+``/authn/token``: a built-in user logged in with a session or Basic lists
+(``GET``) and creates (``POST``, optional JSON ``expires_in``,
+``description``; the token is in the 201 answer, once) its API tokens, and
+revokes one with ``DELETE /authn/token/ID``.
+
 Also here: :func:`audit_denial`, called for every 401/403 the service answers.
 """
 
@@ -239,6 +244,87 @@ def session_resource() -> Response:
     return handlers[request.method]()
 
 
+def _token_owner() -> Authentication:
+    """The built-in user managing its tokens: logged in by session or Basic."""
+    found = _current()
+    if found is None:
+        raise Unauthenticated("Log in (session or Basic) to manage your API tokens.")
+    if found.method not in ("session", "basic"):
+        raise Forbidden(
+            "API tokens are managed by built-in accounts logged in with a session or Basic "
+            f"(this request authenticated by {found.method})."
+        )
+    return found
+
+
+def _token_json(token) -> dict:
+    return {
+        "id": token.id,
+        "description": token.description,
+        "created": _timestamp(token.created),
+        "expires": _timestamp(token.expires) if token.expires else None,
+        "revoked": token.revoked,
+    }
+
+
+def create_token() -> Response:
+    state = _state()
+    found = _token_owner()
+    body = request.stream.read(LOGIN_BODY_LIMIT + 1) if request.content_length != 0 else b""
+    if len(body) > LOGIN_BODY_LIMIT:
+        raise PayloadTooLarge(f"A token request may be at most {LOGIN_BODY_LIMIT} bytes.")
+    try:
+        fields = json.loads(body.decode("utf-8")) if body.strip() else {}
+        if not isinstance(fields, dict):
+            raise ValueError
+    except ValueError:
+        raise BadRequest(
+            'The body must be empty or JSON: {"expires_in": SECONDS, "description": TEXT}.'
+        ) from None
+    expires_in = fields.get("expires_in")
+    description = fields.get("description")
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 1
+    ):
+        raise BadRequest("expires_in must be a positive number of seconds.")
+    if description is not None and (not isinstance(description, str) or len(description) > 200):
+        raise BadRequest("description must be a string of at most 200 characters.")
+    user = found.client.identity
+    token_id, value = state.accounts.issue_token(user, expires_in, description)
+    audit(
+        "token.issue",
+        user=user,
+        token_id=token_id,
+        client_address=client_address(request.environ, state.config.trust_forwarded_headers),
+    )
+    token = next(t for t in state.accounts.tokens(user) if t.id == token_id)
+    return _json({**_token_json(token), "token": value}, status=201)
+
+
+def list_tokens() -> Response:
+    found = _token_owner()
+    tokens = _state().accounts.tokens(found.client.identity)
+    return _json({"tokens": [_token_json(t) for t in tokens]})
+
+
+def revoke_token(token_id: int) -> Response:
+    state = _state()
+    found = _token_owner()
+    if not state.accounts.revoke_token(token_id, found.client.identity):
+        raise NotFound(f"You have no live API token with id {token_id}.")
+    audit(
+        "token.revoke",
+        user=found.client.identity,
+        token_id=token_id,
+        client_address=client_address(request.environ, state.config.trust_forwarded_headers),
+    )
+    return Response(status=204)
+
+
+def token_collection() -> Response:
+    return create_token() if request.method == "POST" else list_tokens()
+
+
 def audit_denial(error: HatracError) -> None:
     """Audit one 401/403 answer: who, what, from where."""
     state = current_app.extensions.get("hatrac")
@@ -271,6 +357,14 @@ def create_authn_blueprint() -> Blueprint:
         methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
         strict_slashes=False,
     )
+    blueprint.add_url_rule(
+        "/authn/token",
+        "tokens",
+        token_collection,
+        methods=["GET", "HEAD", "POST"],
+        strict_slashes=False,
+    )
+    blueprint.add_url_rule("/authn/token/<int:token_id>", "token", revoke_token, methods=["DELETE"])
     blueprint.register_error_handler(HatracError, _render)
     return blueprint
 

@@ -174,3 +174,37 @@ def test_cli_one_liners(config_file, auth_config):
         assert run_cli(config_file, "user", "remove", "ben")[0] == 1
     finally:
         app.extensions["hatrac"].close()
+
+
+def test_users_manage_their_own_tokens(auth_app, accounts):
+    accounts.add_user("kim", "pw")
+    accounts.add_user("lee", "pw")
+    kim = auth_app.test_client()
+    assert kim.post("/authn/token").status_code == 401
+    assert kim.post("/authn/session", data={"username": "kim", "password": "pw"}).status_code == 201
+    reply = kim.post("/authn/token", json={"expires_in": 3600, "description": "laptop"})
+    assert reply.status_code == 201, reply.data
+    made = reply.get_json()
+    assert made["token"].startswith("hatrac_") and made["description"] == "laptop"
+    assert made["expires"] is not None
+    bearer = {"Authorization": "Bearer " + made["token"]}
+    fresh = auth_app.test_client()
+    assert fresh.get("/authn/session", headers=bearer).get_json()["client"]["id"] == "kim"
+    # a token cannot mint more tokens
+    assert fresh.post("/authn/token", headers=bearer).status_code == 403
+    listed = kim.get("/authn/token").get_json()["tokens"]
+    assert [t["id"] for t in listed] == [made["id"]] and "token" not in listed[0]
+    assert kim.post("/authn/token", json={"expires_in": -5}).status_code == 400
+    assert kim.post("/authn/token", data=b"\xff").status_code == 400
+    # lee cannot revoke kim's token
+    lee = auth_app.test_client()
+    lee.post("/authn/session", data={"username": "lee", "password": "pw"})
+    assert lee.delete(f"/authn/token/{made['id']}").status_code == 404
+    assert kim.delete(f"/authn/token/{made['id']}").status_code == 204
+    assert fresh.get("/hatrac/", headers=bearer).status_code == 401
+    assert kim.delete(f"/authn/token/{made['id']}").status_code == 404
+    # Basic works for scripts too
+    import base64
+
+    basic = {"Authorization": "Basic " + base64.b64encode(b"lee:pw").decode()}
+    assert fresh.post("/authn/token", headers=basic).status_code == 201

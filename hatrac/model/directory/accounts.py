@@ -324,10 +324,17 @@ def create_token(
     return row[0]
 
 
-def revoke_token(tx: Any, token_id: int) -> bool:
-    cursor = tx.execute(
-        "UPDATE auth_tokens SET revoked = %s WHERE id = %s AND NOT revoked", (True, token_id)
-    )
+def revoke_token(tx: Any, token_id: int, user_id: Optional[int] = None) -> bool:
+    """Revoke a live token (only one of ``user_id``'s when given)."""
+    if user_id is None:
+        cursor = tx.execute(
+            "UPDATE auth_tokens SET revoked = %s WHERE id = %s AND NOT revoked", (True, token_id)
+        )
+    else:
+        cursor = tx.execute(
+            "UPDATE auth_tokens SET revoked = %s WHERE id = %s AND user_id = %s AND NOT revoked",
+            (True, token_id, user_id),
+        )
     changed = cursor.rowcount > 0
     notify_change(tx)
     return changed
