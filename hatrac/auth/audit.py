@@ -7,6 +7,8 @@ Route it where the site wants it with ordinary :mod:`logging` configuration
   (and ``reason`` for failures; never the password);
 * ``session.create`` / ``session.extend`` / ``session.end``: ``user``, ``client_address``;
 * ``authn.failure``: a presented credential was refused (``provider``, ``reason``);
+* ``csrf.refused``: a cookie request from another site's page (``origin``);
+* ``token.issue`` / ``token.revoke``: API tokens managed over HTTP (``token_id``);
 * ``access.denied``: every 401/403 (``status``, ``method``, ``resource``, ``user``);
 * ``acl.change``: ``resource``, ``access``, ``method``, ``role`` or ``roles``, ``user``.
 

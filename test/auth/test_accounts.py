@@ -149,7 +149,7 @@ def test_failures_are_limited_per_account_and_per_address(accounts):
 
 
 def test_unknown_users_take_as_long_as_wrong_passwords(accounts):
-    accounts.rounds = 40000  # make the hash dominate the database round trips
+    accounts.rounds = 100000  # make the hash dominate the database round trips
     accounts.max_account_failures = accounts.max_address_failures = 1000
     accounts.add_user("alice", "pw")
 
@@ -159,6 +159,7 @@ def test_unknown_users_take_as_long_as_wrong_passwords(accounts):
             accounts.check_password(name, "wrong password", "10.1.1.1")
         return time.perf_counter() - start
 
-    known = sorted(timed("alice") for _ in range(7))[3]
-    unknown = sorted(timed(f"ghost{n}") for n in range(7))[3]
-    assert 0.6 < unknown / known < 1.6, (known, unknown)
+    # the fastest of several runs: a loaded machine only ever adds time
+    known = min(timed("alice") for _ in range(7))
+    unknown = min(timed(f"ghost{n}") for n in range(7))
+    assert 0.5 < unknown / known < 2.0, (known, unknown)
