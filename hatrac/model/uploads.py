@@ -218,9 +218,8 @@ class UploadJobs:
             receipt.sha256_b64 = receipt.sha256_b64 or hashing.sha256_b64
 
         def finish(tx: Transaction) -> None:
-            if not sql.touch_job(tx, found.id, time.time()):
-                raise NotFound(f"The upload job {job} was cancelled while the chunk was sent.")
-            sql.record_chunk(
+            now = time.time()
+            recorded = sql.record_chunk(
                 tx,
                 found.id,
                 index,
@@ -228,7 +227,11 @@ class UploadJobs:
                 receipt.md5_b64,
                 receipt.sha256_b64,
                 receipt.state,
+                now,
+                now - ACTIVITY_GRANULARITY_SECS,
             )
+            if not recorded:
+                raise NotFound(f"The upload job {job} was cancelled while the chunk was sent.")
 
         self.directory.run(finish, write=True, serializable=False)
         return receipt

@@ -148,14 +148,44 @@ def forget_chunk(tx, job_id: int, index: int) -> None:
     tx.execute("DELETE FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
 
 
-def record_chunk(tx, job_id: int, index: int, size: int, md5: str, sha256: str, state: str) -> None:
+def record_chunk(
+    tx,
+    job_id: int,
+    index: int,
+    size: int,
+    md5: str,
+    sha256: str,
+    state: str,
+    now: float,
+    refresh_after: float,
+) -> bool:
+    """Record a stored chunk of an open job; False when the job is gone.
+
+    The job row is not updated for every chunk (a row rewritten thousands of
+    times is slow on PostgreSQL): the foreign key locks it against deletion,
+    and its activity time is refreshed only when older than ``refresh_after``.
+    """
+    try:
+        row = tx.one(
+            "INSERT INTO upload_chunks (job_id, chunk, size, md5, sha256, state) "
+            "SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS "
+            "(SELECT 1 FROM upload_jobs WHERE id = %s AND state = %s) "
+            "ON CONFLICT (job_id, chunk) DO UPDATE SET "
+            "size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, "
+            "state = excluded.state RETURNING job_id",
+            (job_id, index, size, md5, sha256, state, job_id, OPEN),
+        )
+    except Exception as error:  # the job was deleted after this statement's snapshot
+        if "foreign key" in str(error).lower():
+            return False
+        raise
+    if row is None:
+        return False
     tx.execute(
-        "INSERT INTO upload_chunks (job_id, chunk, size, md5, sha256, state) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, chunk) DO UPDATE SET "
-        "size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, "
-        "state = excluded.state",
-        (job_id, index, size, md5, sha256, state),
+        "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND last_activity < %s",
+        (now, job_id, refresh_after),
     )
+    return True
 
 
 def chunk_count(tx, job_id: int) -> int:
