@@ -113,14 +113,23 @@ def build_rows(ceilings: dict, service: dict) -> dict:
         rows["d_large_get"] = _row(
             large["get"]["mib_per_s"], "MiB/s", "nginx GET same file", nginx_large, 0.90
         )
-        growth = 0.0
-        peaks = [large["rss_peak_put"], large["rss_peak_get"]]
+        phases = {"large_put": large["rss_peak_put"], "large_get": large["rss_peak_get"]}
         job = service["e"]
         if isinstance(job, dict):
-            peaks.append(job["rss_peak"])
-        for peak in peaks:
-            for pid, value in peak.items():
-                growth = max(growth, (value - large["rss_before"].get(pid, value)) / MIB)
+            phases["upload_jobs"] = job["rss_peak"]
+        by_phase = {}
+        for phase, peak in phases.items():
+            by_phase[phase] = round(
+                max(
+                    [
+                        (value - large["rss_before"].get(pid, value)) / MIB
+                        for pid, value in peak.items()
+                    ]
+                    or [0.0]
+                ),
+                1,
+            )
+        growth = max(by_phase.values())
         baseline = max(large["rss_before"].values()) / MIB if large["rss_before"] else 0
         rows["worker_memory"] = {
             "status": "ok",
@@ -133,6 +142,7 @@ def build_rows(ceilings: dict, service: dict) -> dict:
             "met": growth < FLAT_MEMORY_MIB,
             "baseline_mib": round(baseline, 1),
             "object_mib": round(large["put"]["bytes"] / MIB, 1),
+            "growth_by_phase_mib": by_phase,
         }
 
     job = service["e"]
