@@ -195,11 +195,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "session_cache_secs",
         (int,),
-        0,
-        "PostgreSQL only: seconds a process may reuse a session or token lookup; logouts, "
-        "revocations and group changes clear every server's cache within milliseconds "
-        "(LISTEN/NOTIFY). 0 (default): ask the database on every request, so a logout is "
-        "effective at once everywhere.",
+        2,
+        "PostgreSQL only: seconds a process may reuse a session or token lookup. Logouts, "
+        "revocations, password and group changes clear every server's cache (LISTEN/NOTIFY, "
+        "checked before each cached use); 0: ask the database on every request.",
     ),
     Setting(
         "password_hash_rounds",

@@ -337,6 +337,7 @@ class IdentityCache:
     def lookup(self, key: str, fetch) -> Optional[Identity]:
         if not self.enabled or not self._listening():
             return fetch()
+        self._listener.check()
         now = time.time()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now and (entry[1].expires or now + 1) > now:

@@ -403,6 +403,7 @@ class ChangeListener:
         self.dsn = dsn
         self.on_change = on_change
         self.connected = False
+        self._conn = None
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="hatrac-auth-listener", daemon=True)
         self._thread.start()
@@ -420,6 +421,7 @@ class ChangeListener:
                 conn.autocommit = True
                 conn.cursor().execute(f"LISTEN {CHANNEL}")  # a fixed identifier
                 self.on_change()
+                self._conn = conn
                 self.connected = True
                 while not self._stop:
                     if select.select([conn], [], [], 5.0)[0]:
@@ -435,11 +437,33 @@ class ChangeListener:
                 time.sleep(1.0)
             finally:
                 self.connected = False
+                self._conn = None
                 if conn is not None:
                     try:
                         conn.close()
                     except Exception:
                         pass
+
+    def check(self) -> None:
+        """Take in notifications already waiting on the socket, without a round trip.
+
+        Called by request threads before they trust the cache, so a logout whose
+        notification has reached this process is honoured even if the listener
+        thread has not been scheduled yet.
+        """
+        import select
+
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if select.select([conn], [], [], 0)[0]:
+                conn.poll()
+                if conn.notifies:
+                    conn.notifies.clear()
+                    self.on_change()
+        except Exception:  # the listener thread notices and reconnects
+            self.on_change()
 
     def stop(self) -> None:
         self._stop = True
