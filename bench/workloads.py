@@ -8,7 +8,6 @@ the runner then reports that workload as "not available".
 from __future__ import annotations
 
 import threading
-import time
 import urllib.parse
 from typing import Optional
 
@@ -197,8 +196,3 @@ def login_with_password(base_url: str, username: str, password: str) -> dict:
         return {"Cookie": "; ".join(cookies)}
 
     return in_child(work)
-
-
-def wait_idle(seconds: float = 0.5) -> None:
-    """A short pause between workloads so one's tail does not bleed into the next."""
-    time.sleep(seconds)
