@@ -532,3 +532,23 @@ def test_concurrent_chunks_of_one_job(storage):
     digests = storage.finalize_job("par", state, len(data), list(receipts.values()), key)
     assert digests.sha256_b64 == b64(hashlib.sha256(data).digest())
     storage.cancel_job("par", state)
+
+
+def test_sweep_removes_orphans_and_stale_put_uploads(storage, moto, bucket):
+    live = storage.key_for("/hatrac/a", "LIVE")
+    orphan = storage.key_for("/hatrac/a", "ORPHAN")
+    for key in (live, orphan):
+        storage.commit(storage.stage(key, [b"bytes"]))
+    # a PUT whose abort never reached S3
+    stale = storage.key_for("/hatrac/a", "STALE").split("/", 1)[1]
+    moto.client().create_multipart_upload(Bucket=bucket, Key=stale)
+    # an upload job in progress is not the sweep's business
+    job = storage.create_job("busy", 2 * MIN_PART_SIZE, MIN_PART_SIZE)
+    assert storage.sweep_orphans({live}, older_than=0) == []
+    removed = storage.sweep_orphans({live}, older_than=2e9)
+    assert sorted(removed) == sorted([orphan, f"{bucket}/{stale}"])
+    assert storage.exists(live) and not storage.exists(orphan)
+    assert list(storage.keys()) == [live]
+    assert len(storage.open_uploads()) == 1  # the job's
+    storage.cancel_job("busy", job)
+    assert storage.open_uploads() == []
