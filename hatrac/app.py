@@ -55,6 +55,7 @@ class HatracState:
         return self.authenticator.identify(environ)
 
     def close(self) -> None:
+        self.accounts.close()
         self.directory.close()
 
 

@@ -75,6 +75,9 @@ class Accounts:
         self.max_address_failures = config.login_max_failures_per_address
         self.cache = IdentityCache(directory, config.session_cache_secs)
 
+    def close(self) -> None:
+        self.cache.close()
+
     # -- credentials ---------------------------------------------------------------
     def check_password(self, name: str, password: str, address: Optional[str]) -> Identity:
         """The identity of ``name`` when ``password`` is right; uniform failures.
@@ -352,6 +355,13 @@ class IdentityCache:
                         self._entries = {}
                     self._entries[key] = (now + self.seconds, identity)
         return identity
+
+    def close(self) -> None:
+        """Stop listening (the app is being closed)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        self.enabled = False
 
     def forget(self, key: str) -> None:
         with self._lock:

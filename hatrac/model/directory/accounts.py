@@ -467,3 +467,9 @@ class ChangeListener:
 
     def stop(self) -> None:
         self._stop = True
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.close()  # wakes the thread's select
+            except Exception:
+                pass
