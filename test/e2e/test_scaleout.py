@@ -43,7 +43,6 @@ def cluster(request, tmp_path_factory, postgres):
         "database_dsn": postgres.new_schema(f"scale_{os.getpid()}_{uuid.uuid4().hex[:8]}"),
         "database_pool_size": 4,
         "password_hash_rounds": 1000,
-        "session_cache_secs": 0,
     }
     if request.param == "amazons3":
         moto = request.getfixturevalue("moto")
