@@ -7,7 +7,7 @@ import hashlib
 import os
 import time
 
-from hatrac.model.storage import hashahead
+from hatrac.model.storage import StorageError, hashahead
 from hatrac.model.storage.filesystem import FilesystemStorage
 
 
@@ -83,3 +83,27 @@ def test_writes_refused_once_linked(tmp_path):
     storage.cancel_job("JOB", state)
     with pytest.raises(JobGone):
         storage.write_chunk("JOB", state, 0, 0, [b"XXXX"])
+
+
+def test_interrupted_write_of_a_recorded_chunk_blocks_finalization(tmp_path):
+    import pytest
+
+    from hatrac.model.storage.jobs import ChunkInterrupted
+
+    storage = FilesystemStorage(str(tmp_path))
+    state = storage.create_job("JOB", 8, 4)
+    storage.write_chunk("JOB", state, 0, 0, [b"abcd"])
+    storage.write_chunk("JOB", state, 1, 4, [b"efgh"])
+
+    def cut_off():
+        yield b"XX"
+        raise OSError("client went away")
+
+    # a duplicate send of chunk 1 that dies midway (after the other was recorded)
+    with pytest.raises(StorageError):
+        storage.write_chunk("JOB", state, 1, 4, cut_off())
+    with pytest.raises(ChunkInterrupted):
+        storage.finalize_job("JOB", state, 8, [], "KEY")
+    storage.write_chunk("JOB", state, 1, 4, [b"efgh"])
+    digests = storage.finalize_job("JOB", state, 8, [], "KEY")
+    assert digests.md5_b64 == md5_b64(b"abcdefgh")

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 
 from . import hashahead
 from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
-from .jobs import JobGone, hash_file
+from .jobs import ChunkInterrupted, JobGone, hash_file
 
 
 def fsync_directory(path: Path) -> None:
@@ -232,6 +232,14 @@ class FilesystemStorage(Storage):
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_size != size:
                 raise StorageError("The upload job's file does not have the job's size.")
+            interrupted = hashahead.interrupted_chunks(path)
+            if interrupted:
+                # a write of a recorded chunk was cut off (e.g. a duplicate send)
+                shown = ", ".join(str(i) for i in interrupted[:20])
+                raise ChunkInterrupted(
+                    f"The last write of chunk(s) {shown} was interrupted, so their bytes are "
+                    "uncertain; send them again, then finalize."
+                )
             digests = None
             if state.isdigit() and size > 0:
                 digests = hashahead.precomputed_digests(path, size, int(state))

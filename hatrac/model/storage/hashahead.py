@@ -216,6 +216,15 @@ def _hasher_running(job_path: Path) -> bool:
         os.close(fd)
 
 
+def interrupted_chunks(job_path: Path) -> list[int]:
+    """Chunks whose last logged write started but never completed (with no write
+    in flight: the job file's exclusive lock held)."""
+    last: dict[int, bytes] = {}
+    for _, kind, index in read_records(job_path)[0]:
+        last[index] = kind
+    return sorted(index for index, kind in last.items() if kind == STARTED)
+
+
 def precomputed_digests(job_path: Path, size: int, chunk_length: int) -> Optional[Digests]:
     """The hasher's digests if they describe the file as it is now, else None.
 

@@ -22,6 +22,10 @@ class JobGone(Conflict):
     """The job's bytes can no longer be changed (cancelled, finalized, finalizing)."""
 
 
+class ChunkInterrupted(Conflict):
+    """A chunk's last write did not complete: finalization must wait for a resend."""
+
+
 def hash_file(fd: int, size: int, block_size: int = HASH_BLOCK) -> Digests:
     """MD5 and SHA-256 of the first ``size`` bytes of an open file, in constant memory."""
     digests = Digests()
