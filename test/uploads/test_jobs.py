@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -344,10 +345,8 @@ def test_expiry_sweep(client, ns, app):
     model = state.model
     old = open_job(client, ns + "/obj", b"1234")
     fresh = open_job(client, ns + "/obj2", b"1234")
-    import time
-
     expiry = state.config.upload_job_expiry_secs
-    # pretend time passed for the first job only
+    # pretend the expiry time has passed for both
     removed = model.sweep_jobs(now=time.time() + expiry + 10)
     assert len(removed) == 2  # both are idle "in the future"
     assert client.get(old, user="alice").status == 404
@@ -363,8 +362,6 @@ def test_concurrent_sweepers_do_not_double_work(client, ns, app):
     model = app.extensions["hatrac"].model
     for i in range(6):
         open_job(client, ns + f"/o{i}", b"1234")
-    import time
-
     later = time.time() + model.config.upload_job_expiry_secs + 10
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda _: model.sweep_jobs(now=later), range(3)))
