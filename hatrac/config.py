@@ -195,10 +195,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "session_cache_secs",
         (int,),
-        2,
-        "PostgreSQL only: seconds a process may reuse a session or token lookup. Logouts, "
-        "revocations, password and group changes clear every server's cache (LISTEN/NOTIFY, "
-        "checked before each cached use); 0: ask the database on every request.",
+        0,
+        "PostgreSQL only: seconds a process may reuse a session or token lookup; logouts, "
+        "revocations, password and group changes clear every server's cache by LISTEN/NOTIFY "
+        "within milliseconds. 0 (default): ask the database on every request, so a logout "
+        "is effective at once everywhere.",
     ),
     Setting(
         "password_hash_rounds",

@@ -26,7 +26,13 @@ from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..auth.accounts import GROUP_PREFIX, Authentication, PasswordRejected, secret_hash
+from ..auth.accounts import (
+    GROUP_PREFIX,
+    Authentication,
+    PasswordRejected,
+    client_of,
+    secret_hash,
+)
 from ..auth.audit import audit
 from ..auth.base import client_address, is_https
 from ..auth.session import same_origin, session_cookies
@@ -174,8 +180,6 @@ def login() -> Response:
     session_id, since, expires = state.accounts.open_session(identity, address)
     audit("login.success", via="session", user=identity.name, client_address=address)
     audit("session.create", user=identity.name, client_address=address)
-    from ..auth.accounts import client_of
-
     found = Authentication(client_of(identity), "session", since, expires, secret_hash(session_id))
     response = _json(session_json(found, config.session_expiry_secs), status=201)
     _set_cookie(response, session_id, config.session_expiry_secs)
