@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from ..errors import BadRequest, Conflict, NotFound, NotImplementedHere, access_denied
+from ..errors import BadRequest, Conflict, NotFound, NotImplementedHere
 from ..urls import ROOT, split_name
 from .client import Client
 from .conditions import NO_CONDITIONS
@@ -69,7 +69,8 @@ class UploadJobs:
         if found is None:
             raise NotFound(f"The upload job {job} of {name} does not exist (any more).")
         if found.owner is not None and found.owner != client.identity:
-            raise access_denied(client.identity, f"The upload job {job} belongs to another client.")
+            # someone else's job: as if it did not exist (job URLs are not listed)
+            raise NotFound(f"The upload job {job} of {name} does not exist (for this client).")
         return found
 
     @staticmethod

@@ -158,11 +158,13 @@ def test_listing_pending_jobs(client, ns):
 
 def test_other_clients_cannot_use_a_job(client, ns):
     job = open_job(client, ns + "/obj", b"1234")
-    assert client.get(job, user="bob").status == 403
-    assert client.get(job).status == 401
-    assert client.put(job + "/0", user="bob", data=b"1234").status == 403
-    assert client.post(job, user="bob").status == 403
-    assert client.delete(job, user="bob").status == 403
+    # someone else's job is answered as if it did not exist
+    assert client.get(job, user="bob").status == 404
+    assert client.get(job).status == 404
+    assert client.put(job + "/0", user="bob", data=b"1234").status == 404
+    assert client.post(job, user="bob").status == 404
+    assert client.delete(job, user="bob").status == 404
+    assert client.get(job, user="alice").status == 200
 
 
 def test_rights_checked_at_creation_and_finalization(client, ns):
