@@ -23,6 +23,11 @@ import time
 from typing import Any
 
 logger = logging.getLogger("hatrac.audit")
+# written whatever the service's log_level (a WARNING service log must not
+# silence the audit); a logging configuration that sets this logger's level
+# explicitly still wins
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
 
 
 def audit(event: str, **fields: Any) -> None:

@@ -208,3 +208,21 @@ def test_users_manage_their_own_tokens(auth_app, accounts):
 
     basic = {"Authorization": "Basic " + base64.b64encode(b"lee:pw").decode()}
     assert fresh.post("/authn/token", headers=basic).status_code == 201
+
+
+def test_audit_survives_a_quiet_service_log(make_config, accounts):
+    import hatrac
+
+    app = hatrac.create_app(make_config(log_level="WARNING", password_hash_rounds=1000))
+    try:
+        events = []
+        handler = logging.Handler()
+        handler.emit = lambda record: events.append(json.loads(record.getMessage()))
+        logging.getLogger("hatrac.audit").addHandler(handler)
+        try:
+            app.test_client().post("/authn/session", data={"username": "x", "password": "y"})
+        finally:
+            logging.getLogger("hatrac.audit").removeHandler(handler)
+        assert [e["event"] for e in events][:1] == ["login.failure"]
+    finally:
+        app.extensions["hatrac"].close()
