@@ -345,6 +345,10 @@ def _validate(values: dict) -> None:
     for key in ("session_expiry_secs", "password_hash_rounds"):
         if values[key] < 1:
             raise ConfigError(f"config field '{key}' must be a positive integer")
+    if values["jwt_issuers"]:
+        from .auth.oidc import parse_issuers
+
+        parse_issuers(values["jwt_issuers"])
     for access, roles in values["root_acls"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")

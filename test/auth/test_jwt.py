@@ -126,3 +126,20 @@ def test_forged_and_invalid_jwts_are_401(jwt_server, keys):
             reply = _get(jwt_server, token, path_)
             expected = 404 if path_ == "/authn/session" else 401
             assert reply.status_code == expected, (label, path_, reply.status_code, reply.text)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"issuer": ISSUER},
+        {"issuer": ISSUER, "jwks_file": "/x", "algorithms": ["HS256"]},
+        {"issuer": ISSUER, "jwks_file": "/x", "algorithms": ["none"]},
+        {"issuer": ISSUER, "jwks_file": "/x", "colour": "blue"},
+        "https://idp.example.org",
+    ],
+)
+def test_bad_issuer_settings_are_config_errors(entry):
+    from hatrac.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError, match="jwt_issuers"):
+        build_config({"jwt_issuers": [entry]})
