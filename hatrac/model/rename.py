@@ -50,7 +50,7 @@ class Renames:
 
         def work(tx: Transaction) -> list[ObjectVersion]:
             now = time.time()
-            source = self._resolve(tx, source_name)
+            source = self._resolve(tx, source_name, lock="share")
             found = source.target
             if found is None or found.deleted or not found.is_object:
                 if source.ancestors and allows(client, "read", source.ancestors):
@@ -72,7 +72,9 @@ class Renames:
                 old.sort(key=lambda v: v.id)
             if not old:
                 raise Conflict(f"The object {source_name} has no version to rename.")
-            resolved = self._check_new_version(tx, client, target_name, parents, NO_CONDITIONS)
+            resolved = self._check_new_version(
+                tx, client, target_name, parents, NO_CONDITIONS, lock="share"
+            )
             target = resolved.target
             if target is None or target.deleted:
                 parent = self._make_parents(tx, client, resolved, now)

@@ -113,8 +113,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             return NotFound(f"The {what} {resolved.name} does not exist.")
         return access_denied(client.identity, f"Access to {resolved.name} is not granted.")
 
-    def _resolve(self, tx: Transaction, name: str) -> Resolved:
-        return tx.resolve(name, split_name(name))
+    def _resolve(self, tx: Transaction, name: str, lock: Optional[str] = None) -> Resolved:
+        """The name with its ancestors; writers pass a ``lock`` (see Transaction.resolve)."""
+        return tx.resolve(name, split_name(name), lock)
 
     def _live(self, client: Client, resolved: Resolved, what: str = "resource") -> Name:
         target = resolved.target
@@ -253,7 +254,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
 
         def work(tx: Transaction) -> Name:
             now = time.time()
-            resolved = self._resolve(tx, name)
+            resolved = self._resolve(tx, name, lock="share")
             self._creation_point(client, resolved, parents, NAMESPACE)
             parent = self._make_parents(tx, client, resolved, now)
             created = tx.create_name(name, parent.id, NAMESPACE, self._creator_acls(client), now)
@@ -285,8 +286,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         name: str,
         parents: bool,
         conditions: Preconditions,
+        lock: Optional[str] = None,
     ) -> Resolved:
-        resolved = self._resolve(tx, name)
+        resolved = self._resolve(tx, name, lock)
         target = resolved.target
         if target is not None and target.is_object and not target.deleted:
             self._require(client, "update", resolved.chain, name)
@@ -347,7 +349,10 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
 
         def work(tx: Transaction) -> ObjectVersion:
             now = time.time()
-            resolved = self._check_new_version(tx, client, name, parents, conditions)
+            # a conditional PUT holds the object row until commit, so that two of
+            # them cannot both pass the same If-Match
+            lock = "update" if conditions.present else "share"
+            resolved = self._check_new_version(tx, client, name, parents, conditions, lock)
             target = resolved.target
             if target is None or target.deleted:
                 parent = self._make_parents(tx, client, resolved, now)
@@ -361,7 +366,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             )
 
         try:
-            return self.directory.run(work, write=True)
+            # READ COMMITTED with the row locks above: binding versions in one
+            # namespace concurrently must not fail on SERIALIZABLE's predicate locks
+            return self.directory.run(work, write=True, serializable=False)
         except BaseException:
             self._reclaim([storage_key])
             raise
@@ -386,7 +393,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         self.firewall(client, "delete")
 
         def work(tx: Transaction) -> list[str]:
-            resolved = self._resolve(tx, name)
+            # the name is locked FOR UPDATE first; at READ COMMITTED every later
+            # statement then sees all that creators beneath it committed meanwhile
+            resolved = self._resolve(tx, name, lock="update")
             target = self._live(client, resolved)
             self._require(client, "owner", resolved.chain, name)
             if target.is_namespace:
@@ -411,7 +420,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             tx.delete_names([target.id, *(n.id for n in descendants)])
             return [v.storage_key for v in versions if v.renamed_to is None]
 
-        keys = self.directory.run(work, write=True)
+        keys = self.directory.run(work, write=True, serializable=False)
         self._reclaim(keys)
 
     def before_delete_names(self, tx: Transaction, names: list[Name]) -> None:
@@ -428,7 +437,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         self.firewall(client, "delete")
 
         def work(tx: Transaction) -> Optional[str]:
-            resolved = self._resolve(tx, name)
+            resolved = self._resolve(tx, name, lock="share")
             target = self._live(client, resolved, "object")
             if not target.is_object:
                 raise NotFound(f"{name} is a namespace; namespaces have no versions.")
@@ -447,9 +456,14 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
 
     # -- ACLs ----------------------------------------------------------------------
     def _acl_target(
-        self, tx: Transaction, client: Client, name: str, version: Optional[str]
+        self,
+        tx: Transaction,
+        client: Client,
+        name: str,
+        version: Optional[str],
+        lock: Optional[str] = None,
     ) -> AclTarget:
-        resolved = self._resolve(tx, name)
+        resolved = self._resolve(tx, name, lock)
         target = self._live(client, resolved)
         if version is None:
             return AclTarget(target.kind, resolved.chain)
@@ -498,7 +512,8 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         self.firewall(client, "manage_acls")
 
         def work(tx: Transaction) -> AclTarget:
-            target = self._acl_target(tx, client, name, version)
+            lock = "share" if version is not None else "update"
+            target = self._acl_target(tx, client, name, version, lock)
             self._check_access_mode(target, access)
             self._require(client, "owner", target.chain, name, target.version)
             conditions.check(target.etag)

@@ -119,7 +119,8 @@ class UploadJobs:
 
         def work(tx: Transaction) -> JobRow:
             now = time.time()
-            self._check_new_version(tx, client, name, parents, NO_CONDITIONS)
+            # FOR SHARE on the chain: a namespace delete waits for this job, then cancels it
+            self._check_new_version(tx, client, name, parents, NO_CONDITIONS, lock="share")
             sql.create_job(
                 tx,
                 job_key,

@@ -21,6 +21,7 @@ import requests
 from servers import GunicornServer
 
 OPEN_ROOT = {"owner": ["admin"], "subtree-owner": ["*"]}
+NAMESPACE = "application/x-hatrac-namespace"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -227,6 +228,78 @@ def test_concurrent_parents_creation(base):
         statuses = list(pool.map(put, range(count)))
     assert statuses == [201] * count
     assert len(requests.get(base + "/deep/er").json()) == count
+
+
+def _directory_invariants(server) -> tuple[int, int]:
+    """(live names under a tombstone, live versions of a deleted name) in the database."""
+    from hatrac.config import load_config
+    from hatrac.model.directory import open_directory
+
+    directory = open_directory(load_config(str(server.config_path)).database_dsn)
+    try:
+        return directory.run(
+            lambda tx: (
+                tx.one(
+                    "SELECT count(*) FROM names c JOIN names p ON p.id = c.parent_id "
+                    "WHERE p.deleted AND NOT c.deleted"
+                )[0],
+                tx.one(
+                    "SELECT count(*) FROM versions v JOIN names n ON n.id = v.name_id "
+                    "WHERE n.deleted AND NOT v.deleted"
+                )[0],
+            )
+        )
+    finally:
+        directory.close()
+
+
+def test_namespace_delete_racing_puts_leaves_nothing_live_beneath(server, base):
+    """A delete of a namespace while clients PUT (and create parents) beneath it:
+    every PUT either landed before the delete (and went with it) or failed; no
+    live name or version is left under the tombstone."""
+    for round_ in range(4):
+        sub = f"{base}/sub{round_}"
+        assert requests.put(sub, headers={"Content-Type": NAMESPACE}).status_code == 201
+        stop = threading.Event()
+
+        def put_until_stopped(client: int, sub=sub, stop=stop) -> list[int]:
+            statuses = []
+            index = 0
+            while not stop.is_set() or index < 3:
+                url = f"{sub}/d{client}/obj{index}?parents=true"
+                statuses.append(requests.put(url, data=b"x").status_code)
+                index += 1
+            return statuses
+
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(put_until_stopped, c) for c in range(6)]
+            time.sleep(0.05 * (round_ + 1))
+            deleted = requests.delete(sub)
+            stop.set()
+            statuses = [s for f in futures for s in f.result()]
+        assert deleted.status_code == 204, deleted.text
+        assert set(statuses) <= {201, 404, 409}, statuses
+        assert requests.get(sub).status_code == 404
+    assert _directory_invariants(server) == (0, 0)
+
+
+def test_conditional_puts_racing_on_one_etag(base):
+    """If-Match: of many PUTs made against the same current version, one wins."""
+    first = requests.put(base + "/cond", data=b"v0")
+    etag = requests.head(base + "/cond").headers["ETag"]
+    count = 12
+    barrier = threading.Barrier(count)
+
+    def put(index: int) -> int:
+        barrier.wait()
+        reply = requests.put(base + "/cond", data=f"v{index}".encode(), headers={"If-Match": etag})
+        return reply.status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        statuses = sorted(pool.map(put, range(1, count + 1)))
+    assert first.status_code == 201
+    assert statuses == [201] + [412] * (count - 1)
+    assert len(requests.get(base + "/cond;versions").json()) == 2
 
 
 def test_errors_are_negotiated(base):

@@ -1,10 +1,11 @@
 """PostgreSQL connection layer (psycopg2): the production directory.
 
 A per-process thread-safe pool (created lazily, so gunicorn workers forked
-after the app was built each get their own). Write transactions run at
-SERIALIZABLE, which makes concurrent creation of one name and concurrent
-version creation correct; the directory retries them on serialization
-failures and deadlocks. A connection broken by a server restart is
+after the app was built each get their own) that keeps its connections open.
+Connections stay in autocommit mode: reads need no BEGIN/COMMIT, and write
+transactions send one ``BEGIN ISOLATION LEVEL ...`` (SERIALIZABLE, or READ
+COMMITTED with row locks for the hot writers; see docs/architecture.md).
+The directory retries them on serialization failures and deadlocks. A connection broken by a server restart is
 discarded and the transaction retried on a fresh one, so the service
 recovers by itself.
 """
@@ -30,10 +31,32 @@ _RETRYABLE = {
 _SCHEMA_LOCK_KEY = 0x686174726163
 
 
+class _LazyThreadedPool(psycopg2.pool.ThreadedConnectionPool):
+    """A thread-safe pool that opens connections on demand, then keeps them.
+
+    psycopg2 opens ``minconn`` connections up front; we want none until a
+    request needs one (the database may still be starting), yet all of them kept
+    once opened.
+    """
+
+    def __init__(self, minconn: int, maxconn: int, *args, **kwargs):
+        self._opening = True
+        super().__init__(minconn, maxconn, *args, **kwargs)
+        self._opening = False
+
+    def _connect(self, key=None):
+        if self._opening:
+            return None
+        conn = super()._connect(key)
+        conn.autocommit = True  # transactions are begun explicitly (PostgresDatabase.begin)
+        return conn
+
+
 class PostgresDatabase:
     """A connection pool for one PostgreSQL DSN, and its dialect facts."""
 
     dialect = "postgres"
+    row_locks = True  # SELECT ... FOR SHARE / FOR UPDATE (see Transaction.resolve)
 
     def __init__(self, dsn: str, pool_size: int = 8):
         self.dsn = dsn
@@ -46,8 +69,11 @@ class PostgresDatabase:
         if self._pool is None or self._pid != os.getpid():
             with self._lock:
                 if self._pool is None or self._pid != os.getpid():
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        0, self.pool_size, self.dsn, connect_timeout=10
+                    # psycopg2's pool keeps at most minconn idle connections and
+                    # closes the rest in putconn, so minconn must be the pool size
+                    # or every transaction would connect anew
+                    self._pool = _LazyThreadedPool(
+                        self.pool_size, self.pool_size, self.dsn, connect_timeout=10
                     )
                     self._pid = os.getpid()
         return self._pool
@@ -59,21 +85,39 @@ class PostgresDatabase:
         try:
             yield conn
         finally:
-            if not conn.closed:
-                if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-                    conn.rollback()
+            try:
+                self.rollback(conn)
+            except psycopg2.Error:
+                conn.close()
             pool.putconn(conn, close=bool(conn.closed))
 
     def begin(self, conn, write: bool, serializable: bool = True) -> None:
-        if not write:
-            # reads run each statement on its own READ COMMITTED snapshot; autocommit
-            # spares the BEGIN and COMMIT round trips on the hot path
-            conn.set_session(isolation_level="READ COMMITTED", autocommit=True)
+        """Start a transaction: reads run in autocommit (each statement on its own
+        READ COMMITTED snapshot, no BEGIN/COMMIT round trips on the hot path);
+        writes send one BEGIN that carries the isolation level.
+
+        The connection stays in autocommit mode for good, so psycopg2 never sends
+        the ``SET default_transaction_isolation`` that switching modes costs.
+        """
+        if write:
+            level = "SERIALIZABLE" if serializable else "READ COMMITTED"
+            conn.cursor().execute(f"BEGIN ISOLATION LEVEL {level}")  # one of two constants
+
+    @staticmethod
+    def commit(conn) -> None:
+        if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            conn.cursor().execute("COMMIT")
+
+    @staticmethod
+    def rollback(conn) -> None:
+        if conn.closed:
             return
-        conn.set_session(
-            isolation_level="SERIALIZABLE" if serializable else "READ COMMITTED",
-            autocommit=False,
-        )
+        status = conn.info.transaction_status
+        if status in (
+            psycopg2.extensions.TRANSACTION_STATUS_INTRANS,
+            psycopg2.extensions.TRANSACTION_STATUS_INERROR,
+        ):
+            conn.cursor().execute("ROLLBACK")
 
     @staticmethod
     def translate(sql: str) -> str:

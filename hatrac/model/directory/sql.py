@@ -94,12 +94,36 @@ class Transaction:
         return self.execute(sql, params).fetchall()
 
     # -- names --------------------------------------------------------------
-    def resolve(self, name: str, chain: list[str]) -> Resolved:
-        """Look up a name and all its ancestors (with their ACLs) in one query."""
-        rows = self.all(
-            f"SELECT {_NAME_COLUMNS} FROM names WHERE name IN ({_placeholders(len(chain))})",
-            chain,
-        )
+    def resolve(self, name: str, chain: list[str], lock: Optional[str] = None) -> Resolved:
+        """Look up a name and all its ancestors (with their ACLs) in one query.
+
+        ``lock`` is for write transactions on PostgreSQL: ``"share"`` locks every
+        row of the chain FOR SHARE (a writer that needs the chain to stay live,
+        e.g. one creating a name or a version beneath it); ``"update"`` locks the
+        ancestors FOR SHARE and the name itself FOR UPDATE (a writer that changes
+        or deletes that name). Rows are locked top-down, so lockers queue instead
+        of deadlocking; a deleter holding FOR UPDATE makes creators beneath it
+        wait, then see the tombstone. SQLite serializes writers already.
+        """
+        select = f"SELECT {_NAME_COLUMNS} FROM names WHERE name "
+        if lock is None or not self._database.row_locks:
+            rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain)
+        elif lock == "share":
+            rows = self.all(
+                select + f"IN ({_placeholders(len(chain))}) ORDER BY name FOR SHARE", chain
+            )
+        elif lock == "update":
+            above = chain[:-1]
+            rows = (
+                self.all(
+                    select + f"IN ({_placeholders(len(above))}) ORDER BY name FOR SHARE", above
+                )
+                if above
+                else []
+            )
+            rows += self.all(select + "= %s FOR UPDATE", (name,))
+        else:
+            raise ValueError(f"unknown lock mode {lock!r}")
         found = {row[1]: _name_row(row) for row in rows}
         ancestors = []
         blocker = None
@@ -284,8 +308,14 @@ class Transaction:
         return row is not None
 
     def all_storage_keys(self) -> set[str]:
-        """Storage keys of every version that is not deleted (for the orphan sweep)."""
-        rows = self.all("SELECT storage_key FROM versions WHERE NOT deleted")
+        """Storage keys of every live version (for the orphan sweep).
+
+        Forwarders left by a rename do not count: like ``storage_key_in_use``,
+        only a live, non-forwarding version keeps bytes alive.
+        """
+        rows = self.all(
+            "SELECT storage_key FROM versions WHERE NOT deleted AND renamed_to_name IS NULL"
+        )
         return {row[0] for row in rows}
 
 
@@ -320,10 +350,10 @@ class Directory:
                 self.database.begin(conn, write, serializable)
                 cursor = conn.cursor()
                 yield Transaction(self.database, cursor)
-                conn.commit()
+                self.database.commit(conn)
             except BaseException as error:
                 try:
-                    conn.rollback()
+                    self.database.rollback(conn)
                 except Exception:  # the connection itself may be gone
                     pass
                 if self.database.is_connection_error(error):

@@ -24,6 +24,7 @@ class SQLiteDatabase:
     """Connections to one SQLite file, and the dialect facts the directory needs."""
 
     dialect = "sqlite"
+    row_locks = False  # BEGIN IMMEDIATE serializes writers; no row locks needed
 
     def __init__(self, path: str):
         self.path = path
@@ -50,6 +51,14 @@ class SQLiteDatabase:
 
     def begin(self, conn: sqlite3.Connection, write: bool, serializable: bool = True) -> None:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @staticmethod
+    def commit(conn: sqlite3.Connection) -> None:
+        conn.commit()
+
+    @staticmethod
+    def rollback(conn: sqlite3.Connection) -> None:
+        conn.rollback()
 
     @staticmethod
     def translate(sql: str) -> str:
