@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Union
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
 from ..urls import ROOT, parent_name, split_name
@@ -38,6 +38,8 @@ from .storage import Storage
 from .uploads import UploadJobs
 
 logger = logging.getLogger(__name__)
+
+_UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none")
 
 
 @dataclass
@@ -148,12 +150,12 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         or ``(object, current version)`` for an object."""
 
         def work(tx: Transaction):
-            resolved = self._resolve(tx, name)
+            resolved, current = tx.resolve_current(name, split_name(name))
             target = self._live(client, resolved)
             if target.is_namespace:
                 self._require(client, "read", resolved.chain, name)
                 return Listing(target, tx.children(target.id))
-            return self._readable_version(tx, client, resolved, None)
+            return self._readable_version(tx, client, resolved, None, current)
 
         return self.directory.run(work)
 
@@ -174,13 +176,20 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         return self.directory.run(work)
 
     def _readable_version(
-        self, tx: Transaction, client: Client, resolved: Resolved, version: Optional[str]
+        self,
+        tx: Transaction,
+        client: Client,
+        resolved: Resolved,
+        version: Optional[str],
+        current: Union[ObjectVersion, None, object] = _UNKNOWN,
     ) -> tuple[Name, ObjectVersion]:
+        """The version wanted (``None``: the current one, which the caller may have
+        looked up already and passes as ``current``) if the client may read it."""
         target = resolved.target
         assert target is not None
         name = resolved.name
         if version is None:
-            found = tx.current_version(target.id)
+            found = tx.current_version(target.id) if current is _UNKNOWN else current
             if found is None:
                 self._require(client, "read", resolved.chain, name)
                 raise Conflict(f"The object {name} has no current version.")

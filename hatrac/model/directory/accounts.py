@@ -246,6 +246,7 @@ def user_identity(tx: Any, name: str) -> Optional[Identity]:
         "SELECT who.user_id, who.name, who.display_name, 0, NULL, g.name FROM who "
         "LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
         (name,),
+        prepared=True,
     )
     return _identity(rows)
 
@@ -260,6 +261,7 @@ def session_identity(tx: Any, id_hash: str, now: float) -> Optional[Identity]:
         "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
         "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
         (id_hash, now),
+        prepared=True,
     )
     return _identity(rows)
 
@@ -304,6 +306,7 @@ def token_identity(tx: Any, token_hash: str, now: float) -> Optional[Identity]:
         "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
         "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
         (token_hash, now),
+        prepared=True,
     )
     return _identity(rows)
 

@@ -5,14 +5,16 @@ after the app was built each get their own) that keeps its connections open.
 Connections stay in autocommit mode: reads need no BEGIN/COMMIT, and write
 transactions send one ``BEGIN ISOLATION LEVEL ...`` (SERIALIZABLE, or READ
 COMMITTED with row locks for the hot writers; see docs/architecture.md).
-The directory retries them on serialization failures and deadlocks. A connection broken by a server restart is
-discarded and the transaction retried on a fresh one, so the service
-recovers by itself.
+The directory retries them on serialization failures and deadlocks. A
+connection broken by a server restart is discarded and the transaction
+retried on a fresh one, so the service recovers by itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -29,6 +31,23 @@ _RETRYABLE = {
 
 # a fixed key for pg_advisory_xact_lock around schema upgrades ("hatrac" in ASCII)
 _SCHEMA_LOCK_KEY = 0x686174726163
+
+
+class _Connection(psycopg2.extensions.connection):
+    """A connection that remembers which statements it has prepared."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+_PLACEHOLDER = re.compile(r"%s|%%")
+
+
+def _numbered(sql: str) -> str:
+    """psycopg2's ``%s`` placeholders as PREPARE's ``$1, $2, ...``."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
 
 
 class _LazyThreadedPool(psycopg2.pool.ThreadedConnectionPool):
@@ -64,6 +83,7 @@ class PostgresDatabase:
         self._pool = None
         self._pid = None
         self._lock = threading.Lock()
+        self._statement_names: dict[str, str] = {}
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None or self._pid != os.getpid():
@@ -73,7 +93,11 @@ class PostgresDatabase:
                     # closes the rest in putconn, so minconn must be the pool size
                     # or every transaction would connect anew
                     self._pool = _LazyThreadedPool(
-                        self.pool_size, self.pool_size, self.dsn, connect_timeout=10
+                        self.pool_size,
+                        self.pool_size,
+                        self.dsn,
+                        connect_timeout=10,
+                        connection_factory=_Connection,
                     )
                     self._pid = os.getpid()
         return self._pool
@@ -122,6 +146,26 @@ class PostgresDatabase:
     @staticmethod
     def translate(sql: str) -> str:
         return sql
+
+    def execute_prepared(self, cursor, sql: str, params: tuple) -> None:
+        """Run a hot statement as a server-side prepared statement.
+
+        It is parsed and planned once per connection (planning a join costs more
+        than running it); prepared statements outlive rollbacks, and a new
+        connection prepares afresh. ``sql`` is always constant text of ours.
+        """
+        name = self._statement_names.get(sql)
+        if name is None:
+            name = "hatrac_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
+            self._statement_names[sql] = name
+        conn = cursor.connection
+        if name not in conn.prepared:
+            cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+            conn.prepared.add(name)
+        if params:
+            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+        else:
+            cursor.execute(f"EXECUTE {name}")
 
     @staticmethod
     def is_retryable(error: BaseException) -> bool:

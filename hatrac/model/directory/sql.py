@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _NAME_COLUMNS = "id, name, kind, acls, deleted, created"
+_NAME_COLUMNS_OF_N = "n.id, n.name, n.kind, n.acls, n.deleted, n.created"
 _VERSION_COLUMNS = (
     "v.id, v.name_id, n.name, v.version, v.size, v.storage_key, v.content_type, "
     "v.content_md5, v.content_sha256, v.content_disposition, v.acls, v.created, v.deleted, "
@@ -70,6 +71,26 @@ def _version_row(row) -> ObjectVersion:
     )
 
 
+def _resolved(name: str, chain: list[str], rows: list[Name]) -> Resolved:
+    """Sort the looked-up rows of a chain into ancestors, target and blocker."""
+    found = {row.name: row for row in rows}
+    ancestors = []
+    blocker = None
+    for ancestor in chain[:-1]:
+        entry = found.get(ancestor)
+        if entry is None:
+            break
+        if entry.deleted or not entry.is_namespace:
+            blocker = entry
+            break
+        ancestors.append(entry)
+    target = found.get(name)
+    if target is not None and len(ancestors) != len(chain) - 1:
+        # an ancestor is missing, deleted or an object: the name cannot be live
+        target = None
+    return Resolved(name=name, ancestors=ancestors, target=target, blocker=blocker)
+
+
 def _placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 
@@ -83,15 +104,19 @@ class Transaction:
         self.dialect = database.dialect
 
     # -- plumbing -----------------------------------------------------------
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        self._cursor.execute(self._database.translate(sql), tuple(params))
+    def execute(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Any:
+        """Run one statement; ``prepared`` for the hot ones (planned once per connection)."""
+        if prepared:
+            self._database.execute_prepared(self._cursor, sql, tuple(params))
+        else:
+            self._cursor.execute(self._database.translate(sql), tuple(params))
         return self._cursor
 
-    def one(self, sql: str, params: Iterable[Any] = ()) -> Optional[tuple]:
-        return self.execute(sql, params).fetchone()
+    def one(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Optional[tuple]:
+        return self.execute(sql, params, prepared).fetchone()
 
-    def all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        return self.execute(sql, params).fetchall()
+    def all(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> list[tuple]:
+        return self.execute(sql, params, prepared).fetchall()
 
     # -- names --------------------------------------------------------------
     def resolve(self, name: str, chain: list[str], lock: Optional[str] = None) -> Resolved:
@@ -107,16 +132,20 @@ class Transaction:
         """
         select = f"SELECT {_NAME_COLUMNS} FROM names WHERE name "
         if lock is None or not self._database.row_locks:
-            rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain)
+            rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain, prepared=True)
         elif lock == "share":
             rows = self.all(
-                select + f"IN ({_placeholders(len(chain))}) ORDER BY name FOR SHARE", chain
+                select + f"IN ({_placeholders(len(chain))}) ORDER BY name FOR SHARE",
+                chain,
+                prepared=True,
             )
         elif lock == "update":
             above = chain[:-1]
             rows = (
                 self.all(
-                    select + f"IN ({_placeholders(len(above))}) ORDER BY name FOR SHARE", above
+                    select + f"IN ({_placeholders(len(above))}) ORDER BY name FOR SHARE",
+                    above,
+                    prepared=True,
                 )
                 if above
                 else []
@@ -124,22 +153,28 @@ class Transaction:
             rows += self.all(select + "= %s FOR UPDATE", (name,))
         else:
             raise ValueError(f"unknown lock mode {lock!r}")
-        found = {row[1]: _name_row(row) for row in rows}
-        ancestors = []
-        blocker = None
-        for ancestor in chain[:-1]:
-            entry = found.get(ancestor)
-            if entry is None:
-                break
-            if entry.deleted or not entry.is_namespace:
-                blocker = entry
-                break
-            ancestors.append(entry)
-        target = found.get(name)
-        if target is not None and len(ancestors) != len(chain) - 1:
-            # an ancestor is missing, deleted or an object: the name cannot be live
-            target = None
-        return Resolved(name=name, ancestors=ancestors, target=target, blocker=blocker)
+        return _resolved(name, chain, [_name_row(row) for row in rows])
+
+    def resolve_current(
+        self, name: str, chain: list[str]
+    ) -> tuple[Resolved, Optional[ObjectVersion]]:
+        """:meth:`resolve`, plus the current version when the name is an object, in
+        one round trip (the hot path of a GET)."""
+        rows = self.all(
+            f"SELECT {_NAME_COLUMNS_OF_N}, {_VERSION_COLUMNS} FROM names n "
+            "LEFT JOIN versions v ON n.name = %s AND v.id = ("
+            "SELECT max(c.id) FROM versions c WHERE c.name_id = n.id AND NOT c.deleted "
+            "AND c.renamed_to_name IS NULL) "
+            f"WHERE n.name IN ({_placeholders(len(chain))})",
+            [name, *chain],
+            prepared=True,
+        )
+        width = len(_NAME_COLUMNS_OF_N.split(","))
+        current = None
+        for row in rows:
+            if row[width] is not None:
+                current = _version_row(row[width:])
+        return _resolved(name, chain, [_name_row(row) for row in rows]), current
 
     def create_name(
         self, name: str, parent_id: Optional[int], kind: str, acls: dict, now: float
@@ -150,6 +185,7 @@ class Transaction:
             f"VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING "
             f"RETURNING {_NAME_COLUMNS}",
             (name, parent_id, kind, json.dumps(acls), False, now),
+            prepared=True,
         )
         return _name_row(row) if row else None
 
@@ -218,6 +254,7 @@ class Transaction:
                 now,
                 False,
             ),
+            prepared=True,
         )
         return ObjectVersion(
             id=row[0],
@@ -248,6 +285,7 @@ class Transaction:
             f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
             "WHERE v.name_id = %s AND v.version = %s",
             (name_id, version),
+            prepared=True,
         )
         return _version_row(row) if row else None
 
@@ -257,6 +295,7 @@ class Transaction:
             "WHERE v.name_id = %s AND NOT v.deleted AND v.renamed_to_name IS NULL "
             "ORDER BY v.id DESC LIMIT 1",
             (name_id,),
+            prepared=True,
         )
         return _version_row(row) if row else None
 

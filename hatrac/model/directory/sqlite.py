@@ -64,6 +64,10 @@ class SQLiteDatabase:
     def translate(sql: str) -> str:
         return _PARAM.sub("?", sql)
 
+    def execute_prepared(self, cursor, sql: str, params: tuple) -> None:
+        """SQLite's own statement cache does what PostgreSQL's PREPARE does."""
+        cursor.execute(self.translate(sql), params)
+
     @staticmethod
     def is_retryable(error: BaseException) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
