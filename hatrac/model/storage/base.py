@@ -19,12 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable, Iterator, Optional
 
 from ...errors import BadRequest, PayloadTooLarge, ServiceUnavailable
 
 BLOCK_SIZE = 1024 * 1024
+# past this many bytes, MD5 runs in a helper thread beside SHA-256 (hashlib
+# releases the GIL), so a large body is hashed at the speed of the slower one
+OVERLAP_HASHING_AFTER = 4 * BLOCK_SIZE
 
 
 class StorageError(ServiceUnavailable):
@@ -37,19 +41,48 @@ class TruncatedBody(BadRequest):
 
 @dataclass
 class Digests:
-    """MD5 and SHA-256 of some bytes, computed while they streamed past."""
+    """MD5 and SHA-256 of some bytes, computed while they streamed past.
+
+    Small bodies are hashed inline. Past :data:`OVERLAP_HASHING_AFTER` bytes,
+    MD5 of each block runs in a helper thread while SHA-256 runs in the
+    caller's (one block in flight, so memory stays bounded). Reading a digest
+    waits for the helper; :meth:`close` releases it on error paths.
+    """
 
     md5: Any = field(default_factory=hashlib.md5)
     sha256: Any = field(default_factory=hashlib.sha256)
     size: int = 0
+    _helper: Optional[ThreadPoolExecutor] = field(default=None, repr=False, compare=False)
+    _pending: Any = field(default=None, repr=False, compare=False)
 
     def update(self, block: bytes) -> None:
-        self.md5.update(block)
-        self.sha256.update(block)
         self.size += len(block)
+        if self._helper is None and (
+            self.size <= OVERLAP_HASHING_AFTER or not isinstance(block, bytes)
+        ):
+            self.md5.update(block)
+            self.sha256.update(block)
+            return
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="hatrac-md5")
+        if self._pending is not None:
+            self._pending.result()
+        # bytes are immutable: the helper can hash the block while it is written out
+        self._pending = self._helper.submit(self.md5.update, block)
+        self.sha256.update(block)
+
+    def close(self) -> None:
+        """Wait for the helper thread (if any) and let it go."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            helper.shutdown(wait=True)
 
     @property
     def md5_b64(self) -> str:
+        self.close()
         return base64.b64encode(self.md5.digest()).decode("ascii")
 
     @property

@@ -18,12 +18,55 @@ import errno
 import fcntl
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
 
 from . import hashahead
 from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
 from .jobs import ChunkInterrupted, JobGone, hash_file
+
+WRITEBACK_STEP = 32 * 1024 * 1024
+
+
+class EarlyWriteback:
+    """Flush a file that is being written, in a helper thread, every few MiB.
+
+    The kernel would otherwise start writing a large body out only at the
+    final fsync, after the last byte arrived; flushing as it arrives overlaps
+    the network and the disk, and leaves the final fsync little to do. Errors
+    of a background flush are raised by :meth:`finish` (a failed flush may not
+    be reported again by the final fsync).
+    """
+
+    def __init__(self, fd: int, step: int = WRITEBACK_STEP):
+        self.fd = fd
+        self.step = step
+        self._unflushed = 0
+        self._helper: Optional[ThreadPoolExecutor] = None
+        self._pending: Optional[Future] = None
+
+    def wrote(self, count: int) -> None:
+        self._unflushed += count
+        if self._unflushed < self.step:
+            return
+        if self._pending is not None:
+            if not self._pending.done():
+                return  # the disk is behind: let the running flush finish first
+            self._pending.result()
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="hatrac-writeback")
+        self._unflushed = 0
+        self._pending = self._helper.submit(os.fdatasync, self.fd)
+
+    def finish(self) -> None:
+        """Wait for any running flush (before the file is closed); raise its error."""
+        if self._helper is not None:
+            self._helper.shutdown(wait=True)
+            self._helper = None
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
 
 def fsync_directory(path: Path) -> None:
@@ -78,20 +121,28 @@ class FilesystemStorage(Storage):
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except OSError as error:
             raise StorageError(f"cannot create a file in storage: {error.strerror}") from None
+        writeback = EarlyWriteback(fd)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                for block in blocks:
-                    digests.update(block)
-                    view = memoryview(block)
-                    while view:
-                        written = out.write(view)
-                        view = view[written:]
+                try:
+                    for block in blocks:
+                        digests.update(block)
+                        view = memoryview(block)
+                        while view:
+                            written = out.write(view)
+                            view = view[written:]
+                        writeback.wrote(len(block))
+                finally:
+                    writeback.finish()
                 # the bytes must be on disk before the name can point at them
                 os.fsync(out.fileno())
+            digests.close()
         except OSError as error:
+            digests.close()
             temp.unlink(missing_ok=True)
             raise StorageError(f"cannot write to storage: {error.strerror}") from None
         except BaseException:
+            digests.close()
             temp.unlink(missing_ok=True)
             raise
         return Staged(key=key, size=digests.size, digests=digests, handle=temp)

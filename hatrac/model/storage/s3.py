@@ -375,6 +375,7 @@ class S3Storage(Storage):
                     parts.append({"PartNumber": len(parts) + 1, "ETag": part["ETag"]})
                 handle = {"upload_id": upload_id, "parts": parts}
         except BaseException as error:
+            digests.close()
             if upload_id is not None:
                 self._abort(client, where, upload_id)
             if isinstance(error, _S3_ERRORS):
