@@ -44,17 +44,16 @@ _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none
 
 @dataclass
 class Listing:
-    """A namespace and its live children."""
+    """A namespace and its live children, as sorted ``(name, kind)`` pairs."""
 
     namespace: Name
-    children: list[Name]
+    children: list[tuple[str, str]]
 
     @property
     def etag(self) -> str:
         digest = hashlib.md5(usedforsecurity=False)
         digest.update(self.namespace.name.encode())
-        for child in self.children:
-            digest.update(b"\0" + child.name.encode() + b"\0" + child.kind.encode())
+        digest.update("".join(f"\0{name}\0{kind}" for name, kind in self.children).encode())
         return f'"{digest.hexdigest()}"'
 
 
@@ -402,9 +401,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         self.firewall(client, "delete")
 
         def work(tx: Transaction) -> list[str]:
-            # the name is locked FOR UPDATE first; at READ COMMITTED every later
-            # statement then sees all that creators beneath it committed meanwhile
-            resolved = self._resolve(tx, name, lock="update")
+            # the delete lock waits for every writer in flight; at READ COMMITTED
+            # every later statement then sees all that they committed
+            resolved = self._resolve(tx, name, lock="delete")
             target = self._live(client, resolved)
             self._require(client, "owner", resolved.chain, name)
             if target.is_namespace:

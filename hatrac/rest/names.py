@@ -68,7 +68,7 @@ def render_listing(call: Call, listing: Listing) -> Response:
         parse_preconditions(request.headers).check(listing.etag, safe_method=True)
     except NotModified as unchanged:
         return not_modified(unchanged.etag)
-    urls = [call.url(child.name) for child in listing.children]
+    urls = [call.url(name) for name, _ in listing.children]
     return render.listing(urls, f"Index of {call.url(listing.namespace.name)}", listing.etag)
 
 

@@ -17,17 +17,22 @@ import os
 import re
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import psycopg2
 import psycopg2.errorcodes
 import psycopg2.extensions
 import psycopg2.pool
 
+from ...errors import ServiceUnavailable
+
 _RETRYABLE = {
     psycopg2.errorcodes.SERIALIZATION_FAILURE,
     psycopg2.errorcodes.DEADLOCK_DETECTED,
 }
+
+# how long a request waits for a free pooled connection before answering 503
+POOL_WAIT_SECS = 30.0
 
 # a fixed key for pg_advisory_xact_lock around schema upgrades ("hatrac" in ASCII)
 _SCHEMA_LOCK_KEY = 0x686174726163
@@ -75,7 +80,7 @@ class PostgresDatabase:
     """A connection pool for one PostgreSQL DSN, and its dialect facts."""
 
     dialect = "postgres"
-    row_locks = True  # SELECT ... FOR SHARE / FOR UPDATE (see Transaction.resolve)
+    row_locks = True  # LOCK TABLE and SELECT ... FOR UPDATE (see Transaction.resolve)
 
     def __init__(self, dsn: str, pool_size: int = 8):
         self.dsn = dsn
@@ -84,6 +89,8 @@ class PostgresDatabase:
         self._pid = None
         self._lock = threading.Lock()
         self._statement_names: dict[str, str] = {}
+        self._free = threading.BoundedSemaphore(pool_size)
+        self._free_pid = os.getpid()
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None or self._pid != os.getpid():
@@ -104,16 +111,29 @@ class PostgresDatabase:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg2.extensions.connection]:
+        """A pooled connection; when all are in use, wait for one (psycopg2's pool
+        would raise instead), and answer 503 if none frees up in time."""
         pool = self._get_pool()
-        conn = pool.getconn()
+        if self._free_pid != os.getpid():
+            self._free = threading.BoundedSemaphore(self.pool_size)
+            self._free_pid = os.getpid()
+        free = self._free
+        if not free.acquire(timeout=POOL_WAIT_SECS):
+            raise ServiceUnavailable(
+                "Every database connection of this server process is busy; please retry."
+            )
         try:
-            yield conn
-        finally:
+            conn = pool.getconn()
             try:
-                self.rollback(conn)
-            except psycopg2.Error:
-                conn.close()
-            pool.putconn(conn, close=bool(conn.closed))
+                yield conn
+            finally:
+                try:
+                    self.rollback(conn)
+                except psycopg2.Error:
+                    conn.close()
+                pool.putconn(conn, close=bool(conn.closed))
+        finally:
+            free.release()
 
     def begin(self, conn, write: bool, serializable: bool = True) -> None:
         """Start a transaction: reads run in autocommit (each statement on its own
@@ -147,12 +167,15 @@ class PostgresDatabase:
     def translate(sql: str) -> str:
         return sql
 
-    def execute_prepared(self, cursor, sql: str, params: tuple) -> None:
+    def execute_prepared(
+        self, cursor, sql: str, params: tuple, before: Optional[str] = None
+    ) -> None:
         """Run a hot statement as a server-side prepared statement.
 
         It is parsed and planned once per connection (planning a join costs more
         than running it); prepared statements outlive rollbacks, and a new
-        connection prepares afresh. ``sql`` is always constant text of ours.
+        connection prepares afresh. ``sql`` and ``before`` (a statement sent in
+        the same round trip, e.g. a LOCK) are always constant text of ours.
         """
         name = self._statement_names.get(sql)
         if name is None:
@@ -160,12 +183,16 @@ class PostgresDatabase:
             self._statement_names[sql] = name
         conn = cursor.connection
         if name not in conn.prepared:
+            if before:
+                # a LOCK must precede PREPARE, which takes a SERIALIZABLE snapshot
+                cursor.execute(before)
+                before = None
             cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
             conn.prepared.add(name)
+        call = f"EXECUTE {name}"
         if params:
-            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
-        else:
-            cursor.execute(f"EXECUTE {name}")
+            call += f" ({', '.join(['%s'] * len(params))})"
+        cursor.execute(f"{before}; {call}" if before else call, params or None)
 
     @staticmethod
     def is_retryable(error: BaseException) -> bool:

@@ -104,53 +104,73 @@ class Transaction:
         self.dialect = database.dialect
 
     # -- plumbing -----------------------------------------------------------
-    def execute(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Any:
-        """Run one statement; ``prepared`` for the hot ones (planned once per connection)."""
+    def execute(
+        self,
+        sql: str,
+        params: Iterable[Any] = (),
+        prepared: bool = False,
+        before: Optional[str] = None,
+    ) -> Any:
+        """Run one statement; ``prepared`` for the hot ones (planned once per
+        connection); ``before``, a constant statement sent in the same round trip."""
         if prepared:
-            self._database.execute_prepared(self._cursor, sql, tuple(params))
+            self._database.execute_prepared(self._cursor, sql, tuple(params), before)
         else:
-            self._cursor.execute(self._database.translate(sql), tuple(params))
+            text = self._database.translate(sql)
+            self._cursor.execute(f"{before}; {text}" if before else text, tuple(params))
         return self._cursor
 
     def one(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Optional[tuple]:
         return self.execute(sql, params, prepared).fetchone()
 
-    def all(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> list[tuple]:
-        return self.execute(sql, params, prepared).fetchall()
+    def all(
+        self,
+        sql: str,
+        params: Iterable[Any] = (),
+        prepared: bool = False,
+        before: Optional[str] = None,
+    ) -> list[tuple]:
+        return self.execute(sql, params, prepared, before).fetchall()
 
     # -- names --------------------------------------------------------------
     def resolve(self, name: str, chain: list[str], lock: Optional[str] = None) -> Resolved:
         """Look up a name and all its ancestors (with their ACLs) in one query.
 
-        ``lock`` is for write transactions on PostgreSQL: ``"share"`` locks every
-        row of the chain FOR SHARE (a writer that needs the chain to stay live,
-        e.g. one creating a name or a version beneath it); ``"update"`` locks the
-        ancestors FOR SHARE and the name itself FOR UPDATE (a writer that changes
-        or deletes that name). Rows are locked top-down, so lockers queue instead
-        of deadlocking; a deleter holding FOR UPDATE makes creators beneath it
-        wait, then see the tombstone. SQLite serializes writers already.
+        ``lock`` is for write transactions on PostgreSQL, which order writers by
+        locks on the names table taken before anything is read:
+
+        * ``"share"``: a writer that creates beneath the chain (a name, a version,
+          a job) or changes a version takes ROW EXCLUSIVE, which writers share;
+        * ``"update"``: the same, plus the name's own row FOR UPDATE (a writer
+          that changes the name, or a conditional PUT: one at a time per name);
+        * ``"delete"``: SHARE ROW EXCLUSIVE, which waits for every writer above
+          to commit and holds new ones back until the delete commits, so the
+          delete sees all they made and they then see its tombstone.
+
+        No row of an ancestor is locked: a row share-locked by many writers at
+        once would be rewritten (MultiXact) on every PUT into a busy namespace.
+        SQLite serializes writers already.
         """
         select = f"SELECT {_NAME_COLUMNS} FROM names WHERE name "
         if lock is None or not self._database.row_locks:
             rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain, prepared=True)
-        elif lock == "share":
+        elif lock in ("share", "delete"):
+            table_lock = "SHARE ROW EXCLUSIVE" if lock == "delete" else "ROW EXCLUSIVE"
             rows = self.all(
-                select + f"IN ({_placeholders(len(chain))}) ORDER BY name FOR SHARE",
+                select + f"IN ({_placeholders(len(chain))})",
                 chain,
                 prepared=True,
+                before=f"LOCK TABLE names IN {table_lock} MODE",
             )
         elif lock == "update":
             above = chain[:-1]
-            rows = (
-                self.all(
-                    select + f"IN ({_placeholders(len(above))}) ORDER BY name FOR SHARE",
-                    above,
-                    prepared=True,
-                )
-                if above
-                else []
+            rows = self.all(
+                select + f"IN ({_placeholders(len(above))})",
+                above,
+                prepared=True,
+                before="LOCK TABLE names IN ROW EXCLUSIVE MODE",
             )
-            rows += self.all(select + "= %s FOR UPDATE", (name,))
+            rows += self.all(select + "= %s FOR UPDATE", (name,), prepared=True)
         else:
             raise ValueError(f"unknown lock mode {lock!r}")
         return _resolved(name, chain, [_name_row(row) for row in rows])
@@ -193,12 +213,14 @@ class Transaction:
         row = self.one(f"SELECT {_NAME_COLUMNS} FROM names WHERE name = %s", (name,))
         return _name_row(row) if row else None
 
-    def children(self, namespace_id: int) -> list[Name]:
-        rows = self.all(
-            f"SELECT {_NAME_COLUMNS} FROM names WHERE parent_id = %s AND NOT deleted ORDER BY name",
+    def children(self, namespace_id: int) -> list[tuple[str, str]]:
+        """``(name, kind)`` of the live children, sorted: a listing needs nothing
+        more, and 10,000 plain tuples cost far less than 10,000 parsed rows."""
+        return self.all(
+            "SELECT name, kind FROM names WHERE parent_id = %s AND NOT deleted ORDER BY name",
             (namespace_id,),
+            prepared=True,
         )
-        return [_name_row(row) for row in rows]
 
     def descendants(self, name: str) -> list[Name]:
         """Every live name strictly beneath ``name`` (a range scan on the name index)."""

@@ -24,7 +24,7 @@ class SQLiteDatabase:
     """Connections to one SQLite file, and the dialect facts the directory needs."""
 
     dialect = "sqlite"
-    row_locks = False  # BEGIN IMMEDIATE serializes writers; no row locks needed
+    row_locks = False  # BEGIN IMMEDIATE serializes writers; no other locks needed
 
     def __init__(self, path: str):
         self.path = path
@@ -64,8 +64,10 @@ class SQLiteDatabase:
     def translate(sql: str) -> str:
         return _PARAM.sub("?", sql)
 
-    def execute_prepared(self, cursor, sql: str, params: tuple) -> None:
+    def execute_prepared(self, cursor, sql: str, params: tuple, before=None) -> None:
         """SQLite's own statement cache does what PostgreSQL's PREPARE does."""
+        if before:
+            cursor.execute(before)
         cursor.execute(self.translate(sql), params)
 
     @staticmethod
