@@ -23,26 +23,25 @@ limit_request_fields = 200
 limit_request_field_size = 16384
 
 
-def _return_large_blocks_to_the_system() -> None:
-    """Serve blocks of 256 KiB and more (body buffers, hash blocks) from mmap.
+def _share_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas at two per worker process.
 
-    glibc otherwise raises its mmap threshold after the first large free and
-    keeps later buffers in per-thread arenas, so a threaded worker's memory
-    grows with the number of threads that once moved a large body. Set here,
-    in the master, so that every forked worker inherits it (glibc only).
+    glibc gives busy threads arenas of their own and keeps freed body and
+    hash buffers in each, so a threaded worker's memory would grow with the
+    number of threads that once moved a large body. Set here, in the master,
+    so that every forked worker inherits it; ``MALLOC_ARENA_MAX`` in the
+    environment overrides it.
     """
     name = ctypes.util.find_library("c")
-    if not name or os.environ.get("HATRAC_KEEP_MALLOC"):
+    if not name or os.environ.get("MALLOC_ARENA_MAX"):
         return
     try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1024 * 1024)  # M_TRIM_THRESHOLD
+        ctypes.CDLL(name).mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):  # not glibc: leave the allocator alone
         pass
 
 
-_return_large_blocks_to_the_system()
+_share_malloc_arenas()
 
 
 def post_worker_init(worker):  # noqa: ARG001 - gunicorn's hook signature
