@@ -340,6 +340,18 @@ class S3Storage(Storage):
         upload_id = None
         parts: list[dict] = []
         buffer = bytearray()
+
+        def send_part(upload_id: str, data: bytearray) -> None:
+            number = len(parts) + 1
+            part = client.upload_part(
+                Bucket=where.bucket,
+                Key=where.object_key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=bytes(data),
+            )
+            parts.append({"PartNumber": number, "ETag": part["ETag"]})
+
         try:
             for block in blocks:
                 digests.update(block)
@@ -349,14 +361,7 @@ class S3Storage(Storage):
                         upload_id = client.create_multipart_upload(
                             Bucket=where.bucket, Key=where.object_key
                         )["UploadId"]
-                    part = client.upload_part(
-                        Bucket=where.bucket,
-                        Key=where.object_key,
-                        UploadId=upload_id,
-                        PartNumber=len(parts) + 1,
-                        Body=bytes(buffer),
-                    )
-                    parts.append({"PartNumber": len(parts) + 1, "ETag": part["ETag"]})
+                    send_part(upload_id, buffer)
                     buffer = bytearray()
             if upload_id is None:
                 reply = client.put_object(
@@ -365,14 +370,7 @@ class S3Storage(Storage):
                 handle = {"version_id": reply.get("VersionId")}
             else:
                 if buffer:
-                    part = client.upload_part(
-                        Bucket=where.bucket,
-                        Key=where.object_key,
-                        UploadId=upload_id,
-                        PartNumber=len(parts) + 1,
-                        Body=bytes(buffer),
-                    )
-                    parts.append({"PartNumber": len(parts) + 1, "ETag": part["ETag"]})
+                    send_part(upload_id, buffer)
                 handle = {"upload_id": upload_id, "parts": parts}
         except BaseException as error:
             digests.close()
