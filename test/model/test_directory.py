@@ -89,3 +89,35 @@ def test_failed_transaction_rolls_back(dsn):
         directory.run(half, write=True)
     assert directory.run(lambda tx: tx.get_name("/half")) is None
     directory.close()
+
+
+def test_names_compare_bytewise_on_a_linguistic_database(postgres):
+    """A cluster whose default collation is linguistic (en-US here, as on many
+    installs) must still find every name of a subtree and list in byte order."""
+    postgres.psql(
+        "CREATE DATABASE hatrac_icu TEMPLATE template0 ENCODING 'UTF8' "
+        "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+    )
+    directory = open_directory(postgres.dsn(database="hatrac_icu"))
+    try:
+        directory.initialize({})
+
+        def build(tx):
+            root = tx.get_name("/")
+            a = tx.create_name("/a", root.id, "namespace", {}, 0.0)
+            b = tx.create_name("/a/b", a.id, "namespace", {}, 0.0)
+            tx.create_name("/a/b/c", b.id, "object", {}, 0.0)
+            for name in ("/a/Z", "/a/_x", "/a/a", "/a/B"):
+                tx.create_name(name, a.id, "object", {}, 0.0)
+            for name in ("/a0", "/a-b", "/aB", "/a.b"):
+                tx.create_name(name, root.id, "object", {}, 0.0)
+            return a.id
+
+        a_id = directory.run(build, write=True)
+        below = directory.run(lambda tx: [n.name for n in tx.descendants("/a")])
+        assert below == ["/a/B", "/a/Z", "/a/_x", "/a/a", "/a/b", "/a/b/c"]
+        listed = directory.run(lambda tx: [name for name, _ in tx.children(a_id)])
+        assert listed == ["/a/B", "/a/Z", "/a/_x", "/a/a", "/a/b"]
+    finally:
+        directory.close()
+        postgres.psql("DROP DATABASE hatrac_icu")

@@ -158,6 +158,20 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (job_id, chunk)
         )""",
     ),
+    # Names compare byte by byte whatever the database's default collation:
+    # subtree range scans (name >= 'x/' AND name < 'x0') rely on '/' < '0',
+    # which a linguistic collation such as en_US ignores; listings are sorted
+    # the same on both databases; and the (parent_id, name) index serves a
+    # listing in order without a sort. SQLite compares bytes already.
+    Migration(
+        "names-bytewise-1",
+        postgres=(
+            'ALTER TABLE names ALTER COLUMN name TYPE TEXT COLLATE "C"',
+            'ALTER TABLE upload_jobs ALTER COLUMN name TYPE TEXT COLLATE "C"',
+            "CREATE INDEX names_parent_name ON names (parent_id, name)",
+        ),
+        sqlite=("CREATE INDEX names_parent_name ON names (parent_id, name)",),
+    ),
 ]
 
 
