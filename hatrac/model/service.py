@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Iterable, Optional, Union
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
@@ -44,16 +45,17 @@ _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none
 
 @dataclass
 class Listing:
-    """A namespace and its live children, as sorted ``(name, kind)`` pairs."""
+    """A namespace and the names of its live children, sorted."""
 
     namespace: Name
-    children: list[tuple[str, str]]
+    children: list[str]
 
-    @property
+    @cached_property
     def etag(self) -> str:
+        # a name never changes kind, so the names alone identify the listing
         digest = hashlib.md5(usedforsecurity=False)
         digest.update(self.namespace.name.encode())
-        digest.update("".join(f"\0{name}\0{kind}" for name, kind in self.children).encode())
+        digest.update("".join(f"\0{name}" for name in self.children).encode())
         return f'"{digest.hexdigest()}"'
 
 

@@ -68,7 +68,8 @@ def render_listing(call: Call, listing: Listing) -> Response:
         parse_preconditions(request.headers).check(listing.etag, safe_method=True)
     except NotModified as unchanged:
         return not_modified(unchanged.etag)
-    urls = [call.url(name) for name, _ in listing.children]
+    prefix = call.prefix  # a child is never the root: its URL is prefix + name
+    urls = [prefix + name for name in listing.children]
     return render.listing(urls, f"Index of {call.url(listing.namespace.name)}", listing.etag)
 
 

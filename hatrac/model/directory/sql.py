@@ -213,14 +213,25 @@ class Transaction:
         row = self.one(f"SELECT {_NAME_COLUMNS} FROM names WHERE name = %s", (name,))
         return _name_row(row) if row else None
 
-    def children(self, namespace_id: int) -> list[tuple[str, str]]:
-        """``(name, kind)`` of the live children, sorted: a listing needs nothing
-        more, and 10,000 plain tuples cost far less than 10,000 parsed rows."""
-        return self.all(
-            "SELECT name, kind FROM names WHERE parent_id = %s AND NOT deleted ORDER BY name",
-            (namespace_id,),
-            prepared=True,
-        )
+    def children(self, namespace_id: int) -> list[str]:
+        """Names of the live children, in byte order.
+
+        The database joins them into one string (canonical names never contain
+        a newline): one value to fetch instead of a row per child, which is
+        what makes a listing of 10,000 children cheap.
+        """
+        if self.dialect == "sqlite":
+            sql = (
+                "SELECT group_concat(name, char(10)) FROM (SELECT name FROM names "
+                "WHERE parent_id = %s AND NOT deleted ORDER BY name)"
+            )
+        else:
+            sql = (
+                "SELECT string_agg(name, E'\\n' ORDER BY name) FROM names "
+                "WHERE parent_id = %s AND NOT deleted"
+            )
+        joined = self.one(sql, (namespace_id,), prepared=True)[0]
+        return joined.split("\n") if joined else []
 
     def descendants(self, name: str) -> list[Name]:
         """Every live name strictly beneath ``name`` (a range scan on the name index)."""
