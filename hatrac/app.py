@@ -19,7 +19,7 @@ from .auth import build_authenticator
 from .config import Config, StartupError, load_config
 from .errors import HatracError, InternalError
 from .model.client import Client
-from .model.directory import open_directory
+from .model.directory import directory_from_config
 from .model.service import Hatrac
 from .model.storage import open_storage
 from .urls import PathParser
@@ -41,9 +41,7 @@ class HatracState:
         except Exception as error:
             raise StartupError(f"storage: {startup_reason(error)}") from error
         try:
-            self.directory = open_directory(
-                config.database_dsn, config.database_pool_size, config.database_max_retries
-            )
+            self.directory = directory_from_config(config)
             self.model = Hatrac(config, self.directory, self.storage)
             self.directory.initialize(config.root_acls)
         except Exception as error:

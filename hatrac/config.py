@@ -64,6 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How often a transaction is retried after a serialization failure or deadlock.",
     ),
     Setting(
+        "database_prepared_statements",
+        (bool,),
+        True,
+        "Prepare hot statements once per PostgreSQL connection; false behind PgBouncer's "
+        "transaction pooling.",
+    ),
+    Setting(
         "storage_backend",
         (str,),
         "filesystem",

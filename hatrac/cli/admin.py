@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..config import load_config
-from ..model.directory import open_directory
+from ..model.directory import directory_from_config
 from ..model.resources import ACCESS_MODES, NAMESPACE
 from ..urls import ROOT
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
@@ -15,9 +15,7 @@ from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 def open_configured_directory(args):
     """The configuration and an initialized directory, as the service would open them."""
     config = load_config(args.config)
-    directory = open_directory(
-        config.database_dsn, config.database_pool_size, config.database_max_retries
-    )
+    directory = directory_from_config(config)
     directory.initialize(config.root_acls)
     return config, directory
 

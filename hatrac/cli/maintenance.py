@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from ..config import ConfigError, StartupError, load_config
-from ..model.directory import open_directory
+from ..model.directory import directory_from_config
 from ..model.directory.schema import pending_migrations
 from ..model.storage import StorageError, open_storage
 from ..urls import ROOT, resource_url
@@ -86,9 +86,7 @@ def check_config(args) -> int:
         print(f"hatrac: storage: {_reason(error)}", file=sys.stderr)
     directory = None
     try:
-        directory = open_directory(
-            config.database_dsn, config.database_pool_size, config.database_max_retries
-        )
+        directory = directory_from_config(config)
         directory.ping()
 
         def probe(tx):
@@ -277,9 +275,7 @@ def _open(config):
     except Exception as error:
         raise StartupError(f"storage: {_reason(error)}") from error
     try:
-        directory = open_directory(
-            config.database_dsn, config.database_pool_size, config.database_max_retries
-        )
+        directory = directory_from_config(config)
         directory.initialize(config.root_acls)
     except Exception as error:
         raise StartupError(database_failure(config, error)) from error

@@ -121,3 +121,33 @@ def test_names_compare_bytewise_on_a_linguistic_database(postgres):
     finally:
         directory.close()
         postgres.psql("DROP DATABASE hatrac_icu")
+
+
+def test_without_prepared_statements_nothing_is_prepared(postgres):
+    """For PgBouncer's transaction pooling: the same answers, no PREPARE."""
+    directory = open_directory(
+        postgres.new_schema("unprepared"), pool_size=1, prepared_statements=False
+    )
+    try:
+        directory.initialize({})
+
+        def build(tx):
+            root = tx.get_name("/")
+            a = tx.create_name("/a", root.id, "namespace", {}, 0.0)
+            b = tx.create_name("/a/b", a.id, "object", {}, 0.0)
+            tx.create_version(b.id, "V1", 1, "k", {}, {}, 0.0)
+            return a.id
+
+        a_id = directory.run(build, write=True)
+        chain = ["/", "/a", "/a/b"]
+        resolved, current = directory.run(lambda tx: tx.resolve_current("/a/b", chain))
+        assert resolved.target.name == "/a/b" and current.version == "V1"
+        assert directory.run(lambda tx: tx.children(a_id)) == ["/a/b"]
+        locked = directory.run(
+            lambda tx: tx.resolve("/a/c", ["/", "/a", "/a/c"], lock="share"), write=True
+        )
+        assert [n.name for n in locked.ancestors] == ["/", "/a"]
+        prepared = directory.run(lambda tx: tx.all("SELECT name FROM pg_prepared_statements"))
+        assert prepared == []
+    finally:
+        directory.close()

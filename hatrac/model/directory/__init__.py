@@ -16,7 +16,9 @@ from __future__ import annotations
 from .sql import Directory, Transaction
 
 
-def open_directory(dsn: str, pool_size: int = 8, max_retries: int = 8) -> Directory:
+def open_directory(
+    dsn: str, pool_size: int = 8, max_retries: int = 8, prepared_statements: bool = True
+) -> Directory:
     """A directory for ``dsn``: ``sqlite:PATH`` or a PostgreSQL DSN/URL."""
     if dsn.startswith("sqlite:"):
         from .sqlite import SQLiteDatabase
@@ -24,7 +26,18 @@ def open_directory(dsn: str, pool_size: int = 8, max_retries: int = 8) -> Direct
         return Directory(SQLiteDatabase(dsn[len("sqlite:") :]), max_retries=max_retries)
     from .postgres import PostgresDatabase
 
-    return Directory(PostgresDatabase(dsn, pool_size), max_retries=max_retries)
+    database = PostgresDatabase(dsn, pool_size, prepared_statements=prepared_statements)
+    return Directory(database, max_retries=max_retries)
 
 
-__all__ = ["Directory", "Transaction", "open_directory"]
+def directory_from_config(config) -> Directory:
+    """The directory a :class:`~hatrac.config.Config` describes (not initialized)."""
+    return open_directory(
+        config.database_dsn,
+        config.database_pool_size,
+        config.database_max_retries,
+        config.database_prepared_statements,
+    )
+
+
+__all__ = ["Directory", "Transaction", "directory_from_config", "open_directory"]

@@ -82,9 +82,12 @@ class PostgresDatabase:
     dialect = "postgres"
     row_locks = True  # LOCK TABLE and SELECT ... FOR UPDATE (see Transaction.resolve)
 
-    def __init__(self, dsn: str, pool_size: int = 8):
+    def __init__(self, dsn: str, pool_size: int = 8, prepared_statements: bool = True):
         self.dsn = dsn
         self.pool_size = pool_size
+        # off behind a transaction-pooling proxy (PgBouncer), which cannot keep
+        # SQL-level prepared statements of one client connection
+        self.prepared_statements = prepared_statements
         self._pool = None
         self._pid = None
         self._lock = threading.Lock()
@@ -177,6 +180,9 @@ class PostgresDatabase:
         connection prepares afresh. ``sql`` and ``before`` (a statement sent in
         the same round trip, e.g. a LOCK) are always constant text of ours.
         """
+        if not self.prepared_statements:
+            cursor.execute(f"{before}; {sql}" if before else sql, params)
+            return
         name = self._statement_names.get(sql)
         if name is None:
             name = "hatrac_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
