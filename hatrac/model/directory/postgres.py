@@ -44,6 +44,8 @@ class _Connection(psycopg2.extensions.connection):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
+        # the BEGIN of a write transaction, sent with its first statement
+        self.pending_begin: Optional[str] = None
 
 
 _PLACEHOLDER = re.compile(r"%s|%%")
@@ -148,15 +150,23 @@ class PostgresDatabase:
         """
         if write:
             level = "SERIALIZABLE" if serializable else "READ COMMITTED"
-            conn.cursor().execute(f"BEGIN ISOLATION LEVEL {level}")  # one of two constants
+            # sent in the same round trip as the transaction's first statement
+            conn.pending_begin = f"BEGIN ISOLATION LEVEL {level}"  # one of two constants
+        else:
+            conn.pending_begin = None
 
     @staticmethod
     def commit(conn) -> None:
+        if conn.pending_begin is not None:
+            conn.pending_begin = None  # nothing was sent: nothing to commit
+            return
         if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
             conn.cursor().execute("COMMIT")
 
     @staticmethod
     def rollback(conn) -> None:
+        if getattr(conn, "pending_begin", None) is not None:
+            conn.pending_begin = None
         if conn.closed:
             return
         status = conn.info.transaction_status
@@ -181,24 +191,37 @@ class PostgresDatabase:
         the same round trip, e.g. a LOCK) are always constant text of ours.
         """
         if not self.prepared_statements:
-            cursor.execute(f"{before}; {sql}" if before else sql, params)
+            self.execute(cursor, sql, params, before)
             return
         name = self._statement_names.get(sql)
         if name is None:
             name = "hatrac_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
             self._statement_names[sql] = name
         conn = cursor.connection
+        first = self._first_statements(conn, before)
         if name not in conn.prepared:
-            if before:
-                # a LOCK must precede PREPARE, which takes a SERIALIZABLE snapshot
-                cursor.execute(before)
-                before = None
+            if first:
+                # BEGIN and a LOCK must precede PREPARE, which takes a SERIALIZABLE snapshot
+                cursor.execute("; ".join(first))
+                first = []
             cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
             conn.prepared.add(name)
         call = f"EXECUTE {name}"
         if params:
             call += f" ({', '.join(['%s'] * len(params))})"
-        cursor.execute(f"{before}; {call}" if before else call, params or None)
+        cursor.execute("; ".join([*first, call]), params or None)
+
+    def execute(self, cursor, sql: str, params: tuple, before: Optional[str] = None) -> None:
+        """Run a statement, preceded in the same round trip by a pending BEGIN and
+        by ``before``."""
+        first = self._first_statements(cursor.connection, before)
+        cursor.execute("; ".join([*first, sql]), params)
+
+    @staticmethod
+    def _first_statements(conn, before: Optional[str]) -> list[str]:
+        first = [text for text in (conn.pending_begin, before) if text]
+        conn.pending_begin = None
+        return first
 
     @staticmethod
     def is_retryable(error: BaseException) -> bool:
@@ -222,7 +245,7 @@ class PostgresDatabase:
             pass
 
     def lock_schema(self, cursor) -> None:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        self.execute(cursor, "SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():

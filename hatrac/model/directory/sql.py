@@ -116,8 +116,7 @@ class Transaction:
         if prepared:
             self._database.execute_prepared(self._cursor, sql, tuple(params), before)
         else:
-            text = self._database.translate(sql)
-            self._cursor.execute(f"{before}; {text}" if before else text, tuple(params))
+            self._database.execute(self._cursor, sql, tuple(params), before)
         return self._cursor
 
     def one(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Optional[tuple]:

@@ -66,6 +66,9 @@ class SQLiteDatabase:
 
     def execute_prepared(self, cursor, sql: str, params: tuple, before=None) -> None:
         """SQLite's own statement cache does what PostgreSQL's PREPARE does."""
+        self.execute(cursor, sql, params, before)
+
+    def execute(self, cursor, sql: str, params: tuple, before=None) -> None:
         if before:
             cursor.execute(before)
         cursor.execute(self.translate(sql), params)
