@@ -129,7 +129,14 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
         response.headers["Content-Length"] = str(length)
         return response
 
-    body = call.model.storage.open(version.storage_key, version.size, start, length)
+    body = call.model.storage.open(
+        version.storage_key,
+        version.size,
+        start,
+        length,
+        content_type=headers["Content-Type"],
+        content_disposition=version.content_disposition,
+    )
     if body.redirect is not None:
         response = Response(status=303, headers={"Location": body.redirect})
         for key in ("Content-MD5", "Content-SHA256", "ETag", "Content-Location"):

@@ -258,14 +258,26 @@ def test_large_get_redirects_to_a_presigned_url(moto, tmp_path, bucket):
     app = make_app(moto, tmp_path, config)
     client = FlaskProtocolClient(app)
     data = os.urandom(5000)
-    client.put("/hatrac/large", user="u", data=data)
+    client.put(
+        "/hatrac/large",
+        user="u",
+        data=data,
+        headers={
+            "Content-Type": "text/csv",
+            "Content-Disposition": "filename*=UTF-8''table.csv",
+        },
+    )
     client.put("/hatrac/small", user="u", data=b"tiny")
     reply = client.get("/hatrac/large")
     assert reply.status in (302, 303, 307)
     url = reply.headers["Location"]
     assert url.startswith(moto.endpoint_url)
     assert "Expires=" in url or "X-Amz-Expires=60" in url
-    assert requests.get(url, timeout=10).content == data
+    fetched = requests.get(url, timeout=10)
+    assert fetched.content == data
+    # the redirected GET carries the version's type and disposition, as a direct GET would
+    assert fetched.headers["Content-Type"] == "text/csv"
+    assert fetched.headers["Content-Disposition"] == "filename*=UTF-8''table.csv"
     ranged = requests.get(url, headers={"Range": "bytes=10-19"}, timeout=10)
     assert ranged.status_code == 206 and ranged.content == data[10:20]
     # HEAD is never redirected (clients do not follow it)

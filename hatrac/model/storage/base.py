@@ -186,8 +186,22 @@ class Storage(ABC):
         """Forget staged bytes."""
 
     @abstractmethod
-    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
-        """Read ``length`` bytes of ``key`` from ``start`` (the whole object by default)."""
+    def open(
+        self,
+        key: str,
+        size: int,
+        start: int = 0,
+        length: Optional[int] = None,
+        *,
+        content_type: Optional[str] = None,
+        content_disposition: Optional[str] = None,
+    ) -> Body:
+        """Read ``length`` bytes of ``key`` from ``start`` (the whole object by default).
+
+        ``content_type`` and ``content_disposition`` are what the client must
+        be told; a backend that answers with a redirect makes the other end
+        send them.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:

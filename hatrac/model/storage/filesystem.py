@@ -170,7 +170,16 @@ class FilesystemStorage(Storage):
         Path(staged.handle).unlink(missing_ok=True)
 
     # -- reading --------------------------------------------------------------
-    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
+    def open(
+        self,
+        key: str,
+        size: int,
+        start: int = 0,
+        length: Optional[int] = None,
+        *,
+        content_type: Optional[str] = None,
+        content_disposition: Optional[str] = None,
+    ) -> Body:
         try:
             handle = open(self.path_of(key), "rb")  # noqa: SIM115 - closed by the response
         except FileNotFoundError:

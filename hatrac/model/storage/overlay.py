@@ -70,8 +70,24 @@ class OverlayStorage(Storage):
             "administrator should run 'hatrac verify'."
         )
 
-    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
-        return self.holder(key).open(key, size, start, length)
+    def open(
+        self,
+        key: str,
+        size: int,
+        start: int = 0,
+        length: Optional[int] = None,
+        *,
+        content_type: Optional[str] = None,
+        content_disposition: Optional[str] = None,
+    ) -> Body:
+        return self.holder(key).open(
+            key,
+            size,
+            start,
+            length,
+            content_type=content_type,
+            content_disposition=content_disposition,
+        )
 
     def exists(self, key: str) -> bool:
         return any(_has(backend, key) for backend in self.backends)

@@ -427,7 +427,16 @@ class S3Storage(Storage):
                 )
 
     # -- reading ------------------------------------------------------------------
-    def open(self, key: str, size: int, start: int = 0, length: Optional[int] = None) -> Body:
+    def open(
+        self,
+        key: str,
+        size: int,
+        start: int = 0,
+        length: Optional[int] = None,
+        *,
+        content_type: Optional[str] = None,
+        content_disposition: Optional[str] = None,
+    ) -> Body:
         where = self.locate(key)
         mapping = where.mapping
         client = mapping.client()
@@ -435,11 +444,15 @@ class S3Storage(Storage):
             length = size - start
         threshold = mapping.presigned_url_threshold
         if threshold is not None and size >= threshold and size > 0:
+            params = {"Bucket": where.bucket, "Key": where.object_key}
+            # S3 answers the redirected GET with the version's own headers
+            if content_type:
+                params["ResponseContentType"] = content_type
+            if content_disposition:
+                params["ResponseContentDisposition"] = content_disposition
             try:
                 url = client.generate_presigned_url(
-                    "get_object",
-                    Params={"Bucket": where.bucket, "Key": where.object_key},
-                    ExpiresIn=mapping.presigned_url_expiration,
+                    "get_object", Params=params, ExpiresIn=mapping.presigned_url_expiration
                 )
             except _S3_ERRORS as error:
                 raise _fault("sign a download URL", where.bucket, error) from None
