@@ -376,7 +376,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             )
 
         try:
-            # READ COMMITTED with the row locks above: binding versions in one
+            # READ COMMITTED with the names-table lock above: binding versions in one
             # namespace concurrently must not fail on SERIALIZABLE's predicate locks
             return self.directory.run(work, write=True, serializable=False)
         except BaseException:

@@ -119,7 +119,7 @@ class UploadJobs:
 
         def work(tx: Transaction) -> JobRow:
             now = time.time()
-            # FOR SHARE on the chain: a namespace delete waits for this job, then cancels it
+            # the writers' lock on names: a namespace delete waits for this job, then cancels it
             self._check_new_version(tx, client, name, parents, NO_CONDITIONS, lock="share")
             sql.create_job(
                 tx,

@@ -2,8 +2,8 @@
 
 :class:`~hatrac.model.directory.sql.Directory` holds every SQL statement of
 the service, written once with bound parameters. Two connection layers run
-it: :mod:`.postgres` (psycopg2, a connection pool, writers ordered by row
-locks or SERIALIZABLE and retried on serialization failure) and
+it: :mod:`.postgres` (psycopg2, a connection pool, writers ordered by a
+table lock and SERIALIZABLE and retried on serialization failure) and
 :mod:`.sqlite` (the embedded default, WAL mode, writers serialized by
 ``BEGIN IMMEDIATE``).
 Both pass the same test suite.

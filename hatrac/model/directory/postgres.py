@@ -4,7 +4,8 @@ A per-process thread-safe pool (created lazily, so gunicorn workers forked
 after the app was built each get their own) that keeps its connections open.
 Connections stay in autocommit mode: reads need no BEGIN/COMMIT, and write
 transactions send one ``BEGIN ISOLATION LEVEL ...`` (SERIALIZABLE, or READ
-COMMITTED with row locks for the hot writers; see docs/architecture.md).
+COMMITTED ordered by a names-table lock for the hot writers; see
+docs/architecture.md).
 The directory retries them on serialization failures and deadlocks. A
 connection broken by a server restart is discarded and the transaction
 retried on a fresh one, so the service recovers by itself.
@@ -82,7 +83,7 @@ class PostgresDatabase:
     """A connection pool for one PostgreSQL DSN, and its dialect facts."""
 
     dialect = "postgres"
-    row_locks = True  # LOCK TABLE and SELECT ... FOR UPDATE (see Transaction.resolve)
+    writer_locks = True  # LOCK TABLE and SELECT ... FOR UPDATE (see Transaction.resolve)
 
     def __init__(self, dsn: str, pool_size: int = 8, prepared_statements: bool = True):
         self.dsn = dsn
@@ -94,8 +95,7 @@ class PostgresDatabase:
         self._pid = None
         self._lock = threading.Lock()
         self._statement_names: dict[str, str] = {}
-        self._free = threading.BoundedSemaphore(pool_size)
-        self._free_pid = os.getpid()
+        self._free: Optional[threading.BoundedSemaphore] = None  # made with the pool
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None or self._pid != os.getpid():
@@ -103,7 +103,9 @@ class PostgresDatabase:
                 if self._pool is None or self._pid != os.getpid():
                     # psycopg2's pool keeps at most minconn idle connections and
                     # closes the rest in putconn, so minconn must be the pool size
-                    # or every transaction would connect anew
+                    # or every transaction would connect anew; the semaphore
+                    # makes a request wait for a free one instead of failing
+                    self._free = threading.BoundedSemaphore(self.pool_size)
                     self._pool = _LazyThreadedPool(
                         self.pool_size,
                         self.pool_size,
@@ -119,9 +121,6 @@ class PostgresDatabase:
         """A pooled connection; when all are in use, wait for one (psycopg2's pool
         would raise instead), and answer 503 if none frees up in time."""
         pool = self._get_pool()
-        if self._free_pid != os.getpid():
-            self._free = threading.BoundedSemaphore(self.pool_size)
-            self._free_pid = os.getpid()
         free = self._free
         if not free.acquire(timeout=POOL_WAIT_SECS):
             raise ServiceUnavailable(
@@ -165,8 +164,7 @@ class PostgresDatabase:
 
     @staticmethod
     def rollback(conn) -> None:
-        if getattr(conn, "pending_begin", None) is not None:
-            conn.pending_begin = None
+        conn.pending_begin = None
         if conn.closed:
             return
         status = conn.info.transaction_status

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _NAME_COLUMNS = "id, name, kind, acls, deleted, created"
-_NAME_COLUMNS_OF_N = "n.id, n.name, n.kind, n.acls, n.deleted, n.created"
+_NAME_COLUMNS_OF_N = ", ".join("n." + column for column in _NAME_COLUMNS.split(", "))
+_NAME_WIDTH = len(_NAME_COLUMNS.split(", "))
 _VERSION_COLUMNS = (
     "v.id, v.name_id, n.name, v.version, v.size, v.storage_key, v.content_type, "
     "v.content_md5, v.content_sha256, v.content_disposition, v.acls, v.created, v.deleted, "
@@ -151,7 +152,7 @@ class Transaction:
         SQLite serializes writers already.
         """
         select = f"SELECT {_NAME_COLUMNS} FROM names WHERE name "
-        if lock is None or not self._database.row_locks:
+        if lock is None or not self._database.writer_locks:
             rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain, prepared=True)
         elif lock in ("share", "delete"):
             table_lock = "SHARE ROW EXCLUSIVE" if lock == "delete" else "ROW EXCLUSIVE"
@@ -188,11 +189,10 @@ class Transaction:
             [name, *chain],
             prepared=True,
         )
-        width = len(_NAME_COLUMNS_OF_N.split(","))
         current = None
         for row in rows:
-            if row[width] is not None:
-                current = _version_row(row[width:])
+            if row[_NAME_WIDTH] is not None:
+                current = _version_row(row[_NAME_WIDTH:])
         return _resolved(name, chain, [_name_row(row) for row in rows]), current
 
     def create_name(

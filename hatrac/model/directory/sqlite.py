@@ -24,7 +24,7 @@ class SQLiteDatabase:
     """Connections to one SQLite file, and the dialect facts the directory needs."""
 
     dialect = "sqlite"
-    row_locks = False  # BEGIN IMMEDIATE serializes writers; no other locks needed
+    writer_locks = False  # BEGIN IMMEDIATE serializes writers; no other locks needed
 
     def __init__(self, path: str):
         self.path = path

@@ -136,15 +136,14 @@ class FilesystemStorage(Storage):
                     writeback.finish()
                 # the bytes must be on disk before the name can point at them
                 os.fsync(out.fileno())
-            digests.close()
         except OSError as error:
-            digests.close()
             temp.unlink(missing_ok=True)
             raise StorageError(f"cannot write to storage: {error.strerror}") from None
         except BaseException:
-            digests.close()
             temp.unlink(missing_ok=True)
             raise
+        finally:
+            digests.close()
         return Staged(key=key, size=digests.size, digests=digests, handle=temp)
 
     def commit(self, staged: Staged) -> None:

@@ -10,7 +10,6 @@ finalization costs one pass at the speed of the slower hash.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 from ...errors import Conflict
 from .base import Digests, StorageError
@@ -31,19 +30,14 @@ def hash_file(fd: int, size: int, block_size: int = HASH_BLOCK) -> Digests:
     digests = Digests()
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, 0, size, os.POSIX_FADV_SEQUENTIAL)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        offset = 0
+    offset = 0
+    try:
         while offset < size:
             block = os.pread(fd, min(block_size, size - offset), offset)
             if not block:
                 raise StorageError("The upload job's file ended early.")
             offset += len(block)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(digests.md5.update, block)
-            digests.sha256.update(block)
-        if pending is not None:
-            pending.result()
-    digests.size = size
+            digests.update(block)  # MD5 overlaps SHA-256 past the first blocks
+    finally:
+        digests.close()
     return digests
