@@ -185,7 +185,34 @@ SETTINGS: tuple[Setting, ...] = (
         ["trusted", "token", "jwt", "basic", "session"],
         "Authentication providers tried in order: 'trusted' (REMOTE_USER, also needs "
         "trusted_remote_user), 'token' (API tokens and session ids as Bearer), 'jwt' (when "
-        "jwt_issuers is set), 'basic' and 'session' (the cookie).",
+        "jwt_issuers is set), 'basic' and 'session' (the cookie); or 'webauthn2' (the site's "
+        "webauthn2 service, also needs webauthn2_session_url).",
+    ),
+    Setting(
+        "webauthn2_session_url",
+        (str, type(None)),
+        None,
+        "URL of the site's webauthn2 session resource (e.g. 'https://HOST/authn/session'), "
+        "asked by the 'webauthn2' provider with the request's cookie or bearer token.",
+    ),
+    Setting(
+        "webauthn2_cache_secs",
+        (int, float),
+        5,
+        "Seconds a process reuses a webauthn2 answer for one credential (a logout at webauthn2 "
+        "is seen within this time; 0: ask on every request).",
+    ),
+    Setting(
+        "webauthn2_timeout_secs",
+        (int, float),
+        5,
+        "Seconds to wait for webauthn2 before answering 503.",
+    ),
+    Setting(
+        "webauthn2_ca_file",
+        (str, type(None)),
+        None,
+        "CA bundle for an https webauthn2_session_url with a private certificate authority.",
     ),
     Setting(
         "session_cookie_name",
@@ -296,6 +323,7 @@ def _type_message(setting: Setting, value: Any) -> str:
     names = {
         str: "a string",
         int: "an integer",
+        float: "a number",
         bool: "true or false",
         dict: "an object",
         list: "an array",
@@ -342,13 +370,23 @@ def _validate(values: dict) -> None:
             )
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'firewall_acls.{access}' must be a list of strings")
-    known_providers = ("trusted", "token", "jwt", "basic", "session")
+    known_providers = ("trusted", "token", "jwt", "basic", "session", "webauthn2")
     for provider in values["authn_providers"]:
         if provider not in known_providers:
             raise ConfigError(
                 f"config field 'authn_providers' has unknown provider {provider!r}; "
                 f"known: {', '.join(known_providers)}"
             )
+    if "webauthn2" in values["authn_providers"]:
+        url = values["webauthn2_session_url"] or ""
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                "authn provider 'webauthn2' needs config field 'webauthn2_session_url', the "
+                "http(s) URL of the site's webauthn2 session resource (e.g. "
+                "'https://HOST/authn/session')"
+            )
+    if isinstance(values["webauthn2_timeout_secs"], bool) or values["webauthn2_timeout_secs"] <= 0:
+        raise ConfigError("config field 'webauthn2_timeout_secs' must be a positive number")
     for key in ("session_expiry_secs", "password_hash_rounds"):
         if values[key] < 1:
             raise ConfigError(f"config field '{key}' must be a positive integer")

@@ -12,8 +12,9 @@ Modules: :mod:`.base` (interface, chain), :mod:`.trusted` (REMOTE_USER from
 the web server), :mod:`.accounts` (built-in users, groups, sessions, API
 tokens), :mod:`.passwords` (PBKDF2 hashes), :mod:`.session` (the cookie and
 CSRF), :mod:`.basic`, :mod:`.tokens` (Bearer API tokens), :mod:`.oidc`
-(JWTs), :mod:`.audit` (the audit log). A new provider is a class with
-``identify(environ)``, added to :func:`build_authenticator`.
+(JWTs), :mod:`.webauthn2` (a site's webauthn2 service), :mod:`.audit` (the
+audit log). A new provider is a class with ``identify(environ)``, added to
+:func:`build_authenticator`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def build_authenticator(config, directory) -> Authenticator:
             providers.append(BasicProvider(accounts, config.basic_cache_secs, trust))
         elif name == "session":
             providers.append(SessionProvider(accounts, config.session_cookie_name, trust))
+        elif name == "webauthn2":
+            from .webauthn2 import Webauthn2Provider
+
+            providers.append(
+                Webauthn2Provider(
+                    config.webauthn2_session_url,
+                    config.session_cookie_name,
+                    config.webauthn2_cache_secs,
+                    config.webauthn2_timeout_secs,
+                    config.webauthn2_ca_file,
+                    trust,
+                )
+            )
     authenticator = Authenticator(providers, trust)
     authenticator.accounts = accounts
     return authenticator

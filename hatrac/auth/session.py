@@ -57,6 +57,21 @@ def same_origin(environ: dict) -> bool:
     return origin.netloc.lower() == host.lower()
 
 
+def check_same_origin(environ: dict, user: str, trust_forwarded: bool = False) -> None:
+    """Refuse (403, audited) a cookie-authenticated unsafe request from another site's page."""
+    if same_origin(environ):
+        return
+    audit(
+        "csrf.refused",
+        user=user,
+        method=environ.get("REQUEST_METHOD"),
+        resource=environ.get("PATH_INFO"),
+        origin=(environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER") or "")[:200],
+        client_address=client_address(environ, trust_forwarded),
+    )
+    raise Forbidden("A cookie-authenticated request from another site's page is refused (CSRF).")
+
+
 class SessionProvider:
     """Identifies clients by the session cookie."""
 
@@ -79,18 +94,8 @@ class SessionProvider:
             raise refuse(
                 environ, "session", "unknown, expired or ended session", self.trust_forwarded
             )
-        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS and not same_origin(environ):
-            audit(
-                "csrf.refused",
-                user=identity.name,
-                method=environ.get("REQUEST_METHOD"),
-                resource=environ.get("PATH_INFO"),
-                origin=(environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER") or "")[:200],
-                client_address=client_address(environ, self.trust_forwarded),
-            )
-            raise Forbidden(
-                "A cookie-authenticated request from another site's page is refused (CSRF)."
-            )
+        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
+            check_same_origin(environ, identity.name, self.trust_forwarded)
         return Authentication(
             client_of(identity),
             "session",
