@@ -30,6 +30,13 @@ _TOLERATED_BARE = "!$&'()*+,=@"
 
 SUBRESOURCES = ("versions", "acl", "metadata", "upload")
 
+# Version ids are opaque: ours are 26 Crockford base32 characters, but imported
+# data keeps upstream's ids, which are 26 characters of RFC 4648 base32 or, on
+# S3-backed sites, the S3 VersionId of whatever provider (AWS documents them as
+# opaque strings of up to 1,024 bytes). A version segment is therefore checked
+# only for what no URL can carry, and against this limit, in UTF-8 bytes.
+MAX_VERSION_LENGTH = 1024
+
 
 @dataclass(frozen=True)
 class ResourcePath:
@@ -118,6 +125,19 @@ class PathParser:
             )
         return text
 
+    def _version_segment(self, raw: str) -> str:
+        """A version id: any non-empty text (no control characters) up to the limit."""
+        if not self._segment_ok.fullmatch(raw):
+            raise BadRequest(
+                f"The version {raw!r} contains a character that must be percent-encoded."
+            )
+        text = decode_segment(raw, "version")
+        if len(text.encode("utf-8")) > MAX_VERSION_LENGTH:
+            raise BadRequest(
+                f"A version id is longer than the limit of {MAX_VERSION_LENGTH} bytes."
+            )
+        return text
+
     def parse(self, raw_path: str) -> ResourcePath:
         """Parse the part of a raw path after the service prefix."""
         if raw_path in ("", "/"):
@@ -143,7 +163,7 @@ class PathParser:
                     raise BadRequest("A name may carry only one bare ':' (its version).")
                 if raw_version == "":
                     raise BadRequest("The version after ':' is empty.")
-                version = self._name_segment(raw_version)
+                version = self._version_segment(raw_version)
                 raw_segments[-1] = last
         segments = tuple(self._name_segment(raw) for raw in raw_segments)
         if sum(len(s) + 1 for s in segments) > self.max_name_length:

@@ -98,3 +98,56 @@ def test_name_helpers():
     assert parent_name("/a") == "/"
     assert resource_url("/hatrac", "/", None) == "/hatrac/"
     assert resource_url("/hatrac", "/a%2Fb", "V") == "/hatrac/a%2Fb:V"
+
+
+# -- version ids issued elsewhere (imported from upstream Hatrac) ------------------
+UPSTREAM_IDS = [
+    "FYAMZWT2U2ACLY6Z4F5AQK4JKE",  # upstream's filesystem ids: RFC 4648 base32 (I, L, O, U)
+    "ILOUILOUILOUILOUILOUILOU22",
+    "3HL4kqtJlcpXroDTDmJ.rmSFXd3dIbrHY",  # AWS S3 VersionIds
+    "3/L4kqtJlcpXroDTDmJ+rmSFXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
+    "null",  # objects written while bucket versioning was off
+    "8f3c1a9e-5b7d-4e2f-9a61-0c4b8d2e7f13",  # MinIO: UUIDs
+    "01HZX3K9Q8W7E6R5T4Y3U2I1O0",  # ours look like this (Crockford base32)
+]
+
+
+@pytest.mark.parametrize("version", UPSTREAM_IDS)
+def test_any_upstream_version_id_round_trips(version):
+    url = resource_url("/hatrac", "/ns/obj", version)
+    assert url.startswith("/hatrac/ns/obj:")
+    parsed = parser.parse(url[len("/hatrac") :])
+    assert parsed.version == version
+    assert parsed.name == "/ns/obj"
+    # also with a sub-resource after it
+    assert parser.parse(url[len("/hatrac") :] + ";metadata/content-type").version == version
+
+
+def test_version_ids_escape_their_syntax_characters():
+    assert resource_url("/hatrac", "/o", "a/b+c:d") == "/hatrac/o:a%2Fb%2Bc%3Ad"
+    assert parser.parse("/o:a%2Fb%2Bc%3Ad").version == "a/b+c:d"
+
+
+def test_version_ids_may_be_longer_than_a_name_segment():
+    short = PathParser("A-Za-z0-9_.~-", 10, 30)
+    long_id = "v" * 1024  # AWS documents up to 1,024 bytes
+    assert short.parse("/o:" + long_id).version == long_id
+    with pytest.raises(BadRequest):
+        short.parse("/o:" + "v" * 1025)
+    with pytest.raises(BadRequest):
+        short.parse("/o:" + "%C3%A9" * 513)  # the limit counts UTF-8 bytes
+
+
+@pytest.mark.parametrize("raw", ["/o:a%00b", "/o:%FF", "/o:a b", "/o:", "/o:a:b", "/o:a%0Ab"])
+def test_bad_version_ids_are_400(raw):
+    with pytest.raises(BadRequest):
+        parser.parse(raw)
+
+
+def test_new_version_ids_stay_ours():
+    from hatrac.model.ids import new_version_id
+
+    crockford = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    ids = [new_version_id() for _ in range(50)]
+    assert all(len(v) == 26 and set(v) <= crockford for v in ids)
+    assert len(set(ids)) == 50
