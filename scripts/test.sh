@@ -10,6 +10,9 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_debian+=(postgr
 # embeds /usr/bin/python3; .venv must be of the same minor version (docs/install.md)
 command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_debian+=(apache2)
 [ -e /usr/lib/apache2/modules/mod_wsgi.so ] || need_debian+=(libapache2-mod-wsgi-py3)
+# the browser tests: Debian's Chromium, driven by Playwright from PyPI (test/browser.py);
+# Playwright's own browser download is never used
+[ -x /usr/bin/chromium ] || need_debian+=(chromium)
 if ((${#need_debian[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "scripts/test.sh: needs Debian packages ${need_debian[*]}; run as root or install them" >&2

@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from browser import browser_context, chromium  # noqa: E402, F401  (browser fixtures)
 from clients import FlaskProtocolClient  # noqa: E402
 from servers import MotoServer, PostgresServer  # noqa: E402
 
