@@ -143,12 +143,12 @@ class UploadJobs:
             self._release_job_storage(job_key, state)
             raise
 
-    def get_job(self, client: Client, name: str, job: str) -> tuple[JobRow, int]:
-        """A job and how many of its chunks are stored."""
+    def get_job(self, client: Client, name: str, job: str) -> tuple[JobRow, list[int]]:
+        """A job and the numbers of its stored chunks (ascending)."""
 
-        def work(tx: Transaction) -> tuple[JobRow, int]:
+        def work(tx: Transaction) -> tuple[JobRow, list[int]]:
             found = self._job_for(tx, client, name, job)
-            return found, sql.chunk_count(tx, found.id)
+            return found, sql.chunk_numbers(tx, found.id)
 
         return self.directory.run(work)
 

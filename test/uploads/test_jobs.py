@@ -57,10 +57,14 @@ def test_full_flow_and_job_id_rule(client, ns):
     assert info["content-md5"] == b64md5(data)
     assert info["content-type"] == "text/plain"
     # any order, resends allowed
+    assert info["chunk-count"] == 3 and info["chunks-received"] == []
     parts = chunks_of(data, 4)
+    received = []
     for index in (2, 0, 1, 0):
         assert client.put(f"{job_url}/{index}", user="alice", data=parts[index]).status == 204
-    assert client.get(job_url, user="alice").json()["chunks-received"] == 3
+        received.append(client.get(job_url, user="alice").json()["chunks-received"])
+    # the numbers of the chunks stored so far, ascending
+    assert received == [[2], [0, 2], [0, 1, 2], [0, 1, 2]]
     done = client.post(job_url, user="alice")
     assert done.status == 201, done.text
     version = done.text.strip()
@@ -199,7 +203,7 @@ def test_chunk_sizes_must_be_exact(client, ns):
     assert client.put(job + "/0", user="alice", data=b"12345").status == 400
     assert client.put(job + "/2", user="alice", data=b"9012").status == 400  # last is 2
     assert client.put(job + "/2", user="alice", data=b"90").status == 204
-    assert client.get(job, user="alice").json()["chunks-received"] == 1
+    assert client.get(job, user="alice").json()["chunks-received"] == [2]
 
 
 def test_chunk_of_wrong_size_after_a_good_one_unrecords_it(client, ns):
@@ -210,6 +214,8 @@ def test_chunk_of_wrong_size_after_a_good_one_unrecords_it(client, ns):
         job + "/1", user="alice", data=b"XXXX", headers={"Content-MD5": b64md5(b"5678")}
     )
     assert bad.status == 400
+    # a resend that failed leaves the chunk missing, and the status says so
+    assert client.get(job, user="alice").json()["chunks-received"] == [0]
     reply = client.post(job, user="alice")
     assert reply.status == 409 and "1" in reply.text
     assert client.put(job + "/1", user="alice", data=b"5678").status == 204

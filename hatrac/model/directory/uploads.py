@@ -188,9 +188,10 @@ def record_chunk(
     return True
 
 
-def chunk_count(tx, job_id: int) -> int:
-    row = tx.one("SELECT COUNT(*) FROM upload_chunks WHERE job_id = %s", (job_id,))
-    return int(row[0])
+def chunk_numbers(tx, job_id: int) -> list[int]:
+    """The numbers of the job's recorded chunks (writes that completed), ascending."""
+    rows = tx.all("SELECT chunk FROM upload_chunks WHERE job_id = %s ORDER BY chunk", (job_id,))
+    return [int(row[0]) for row in rows]
 
 
 def chunks(tx, job_id: int) -> list[tuple]:
