@@ -42,20 +42,29 @@ def small_files(directory: Path, clients: int, duration: float) -> dict:
         shutil.rmtree(target, ignore_errors=True)
 
 
+def _dd_write(target: Path, size: int) -> dict:
+    block = 8 * MIB if size >= 64 * MIB else MIB
+    return _dd(
+        ["if=/dev/zero", f"of={target}", f"bs={block}", f"count={max(1, size // block)}"]
+        + ["conv=fsync"]
+    )
+
+
+def disk_write(directory: Path, size: int) -> dict:
+    """Sequential write of ``size`` bytes, fsync'd before dd exits, in MiB/s (one sample)."""
+    target = Path(directory) / "dd_ceiling.bin"
+    try:
+        return _dd_write(target, size)
+    finally:
+        target.unlink(missing_ok=True)
+
+
 def disk(directory: Path, size: int) -> dict:
     """Sequential write (fsync'd before dd exits) and uncached read, in MiB/s."""
     block = 8 * MIB if size >= 64 * MIB else MIB
     target = Path(directory) / "dd_ceiling.bin"
     try:
-        write = _dd(
-            [
-                "if=/dev/zero",
-                f"of={target}",
-                f"bs={block}",
-                f"count={max(1, size // block)}",
-                "conv=fsync",
-            ]
-        )
+        write = _dd_write(target, size)
         try:
             read = _dd([f"if={target}", "of=/dev/null", f"bs={block}", "iflag=direct"])
         except subprocess.CalledProcessError:  # a filesystem without O_DIRECT
@@ -116,11 +125,26 @@ def flask_body_read(base_url: str, source: str) -> dict:
     return {"mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1), **transfer}
 
 
+def flask_file_put(base_url: str, source: str) -> dict:
+    """The large file PUT to the minimal app, which writes it to a file and fsyncs it: MiB/s.
+
+    The fair ceiling of a large PUT for a Python WSGI service: gunicorn's
+    body reader, a write loop and one fsync, without digests or a database.
+    """
+    transfer = large_put(base_url, "/file", source)
+    return {"mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1), **transfer}
+
+
+def flask_get_rate(base_url: str, clients: int, duration: float) -> dict:
+    """One sample of the minimal Flask app's 1 KiB GET rate (our client only)."""
+    plan = {"kind": "get", "paths": ["/small"]}
+    return run_load(base_url, plan, clients, duration=duration).summary()
+
+
 def flask_small(base_url: str, clients: int, duration: float) -> dict:
     """The minimal Flask app's 1 KiB GET under the service's gunicorn settings."""
-    result = run_load(base_url, {"kind": "get", "paths": ["/small"]}, clients, duration=duration)
     return {
-        "small_get": result.summary(),
+        "small_get": flask_get_rate(base_url, clients, duration),
         "small_get_wrk": wrk_rate(base_url + "/small", clients, duration),
     }
 
@@ -130,13 +154,3 @@ def postgres(dsn: str, clients: int, duration: float) -> dict:
     concurrent = pg_roundtrips(dsn, clients, duration)
     single = pg_roundtrips(dsn, 1, max(1.0, duration / 2))
     return {"concurrent": concurrent.summary(), "single_client": single.summary()}
-
-
-def best_of(first: dict, second: dict, key: str) -> dict:
-    """The sample with the higher ``key`` rate, remembering both (the machine is shared)."""
-    rate = "ops_per_s" if "ops_per_s" in first[key] else "mib_per_s"
-    best = dict(first)
-    if second[key][rate] > first[key][rate]:
-        best[key] = second[key]
-    best["samples"] = [first[key][rate], second[key][rate]]
-    return best

@@ -4,8 +4,13 @@ Served by gunicorn with exactly the settings the service uses
 (``hatrac.gunicorn_conf``): ``GET /small`` returns 1 KiB. Whatever Hatrac adds
 on top of this (routing, auth, database, storage) is what the ratio measures.
 ``PUT /sink`` reads a body and drops it: how fast a PUT body can get through
-gunicorn's (pure Python) request body reader at all.
+gunicorn's (pure Python) request body reader at all. ``PUT /file`` reads a
+body in 1 MiB blocks, writes it to a file and fsyncs it before answering:
+the fair ceiling of a durable large PUT through a Python WSGI service.
 """
+
+import os
+import threading
 
 from flask import Flask, Response, request
 
@@ -30,6 +35,26 @@ def create_app() -> Flask:
             if not block:
                 break
             total += len(block)
+        return Response(f"{total}\n", status=201, mimetype="text/plain")
+
+    @app.put("/file")
+    def file() -> Response:
+        """Read a body in 1 MiB blocks into a file, fsync it, answer: a durable PUT's floor."""
+        stream = request.environ["wsgi.input"]
+        path = f"sink-{os.getpid()}-{threading.get_ident()}.bin"
+        total = 0
+        try:
+            with open(path, "wb") as out:
+                while True:
+                    block = stream.read(1024 * 1024)
+                    if not block:
+                        break
+                    out.write(block)
+                    total += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            os.unlink(path)
         return Response(f"{total}\n", status=201, mimetype="text/plain")
 
     return app

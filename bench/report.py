@@ -3,7 +3,9 @@
 :data:`WORKLOADS` is the fixed list of result keys (the CI smoke test checks
 that every one is present). A row's ``ratio`` is service / ceiling for rates
 (higher is better) and the plain multiple for the listing (lower is better).
-The targets are issue 7's.
+Every ratio is the median over interleaved rounds of the service against the
+ceiling sample taken just before it (:mod:`bench.rounds`), with its range.
+The targets are issue 16's (issue 7's for the small requests and listings).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Optional
+
+from .rounds import series
 
 MIB = 1024 * 1024
 
@@ -34,20 +38,21 @@ WORKLOADS = (
 FLAT_MEMORY_MIB = 64  # peak worker RSS growth allowed during large transfers
 
 
-def _row(value, unit, ceiling_name=None, ceiling=None, target=None, **extra) -> dict:
-    ratio = round(value / ceiling, 3) if ceiling else None
+def _row(figures, unit, ceiling_name, target=None, **extra) -> dict:
+    """A workload row from a :func:`bench.rounds.series` result (or its failure string)."""
+    if isinstance(figures, str):
+        return _missing(figures) if figures.startswith("not available") else _failed(figures)
+    ratio = figures["ratio"]
     met = None
     if target is not None and ratio is not None:
         met = ratio >= target
     return {
         "status": "ok",
-        "value": value,
         "unit": unit,
         "ceiling_name": ceiling_name,
-        "ceiling": ceiling,
-        "ratio": ratio,
         "target": target,
         "met": met,
+        **figures,
         **extra,
     }
 
@@ -60,103 +65,81 @@ def _failed(reason: str) -> dict:
     return {"status": "failed", "value": None, "note": reason}
 
 
+def _memory(large_rounds: list) -> dict:
+    """Peak RSS growth of any worker during the large transfers, against before the first."""
+    first = large_rounds[0].get("c") if large_rounds else None
+    if not isinstance(first, dict):
+        return _failed(first if isinstance(first, str) else "no large PUT")
+    before = first["rss_before"]
+    by_phase: dict = {}
+    for sample in large_rounds:
+        for phase in ("c", "d", "e1", "e4"):
+            figures = sample.get(phase)
+            if not isinstance(figures, dict):
+                continue
+            peaks = figures["rss_peak"].items()
+            growth = max([(value - before.get(pid, value)) / MIB for pid, value in peaks] or [0.0])
+            by_phase[phase] = round(max(by_phase.get(phase, growth), growth), 1)
+    growth = max(by_phase.values()) if by_phase else 0.0
+    return {
+        "status": "ok",
+        "value": growth,
+        "unit": "MiB growth",
+        "ceiling_name": f"flat (< {FLAT_MEMORY_MIB} MiB)",
+        "ceiling": None,
+        "ratio": None,
+        "target": FLAT_MEMORY_MIB,
+        "met": growth < FLAT_MEMORY_MIB,
+        "baseline_mib": round(max(before.values()) / MIB, 1) if before else 0,
+        "object_mib": round(first["bytes"] / MIB, 1),
+        "growth_by_phase_mib": by_phase,
+    }
+
+
 def build_rows(ceilings: dict, service: dict) -> dict:
-    """One row per workload key, from the raw ceiling and service figures."""
-    rows: dict = {}
-    flask = ceilings["flask"]["small_get"]["ops_per_s"]
-    disk_write = ceilings["disk"]["write_fsync"]["mib_per_s"]
-    nginx_large = ceilings["nginx"]["large_get"]["mib_per_s"]
-    nginx_small = ceilings["nginx"]["small_get"]["ops_per_s"]
-
-    def small(key, raw, target, anonymous=None, anonymous_key=None):
-        if isinstance(raw, str):
-            rows[key] = _missing(raw) if raw.startswith("not available") else _failed(raw)
-            return
-        row = _row(
-            raw["ops_per_s"],
-            "ops/s",
-            "minimal Flask GET",
-            flask,
-            target,
-            p50_ms=raw["p50_ms"],
-            p99_ms=raw["p99_ms"],
-        )
-        if anonymous is not None and not isinstance(anonymous, str):
-            versus = round(raw["ops_per_s"] / anonymous["ops_per_s"], 3)
-            row["vs_anonymous"] = versus
-            row["anonymous_key"] = anonymous_key
-        rows[key] = row
-
-    small("a_small_put", service["a"], 0.30)
+    """One row per workload key, from the interleaved rounds (see :mod:`bench.rounds`)."""
+    small, large, auth = (service[k] for k in ("small_rounds", "large_rounds", "auth_rounds"))
+    flask = "minimal Flask GET, same round"
+    rows: dict = {
+        "a_small_put": _row(series(small, "a", "flask_a"), "ops/s", flask, 0.30),
+        "b_small_get": _row(series(small, "b", "flask_b"), "ops/s", flask, 0.50),
+        "g_mixed": _row(series(small, "g", "flask_g"), "ops/s", flask),
+        "c_large_put": _row(
+            series(large, "c", "flask_file"), "MiB/s", "Flask file PUT+fsync", 0.90
+        ),
+        "d_large_get": _row(series(large, "d", "nginx_d"), "MiB/s", "nginx GET same file", 0.90),
+        "e_upload_sequential": _row(
+            series(large, "e1", "dd_e1"), "MiB/s", "disk write+fsync (dd)", 0.70
+        ),
+        "e_upload_parallel4": _row(
+            series(large, "e4", "dd_e4"), "MiB/s", "disk write+fsync (dd)", 0.90
+        ),
+        "h_session_put": _row(
+            series(auth, "session_put", "anon_put"), "ops/s", "anonymous PUT, same round", 0.95
+        ),
+        "h_session_get": _row(
+            series(auth, "session_get", "anon_get"), "ops/s", "anonymous GET, same round", 0.95
+        ),
+        "h_deep_acl_put": _row(
+            series(auth, "deep_put", "anon_put_deep_ref"), "ops/s", "flat anonymous PUT, same round"
+        ),
+        "h_deep_acl_get": _row(
+            series(auth, "deep_get", "anon_get_deep_ref"), "ops/s", "flat anonymous GET, same round"
+        ),
+        "worker_memory": _memory(large),
+    }
+    if rows["c_large_put"]["status"] == "ok":
+        versus_dd = series(large, "c", "dd_c")
+        rows["c_large_put"]["vs_dd"] = {
+            key: versus_dd[key] for key in ("ceiling", "ratio", "ratio_range", "flagged_rounds")
+        }
+        rows["c_large_put"]["vs_dd"]["target"] = 0.80
+        rows["c_large_put"]["vs_dd"]["met"] = versus_dd["ratio"] >= 0.80
     files = ceilings.get("small_files", {}).get("ops_per_s")
     if rows["a_small_put"]["status"] == "ok" and files:
         # a PUT must also create a durable file: that rate bounds it whatever the code does
         rows["a_small_put"]["durable_files_ops_per_s"] = files
         rows["a_small_put"]["vs_durable_files"] = round(rows["a_small_put"]["value"] / files, 3)
-    small("b_small_get", service["b"], 0.50)
-
-    large = service["cd"]
-    if isinstance(large, str):
-        rows["c_large_put"] = rows["d_large_get"] = _failed(large)
-        rows["worker_memory"] = _failed(large)
-    else:
-        rows["c_large_put"] = _row(
-            large["put"]["mib_per_s"], "MiB/s", "disk write+fsync (dd)", disk_write, 0.90
-        )
-        body_read = ceilings.get("flask_body_read", {}).get("mib_per_s")
-        if body_read:
-            # no PUT through gunicorn can be faster than its body reader
-            rows["c_large_put"]["gunicorn_body_read_mib_per_s"] = body_read
-            rows["c_large_put"]["vs_gunicorn_body_read"] = round(
-                large["put"]["mib_per_s"] / body_read, 3
-            )
-        rows["d_large_get"] = _row(
-            large["get"]["mib_per_s"], "MiB/s", "nginx GET same file", nginx_large, 0.90
-        )
-        phases = {"large_put": large["rss_peak_put"], "large_get": large["rss_peak_get"]}
-        job = service["e"]
-        if isinstance(job, dict):
-            phases["upload_jobs"] = job["rss_peak"]
-        by_phase = {}
-        for phase, peak in phases.items():
-            by_phase[phase] = round(
-                max(
-                    [
-                        (value - large["rss_before"].get(pid, value)) / MIB
-                        for pid, value in peak.items()
-                    ]
-                    or [0.0]
-                ),
-                1,
-            )
-        growth = max(by_phase.values())
-        baseline = max(large["rss_before"].values()) / MIB if large["rss_before"] else 0
-        rows["worker_memory"] = {
-            "status": "ok",
-            "value": round(growth, 1),
-            "unit": "MiB growth",
-            "ceiling_name": f"flat (< {FLAT_MEMORY_MIB} MiB)",
-            "ceiling": None,
-            "ratio": None,
-            "target": FLAT_MEMORY_MIB,
-            "met": growth < FLAT_MEMORY_MIB,
-            "baseline_mib": round(baseline, 1),
-            "object_mib": round(large["put"]["bytes"] / MIB, 1),
-            "growth_by_phase_mib": by_phase,
-        }
-
-    job = service["e"]
-    if isinstance(job, str):
-        maker = _missing if job.startswith("not available") else _failed
-        rows["e_upload_sequential"] = rows["e_upload_parallel4"] = maker(job)
-    else:
-        seq, par = job["sequential"], job["parallel4"]
-        rows["e_upload_sequential"] = _row(
-            seq["mib_per_s"], "MiB/s", "disk write+fsync (dd)", disk_write, None
-        )
-        rows["e_upload_parallel4"] = _row(
-            par["mib_per_s"], "MiB/s", "disk write+fsync (dd)", disk_write, 0.80
-        )
 
     listed = service["f"]
     if isinstance(listed, str):
@@ -176,28 +159,23 @@ def build_rows(ceilings: dict, service: dict) -> dict:
             "note": "ratio = listing time / small GET time; target: below 10",
         }
 
-    small("g_mixed", service["g"], None)
-    flat_put, flat_get = service["h_flat_put"], service["h_flat_get"]
-    small("h_session_put", service["h_session_put"], 0.30, flat_put, "anonymous PUT")
-    small("h_session_get", service["h_session_get"], 0.50, flat_get, "anonymous GET")
-    small("h_deep_acl_put", service["h_deep_put"], 0.30, flat_put, "flat anonymous PUT")
-    small("h_deep_acl_get", service["h_deep_get"], 0.50, flat_get, "flat anonymous GET")
-    for key in ("h_session_put", "h_session_get"):
-        row = rows[key]
-        if row["status"] == "ok" and "vs_anonymous" in row:
-            row["auth_target_met"] = row["vs_anonymous"] >= 0.90
-
-    rows["client_capacity"] = _row(
-        nginx_small,
-        "ops/s",
-        "best service small rate",
-        max([r["value"] for k, r in rows.items() if r.get("unit") == "ops/s" and r["value"]] or [0])
-        or None,
-        None,
-        note="the load client against nginx's 1 KiB file; ratio = headroom over the "
-        "fastest service figure",
+    nginx_small = ceilings["nginx"]["small_get"]["ops_per_s"]
+    best = max(
+        [r["value"] for r in rows.values() if r.get("unit") == "ops/s" and r.get("value")] or [0]
     )
-    return rows
+    rows["client_capacity"] = {
+        "status": "ok",
+        "value": nginx_small,
+        "unit": "ops/s",
+        "ceiling_name": "best service small rate",
+        "ceiling": best or None,
+        "ratio": round(nginx_small / best, 3) if best else None,
+        "target": None,
+        "met": None,
+        "note": "the load client against nginx's 1 KiB file; ratio = headroom over the "
+        "fastest service figure",
+    }
+    return {key: rows[key] for key in WORKLOADS}
 
 
 def _format_value(row: dict) -> str:
@@ -215,16 +193,19 @@ def _verdict(row: dict) -> str:
         parts.append("met")
     elif row.get("met") is False:
         parts.append("MISSED")
-    if "auth_target_met" in row:
-        parts.append("auth<=10%: " + ("met" if row["auth_target_met"] else "MISSED"))
     return ", ".join(parts) or "-"
 
 
+def _range(row: dict) -> str:
+    low_high = row.get("ratio_range")
+    return f"{low_high[0]:.2f}-{low_high[1]:.2f}" if low_high else ""
+
+
 def table(rows: dict) -> str:
-    """The human-readable report."""
+    """The human-readable report: medians over rounds, the ratio's range, flagged rounds."""
     header = (
-        f"{'workload':<20} {'figure':>11} {'unit':<10} {'p50/p99 ms':>14} "
-        f"{'ceiling':<24} {'value':>10} {'ratio':>7} {'target':>7}  verdict"
+        f"{'workload':<20} {'median':>10} {'unit':<10} {'p50/p99 ms':>12} "
+        f"{'ceiling (median)':<30} {'value':>9} {'ratio':>6} {'range':>10} {'target':>7}  verdict"
     )
     lines = [header, "-" * len(header)]
     for key in WORKLOADS:
@@ -241,30 +222,44 @@ def table(rows: dict) -> str:
             if key == "worker_memory":
                 target_text = f"<{target}MiB"
         lines.append(
-            f"{key:<20} {_format_value(row):>11} {row.get('unit', '') or '':<10} {latency:>14} "
-            f"{(row.get('ceiling_name') or '')[:24]:<24} "
-            f"{(f'{ceiling:,.1f}' if isinstance(ceiling, (int, float)) else '-'):>10} "
-            f"{(f'{ratio:.3f}' if ratio is not None else '-'):>7} {target_text:>7}  "
-            f"{_verdict(row)}"
+            f"{key:<20} {_format_value(row):>10} {row.get('unit', '') or '':<10} {latency:>12} "
+            f"{(row.get('ceiling_name') or '')[:30]:<30} "
+            f"{(f'{ceiling:,.1f}' if isinstance(ceiling, (int, float)) else '-'):>9} "
+            f"{(f'{ratio:.3f}' if ratio is not None else '-'):>6} {_range(row):>10} "
+            f"{target_text:>7}  {_verdict(row)}"
         )
-        if "vs_anonymous" in row:
+        if row.get("flagged_rounds"):
             lines.append(
-                f"{'':<20} {'':>11} vs {row['anonymous_key']} (same moment): "
-                f"{row['vs_anonymous']:.3f}"
+                f"{'':<20} ceiling moved > 25% from its median in round(s) "
+                f"{', '.join(str(r) for r in row['flagged_rounds'])}"
             )
-        if "vs_gunicorn_body_read" in row:
+        if "vs_dd" in row:
+            versus = row["vs_dd"]
             lines.append(
-                f"{'':<20} {'':>11} vs gunicorn body read, minimal app "
-                f"({row['gunicorn_body_read_mib_per_s']:,.1f} MiB/s): "
-                f"{row['vs_gunicorn_body_read']:.3f}"
+                f"{'':<20} vs disk write+fsync (dd, median {versus['ceiling']:,.1f} MiB/s): "
+                f"{versus['ratio']:.3f} ({versus['ratio_range'][0]:.2f}-"
+                f"{versus['ratio_range'][1]:.2f}), target >= 0.8: "
+                + ("met" if versus["met"] else "MISSED")
             )
         if "vs_durable_files" in row:
             lines.append(
-                f"{'':<20} {'':>11} vs durable 1 KiB file creations "
+                f"{'':<20} vs durable 1 KiB file creations "
                 f"({row['durable_files_ops_per_s']:,.1f}/s): {row['vs_durable_files']:.3f}"
             )
         if row.get("status") != "ok" and row.get("note"):
             lines.append(f"{'':<20} {row['note'][:110]}")
+    return "\n".join(lines)
+
+
+def rounds_table(service: dict) -> str:
+    """The load average at the start and end of every round of each group."""
+    lines = []
+    for group in ("small_rounds", "large_rounds", "auth_rounds"):
+        loads = ", ".join(
+            f"{sample['loadavg_start']:.1f}-{sample['loadavg_end']:.1f}"
+            for sample in service.get(group, [])
+        )
+        lines.append(f"load average per round, {group.replace('_rounds', '')}: {loads}")
     return "\n".join(lines)
 
 
@@ -286,7 +281,8 @@ def summary_ceilings(ceilings: dict) -> str:
         f"minimal Flask: 1 KiB GET {flask['small_get']['ops_per_s']} ops/s, p50 "
         f"{flask['small_get']['p50_ms']} ms{_samples(flask)}" + _wrk(flask.get("small_get_wrk")),
         f"minimal Flask: large PUT body read and dropped {ceilings['flask_body_read']['mib_per_s']}"
-        " MiB/s",
+        f" MiB/s, written to a file and fsynced {ceilings['flask_file_put']['mib_per_s']} MiB/s"
+        " (before the rounds)",
         f"PostgreSQL INSERT+SELECT: {pg['concurrent']['ops_per_s']} pairs/s concurrent "
         f"(p50 {pg['concurrent']['p50_ms']} ms), single client p50 "
         f"{pg['single_client']['p50_ms']} ms",

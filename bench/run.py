@@ -3,8 +3,10 @@
 ``python -m bench --size tiny|small|full`` (``scripts/bench.sh`` installs
 what is missing first). Order of a run: make the test file; disk ceiling;
 PostgreSQL; nginx and its ceilings; the minimal Flask app; PostgreSQL round
-trips; then the service under gunicorn and workloads (a)-(h). Servers are
-stopped and the work directory removed at the end, whatever happens.
+trips (all informational, once); then the service under gunicorn, in three
+groups of interleaved rounds where each workload follows its own ceiling
+(:mod:`bench.groups`), and the listing. Servers are stopped and the work
+directory removed at the end, whatever happens.
 """
 
 from __future__ import annotations
@@ -21,15 +23,37 @@ import time
 import traceback
 from pathlib import Path
 
-from . import ceilings, report, workloads
+from . import ceilings, groups, report, workloads
 from .load import MIB, Unavailable
 from .servers import PROJECT, GunicornServer, NginxServer, PostgresServer
 
 SIZES = {
-    # large object, chunk, small PUTs per client (8 clients: the listing size), seconds per run
-    "tiny": {"large_mib": 8, "chunk_mib": 1, "puts_per_client": 25, "duration": 1.0},
-    "small": {"large_mib": 128, "chunk_mib": 8, "puts_per_client": 250, "duration": 5.0},
-    "full": {"large_mib": 1024, "chunk_mib": 8, "puts_per_client": 1250, "duration": 15.0},
+    # large object, chunk, small PUTs per client over all rounds (8 clients: the listing
+    # size), seconds of each timed run, interleaved rounds (large-object rounds at most)
+    "tiny": {
+        "large_mib": 8,
+        "chunk_mib": 1,
+        "puts_per_client": 24,
+        "duration": 0.5,
+        "rounds": 2,
+        "large_rounds": 2,
+    },
+    "small": {
+        "large_mib": 128,
+        "chunk_mib": 8,
+        "puts_per_client": 250,
+        "duration": 2.0,
+        "rounds": 5,
+        "large_rounds": 5,
+    },
+    "full": {
+        "large_mib": 1024,
+        "chunk_mib": 8,
+        "puts_per_client": 1250,
+        "duration": 3.0,
+        "rounds": 5,
+        "large_rounds": 3,
+    },
 }
 
 ROOT_ACLS = {
@@ -54,7 +78,9 @@ def parse_arguments(argv) -> argparse.Namespace:
     parser.add_argument("--large-mib", type=int, help="size of the large object (MiB)")
     parser.add_argument("--chunk-mib", type=int, help="upload job chunk size (MiB)")
     parser.add_argument("--puts-per-client", type=int, help="small PUTs per client in (a)")
-    parser.add_argument("--duration", type=float, help="seconds of each timed run")
+    parser.add_argument("--duration", type=float, help="seconds of each timed run (per round)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds of ceiling and service")
+    parser.add_argument("--large-rounds", type=int, help="at most this many large-object rounds")
     parser.add_argument("--clients", type=int, default=8, help="concurrent load clients")
     parser.add_argument(
         "--workers", type=int, default=None, help="gunicorn workers (default: HATRAC_WORKERS or 4)"
@@ -187,6 +213,8 @@ def run(arguments: argparse.Namespace) -> dict:
         "puts_per_client": arguments.puts_per_client,
         "clients": clients,
         "duration_s": duration,
+        "rounds": arguments.rounds,
+        "large_rounds": min(arguments.rounds, arguments.large_rounds),
         "gunicorn": {
             "config": "hatrac.gunicorn_conf",
             "workers": arguments.workers,
@@ -235,6 +263,7 @@ def run(arguments: argparse.Namespace) -> dict:
         servers.append(flask)
         results_ceilings["flask"] = ceilings.flask_small(flask.url, clients, duration)
         results_ceilings["flask_body_read"] = ceilings.flask_body_read(flask.url, str(source))
+        results_ceilings["flask_file_put"] = ceilings.flask_file_put(flask.url, str(source))
 
         say("ceiling: PostgreSQL INSERT+SELECT round trips")
         results_ceilings["postgres"] = ceilings.postgres(
@@ -263,8 +292,6 @@ def run(arguments: argparse.Namespace) -> dict:
         servers.append(hatrac)
         config_path = service_dir / f"hatrac_config_{hatrac.port}.json"
         url = hatrac.url
-        pids = hatrac.worker_pids()
-        per_client = arguments.puts_per_client
         small_ns = "/hatrac/bench/small"
         service: dict = {}
 
@@ -273,120 +300,42 @@ def run(arguments: argparse.Namespace) -> dict:
 
             profiler = Profiler(hatrac.process.pid, PROJECT / "bench" / "results")
 
-        def profiled(key, label, function, *args):
-            if profiler is None:
-                return attempt(label, function, *args)
-            with profiler.sampling(key):
-                return attempt(label, function, *args)
-
-        def put_then_get(put_key, get_key, label, namespace, count, headers=None, profile=False):
-            """Small PUTs of new objects, then GETs of the objects that were created."""
-            run = profiled if profile else (lambda _key, *rest: attempt(*rest))
-            outcome = run(
-                put_key,
-                f"{label} small PUTs",
-                workloads.small_puts,
-                url,
-                namespace,
-                clients,
-                count,
-                headers,
-            )
-            created = []
-            if isinstance(outcome, tuple):
-                outcome, created = outcome
-            service[put_key] = outcome
-            service[get_key] = run(
-                get_key,
-                f"{label} small GETs",
-                workloads.small_gets,
-                url,
-                created,
-                clients,
-                duration,
-                headers,
-            )
-            return created
-
-        small_paths = put_then_get("a", "b", "(a, b)", small_ns, per_client, profile=True)
-        service["cd"] = profiled(
-            "cd",
-            "(c, d) large PUT and GET",
-            workloads.large_object,
-            url,
-            "/hatrac/bench/large",
-            str(source),
-            pids,
+        context = groups.Context(
+            url=url,
+            flask_url=flask.url,
+            nginx_url=nginx.url,
+            workdir=workdir,
+            source=str(source),
+            large=large,
+            chunk=chunk,
+            clients=clients,
+            duration=duration,
+            per_client=arguments.puts_per_client,
+            rounds=arguments.rounds,
+            large_rounds=min(arguments.rounds, arguments.large_rounds),
+            worker_pids=hatrac.worker_pids(),
+            attempt=attempt,
+            profiler=profiler,
         )
-        service["e"] = profiled(
-            "e",
-            "(e) upload jobs",
-            workloads.upload_jobs,
-            url,
-            "/hatrac/bench/jobs",
-            str(source),
-            chunk,
-            pids,
-        )
+        say(f"small requests: {context.rounds} interleaved rounds")
+        service["small_rounds"] = groups.small_requests(context, small_ns)
+        say(f"large objects: {context.large_rounds} interleaved rounds")
+        service["large_rounds"] = groups.large_objects(context, "/hatrac/bench/large")
+        small_paths = context.created.get(small_ns, [])
         service["f"] = attempt(
             "(f) listing", workloads.listing, url, small_ns, (small_paths or [small_ns])[0], 5
         )
         if isinstance(service["f"], dict):
             service["f"]["children"] = len(small_paths)
-        service["g"] = attempt(
-            "(g) mixed 90/10",
-            workloads.mixed,
-            url,
-            small_paths,
-            "/hatrac/bench/mixed",
-            clients,
-            duration,
-        )
-
-        # (h) is compared with anonymous requests on a flat namespace measured just
-        # before it, so that the machine's changing load does not enter the comparison
-        deep_per_client = max(5, per_client // 4)
-        put_then_get(
-            "h_flat_put",
-            "h_flat_get",
-            "(h) reference: anonymous",
-            "/hatrac/bench/flat",
-            deep_per_client,
-        )
-        put_then_get(
-            "h_deep_put",
-            "h_deep_get",
-            "(h) 10-level namespace:",
-            workloads.deep_namespace(10, "/hatrac/bench/deep"),
-            deep_per_client,
-            profile=True,
-        )
         session = attempt("(h) session login", prepare_session, hatrac, config_path)
-        if isinstance(session, dict):
-            put_then_get(
-                "h_session_put",
-                "h_session_get",
-                "(h) session cookie:",
-                "/hatrac/bench/session",
-                deep_per_client,
-                session,
-                profile=True,
-            )
-        else:
-            service["h_session_put"] = service["h_session_get"] = session
+        service["session_login"] = "ok" if isinstance(session, dict) else session
+        say(f"session and depth: {context.rounds} interleaved rounds")
+        service["auth_rounds"] = groups.auth_and_depth(
+            context, session if isinstance(session, dict) else None
+        )
         hatrac_log = hatrac.log()
         hatrac.stop()
         meta["postgres_log"] = postgres.error_counts()
-
-        # The machine is shared: take the ceilings that vary most once more, after the
-        # service, and keep the higher sample (a ratio is never flattered by a bad moment).
-        say("ceilings again: minimal Flask app, disk, nginx large GET")
-        again = ceilings.nginx_large(nginx.url, "/large.bin")
-        results_ceilings["nginx"] = ceilings.best_of(results_ceilings["nginx"], again, "large_get")
-        again = ceilings.flask_small(flask.url, clients, duration)
-        results_ceilings["flask"] = ceilings.best_of(results_ceilings["flask"], again, "small_get")
-        again = ceilings.disk(workdir, large)
-        results_ceilings["disk"] = ceilings.best_of(results_ceilings["disk"], again, "write_fsync")
     finally:
         for server in reversed(servers):
             try:
@@ -425,6 +374,7 @@ def main(argv=None) -> int:
     print()
     print(report.table(document["workloads"]))
     print()
+    print(report.rounds_table(document["service"]))
     meta = document["meta"]
     print(
         f"size {meta['size']}, {meta['clients']} clients, gunicorn {meta['gunicorn']}, "

@@ -11,14 +11,16 @@ import threading
 import urllib.parse
 from typing import Optional
 
-from .load import MIB, Requester, Unavailable, in_child, large_get, large_put, run_load
+from .load import MIB, Requester, Unavailable, in_child, run_load
+from .load import large_get as load_large_get
+from .load import large_put as load_large_put
 from .load import upload_job as run_upload_job
 from .servers import rss_bytes
 
 NAMESPACE = {"Content-Type": "application/x-hatrac-namespace"}
 
 
-def _make_namespace(base_url: str, path: str, headers: Optional[dict] = None) -> None:
+def make_namespace(base_url: str, path: str, headers: Optional[dict] = None) -> None:
     def work():
         requester = Requester(base_url)
         status, _, data = requester.request(
@@ -74,13 +76,14 @@ def _check(result, what: str) -> None:
         raise RuntimeError(f"{what} failed: {result.errors} errors; {result.first_error}")
 
 
-def small_puts(base_url, namespace, clients, per_client, headers=None) -> tuple[dict, list]:
+def small_puts(base_url, namespace, clients, per_client, headers=None, tag="") -> tuple[dict, list]:
     """(a) 1 KiB PUTs of new objects by ``clients`` concurrent clients into one namespace.
 
-    Returns the figures and the paths of the objects created.
+    The objects are named ``NAMESPACE/TAGcW-N`` (a round's tag keeps names
+    new). Returns the figures and the paths of the objects created.
     """
-    _make_namespace(base_url, namespace, headers)
-    plan = {"kind": "put", "prefix": namespace + "/", "size": 1024, "headers": headers or {}}
+    make_namespace(base_url, namespace, headers)
+    plan = {"kind": "put", "prefix": f"{namespace}/{tag}", "size": 1024, "headers": headers or {}}
     result = run_load(base_url, plan, clients, count=per_client)
     _check(result, "small PUTs")
     return result.summary(), sorted(result.created)
@@ -96,44 +99,57 @@ def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
     return result.summary()
 
 
-def large_object(base_url: str, namespace: str, source: str, worker_pids: list[int]) -> dict:
-    """(c) one large PUT streamed from a file and (d) its GET, with worker RSS sampled."""
-    _make_namespace(base_url, namespace)
-    path = namespace + "/large"
+def large_put(base_url: str, path: str, source: str, worker_pids: list[int]) -> dict:
+    """(c) one large PUT streamed from a file, with the workers' RSS sampled."""
     before = {pid: rss_bytes(pid) for pid in worker_pids}
-    with RssSampler(worker_pids) as put_sampler:
-        put = large_put(base_url, path, source)
-    with RssSampler(worker_pids) as get_sampler:
-        got = large_get(base_url, path)
-    if got["bytes"] != put["bytes"]:
-        raise RuntimeError(f"GET returned {got['bytes']} bytes, PUT sent {put['bytes']}")
+    with RssSampler(worker_pids) as sampler:
+        put = load_large_put(base_url, path, source)
     return {
-        "put": {"mib_per_s": round(put["bytes"] / MIB / put["seconds"], 1), **put},
-        "get": {"mib_per_s": round(got["bytes"] / MIB / got["seconds"], 1), **got},
+        "mib_per_s": round(put["bytes"] / MIB / put["seconds"], 1),
+        **put,
         "rss_before": before,
-        "rss_peak_put": put_sampler.peaks,
-        "rss_peak_get": get_sampler.peaks,
+        "rss_peak": sampler.peaks,
     }
 
 
-def upload_jobs(
-    base_url: str, namespace: str, source: str, chunk: int, worker_pids: list[int]
-) -> dict:
-    """(e) the large object as an upload job: chunks sent by 1 stream, then by 4."""
-    _make_namespace(base_url, namespace)
-    figures = {}
+def large_get(base_url: str, path: str, size: int, worker_pids: list[int]) -> dict:
+    """(d) the GET of a large object of ``size`` bytes, with the workers' RSS sampled."""
     with RssSampler(worker_pids) as sampler:
-        for label, streams in (("sequential", 1), ("parallel4", 4)):
-            outcome = in_child(
-                run_upload_job, base_url, f"{namespace}/job-{label}", source, chunk, streams
-            )
-            figures[label] = {
-                "mib_per_s": round(outcome["bytes"] / MIB / outcome["seconds"], 1),
-                "streams": streams,
-                **outcome,
-            }
-    figures["rss_peak"] = sampler.peaks
-    return figures
+        got = load_large_get(base_url, path)
+    if got["bytes"] != size:
+        raise RuntimeError(f"GET returned {got['bytes']} bytes, PUT sent {size}")
+    return {
+        "mib_per_s": round(got["bytes"] / MIB / got["seconds"], 1),
+        **got,
+        "rss_peak": sampler.peaks,
+    }
+
+
+def upload_job(
+    base_url: str, path: str, source: str, chunk: int, streams: int, worker_pids: list[int]
+) -> dict:
+    """(e) the large object as an upload job whose chunks go over ``streams`` connections."""
+    with RssSampler(worker_pids) as sampler:
+        outcome = in_child(run_upload_job, base_url, path, source, chunk, streams)
+    return {
+        "mib_per_s": round(outcome["bytes"] / MIB / outcome["seconds"], 1),
+        "streams": streams,
+        **outcome,
+        "rss_peak": sampler.peaks,
+    }
+
+
+def delete(base_url: str, path: str) -> None:
+    """DELETE an object (the large objects of a round, so rounds do not fill the disk)."""
+
+    def work():
+        requester = Requester(base_url)
+        status, _, data = requester.request("DELETE", path)
+        requester.close()
+        if status not in (200, 204, 404):
+            raise RuntimeError(f"DELETE {path}: {status} {data[:300]!r}")
+
+    in_child(work)
 
 
 def listing(base_url: str, namespace: str, single_path: str, repeats: int) -> dict:
@@ -151,14 +167,14 @@ def listing(base_url: str, namespace: str, single_path: str, repeats: int) -> di
     }
 
 
-def mixed(base_url, get_paths, put_namespace, clients, duration, headers=None) -> dict:
+def mixed(base_url, get_paths, put_namespace, clients, duration, headers=None, tag="") -> dict:
     """(g) 90% GETs of existing objects, 10% PUTs of new ones, for a fixed time."""
-    _make_namespace(base_url, put_namespace, headers)
+    make_namespace(base_url, put_namespace, headers)
     plan = {
         "kind": "mix",
         "get_fraction": 0.9,
         "paths": get_paths,
-        "prefix": put_namespace + "/",
+        "prefix": f"{put_namespace}/{tag}",
         "size": 1024,
         "headers": headers or {},
     }
