@@ -189,6 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
         "webauthn2 service, also needs webauthn2_session_url).",
     ),
     Setting(
+        "version_import_roles",
+        (list,),
+        [],
+        "Roles that may create a version with a given id (PUT /name:VERSION), for migrations "
+        "that keep upstream's version URLs. Default: nobody.",
+    ),
+    Setting(
         "webauthn2_session_url",
         (str, type(None)),
         None,
@@ -394,6 +401,9 @@ def _validate(values: dict) -> None:
         from .auth.oidc import parse_issuers
 
         parse_issuers(values["jwt_issuers"])
+    roles = values["version_import_roles"]
+    if not all(isinstance(role, str) and role for role in roles):
+        raise ConfigError("config field 'version_import_roles' must be a list of role strings")
     for access, roles in values["root_acls"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")

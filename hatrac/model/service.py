@@ -318,15 +318,22 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         metadata: dict,
         parents: bool = False,
         conditions: Preconditions = NO_CONDITIONS,
+        version_id: Optional[str] = None,
     ) -> ObjectVersion:
         """Store a body as a new version of ``name`` (creating the object if needed).
 
         ``metadata`` holds content-type/-disposition and any client digests
-        (base64), which must match the bytes received.
+        (base64), which must match the bytes received. ``version_id`` (for
+        migrations, clients with a ``version_import_roles`` role only) binds
+        the version under that id instead of a new one: 409 if the object
+        has or had a version of that id.
         """
+        if version_id is not None:
+            self.require_version_import(client)
         self.check_put_object(client, name, parents, conditions)
-        version = new_version_id()
-        staged = self.storage.stage(self.storage.key_for(name, version), blocks)
+        key = new_version_id()
+        version = version_id or key
+        staged = self.storage.stage(self.storage.key_for(name, key), blocks)
         try:
             verify_digests(metadata, staged.digests.md5_b64, staged.digests.sha256_b64)
         except BaseException:
@@ -337,8 +344,26 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         metadata["content-sha256"] = staged.digests.sha256_b64
         self.storage.commit(staged)
         return self.bind_version(
-            client, name, version, staged.size, staged.key, metadata, parents, conditions
+            client,
+            name,
+            version,
+            staged.size,
+            staged.key,
+            metadata,
+            parents,
+            conditions,
+            given_id=version_id is not None,
         )
+
+    def require_version_import(self, client: Client) -> None:
+        """Only clients with a ``version_import_roles`` role may choose a version id."""
+        roles = self.config.version_import_roles
+        if client.roles.isdisjoint(roles):
+            raise access_denied(
+                client.identity,
+                "Creating a version with a given id is reserved to the roles in the "
+                "service's version_import_roles setting (used by migrations).",
+            )
 
     def bind_version(
         self,
@@ -351,10 +376,12 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         parents: bool = False,
         conditions: Preconditions = NO_CONDITIONS,
         also: Optional[Callable[[Transaction], None]] = None,
+        given_id: bool = False,
     ) -> ObjectVersion:
         """Record durable bytes as a new version; deletes the bytes if that fails.
 
         ``also(tx)`` runs in the same transaction (an upload job is consumed there).
+        ``given_id``: the version id came from the client, so it may be taken.
         """
 
         def work(tx: Transaction) -> ObjectVersion:
@@ -369,6 +396,11 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
                 target = tx.create_name(name, parent.id, OBJECT, self._creator_acls(client), now)
                 if target is None:
                     raise RetryTransaction()
+            elif given_id and tx.get_version(target.id, version) is not None:
+                raise Conflict(
+                    f"The object {name} has or had a version {version}; version ids are "
+                    "never reused."
+                )
             if also is not None:
                 also(tx)
             return tx.create_version(

@@ -205,7 +205,9 @@ def object_metadata() -> dict:
 def put_name(call: Call) -> Response:
     """PUT: a new namespace, or a new version of an object."""
     if call.path.version is not None:
-        raise BadRequest("Versions are immutable; PUT the object name to make a new version.")
+        if not call.config.version_import_roles:
+            raise BadRequest("Versions are immutable; PUT the object name to make a new version.")
+        return put_object(call, flag("parents"), call.path.version)
     if call.path.is_root:
         raise BadRequest("The root namespace always exists.")
     parents = flag("parents")
@@ -219,7 +221,7 @@ def put_name(call: Call) -> Response:
     return put_object(call, parents)
 
 
-def put_object(call: Call, parents: bool) -> Response:
+def put_object(call: Call, parents: bool, version_id: Optional[str] = None) -> Response:
     limit = call.config.max_request_payload_size
     length = request_length()
     if length is not None and length > limit:
@@ -231,7 +233,7 @@ def put_object(call: Call, parents: bool) -> Response:
     conditions = parse_preconditions(request.headers)
     blocks = read_blocks(request.stream, length, limit)
     version = call.model.put_object(
-        call.client, call.path.name, blocks, metadata, parents, conditions
+        call.client, call.path.name, blocks, metadata, parents, conditions, version_id
     )
     url = call.url(version.name, version.version)
     return render.created(url, {"ETag": version.etag, "Content-Location": url})
@@ -255,7 +257,7 @@ def post_name(call: Call) -> Response:
 
 def route_name(call: Call) -> Response:
     if call.path.version is not None:
-        return by_method(call, {"GET": get_version, "DELETE": delete_name})
+        return by_method(call, {"GET": get_version, "PUT": put_name, "DELETE": delete_name})
     return by_method(
         call, {"GET": get_name, "PUT": put_name, "POST": post_name, "DELETE": delete_name}
     )
