@@ -204,9 +204,7 @@ def object_metadata() -> dict:
 
 def put_name(call: Call) -> Response:
     """PUT: a new namespace, or a new version of an object."""
-    if call.path.version is not None:
-        if not call.config.version_import_roles:
-            raise BadRequest("Versions are immutable; PUT the object name to make a new version.")
+    if call.path.version is not None:  # routed here only for version_import_roles
         return put_object(call, flag("parents"), call.path.version)
     if call.path.is_root:
         raise BadRequest("The root namespace always exists.")
@@ -257,7 +255,10 @@ def post_name(call: Call) -> Response:
 
 def route_name(call: Call) -> Response:
     if call.path.version is not None:
-        return by_method(call, {"GET": get_version, "PUT": put_name, "DELETE": delete_name})
+        methods = {"GET": get_version, "DELETE": delete_name}
+        if call.config.version_import_roles:  # versions are immutable, but for migrations
+            methods["PUT"] = put_name
+        return by_method(call, methods)
     return by_method(
         call, {"GET": get_name, "PUT": put_name, "POST": post_name, "DELETE": delete_name}
     )

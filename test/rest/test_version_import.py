@@ -87,7 +87,7 @@ def test_without_the_setting_versions_stay_immutable(make_config):
         plain = FlaskProtocolClient(application)
         assert plain.mkdir("/hatrac/plain", user="alice").status == 201
         reply = plain.put("/hatrac/plain/o:DDDDDDDDDDDDDDDDDDDDDDDDDD", user="alice", data=b"x")
-        assert reply.status == 400
-        assert "immutable" in reply.text
+        assert reply.status == 405
+        assert "PUT" not in reply.headers["Allow"]
     finally:
         application.extensions["hatrac"].close()
