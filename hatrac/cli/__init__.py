@@ -29,7 +29,7 @@ def command(name: str, help: str, arguments: Optional[Callable] = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import accounts, admin, deploy, maintenance, uploads  # noqa: F401  (register the subcommands)
+    from . import accounts, admin, deploy, maintenance, migrate, uploads  # noqa: F401  (register the subcommands)
 
     parser = argparse.ArgumentParser(prog="hatrac", description="Administer a Hatrac object store.")
     parser.add_argument(
