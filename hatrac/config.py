@@ -434,7 +434,10 @@ def _validate_storage(values: dict) -> None:
             where = f"overlay_backends[{number}]"
             if not isinstance(entry, dict):
                 raise ConfigError(f"config field '{where}' must be an object")
-            unknown = set(entry) - {"storage_backend", "storage_path", "s3_config", "comment"}
+            known = {"storage_backend", "storage_path", "s3_config", "comment"}
+            if entry.get("storage_backend") == "upstream":  # written by import-upstream
+                known = {"storage_backend", "label", "storage_path", "upstream_s3", "comment"}
+            unknown = set(entry) - known
             if unknown:
                 raise ConfigError(
                     f"config field '{where}' has unknown field(s) {', '.join(sorted(unknown))}; "
@@ -446,6 +449,15 @@ def _validate_storage(values: dict) -> None:
                     raise ConfigError(f"config field '{where}.storage_path' must be a string")
             elif backend == "amazons3":
                 check_s3(entry.get("s3_config"), f"{where}.s3_config")
+            elif backend == "upstream":
+                if not isinstance(entry.get("label"), str) or not entry["label"]:
+                    raise ConfigError(f"config field '{where}.label' must be a non-empty string")
+                if not isinstance(entry.get("storage_path"), str) and not isinstance(
+                    entry.get("upstream_s3"), dict
+                ):
+                    raise ConfigError(
+                        f"config field '{where}' needs a storage_path or an upstream_s3 object"
+                    )
             else:
                 raise ConfigError(
                     f"config field '{where}.storage_backend' must be 'filesystem' or "

@@ -29,7 +29,15 @@ def command(name: str, help: str, arguments: Optional[Callable] = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import accounts, admin, deploy, maintenance, migrate, uploads  # noqa: F401  (register the subcommands)
+    from . import (  # noqa: F401  (register the subcommands)
+        accounts,
+        admin,
+        deploy,
+        maintenance,
+        migrate,
+        uploads,
+        upstream,
+    )
 
     parser = argparse.ArgumentParser(prog="hatrac", description="Administer a Hatrac object store.")
     parser.add_argument(

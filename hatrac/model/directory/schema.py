@@ -172,6 +172,17 @@ MIGRATIONS: list[Migration] = [
         ),
         sqlite=("CREATE INDEX names_parent_name ON names (parent_id, name)",),
     ),
+    # which upstream Hatrac name row each imported name came from (hatrac
+    # import-upstream): makes the import resumable and idempotent, and shows
+    # two upstream spellings that are one name here
+    _migration(
+        "upstream-import-1",
+        """CREATE TABLE upstream_names (
+            upstream_id BIGINT PRIMARY KEY,
+            name_id BIGINT NOT NULL UNIQUE REFERENCES names(id),
+            upstream_name TEXT NOT NULL
+        )""",
+    ),
 ]
 
 

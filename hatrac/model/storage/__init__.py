@@ -60,6 +60,17 @@ def build_storage(
         for entry in overlay_backends:
             if entry.get("storage_backend") == "overlay":
                 raise StorageError("overlay_backends cannot contain another overlay")
+            if entry.get("storage_backend") == "upstream":
+                from .upstream import UpstreamLayoutStorage
+
+                chain.append(
+                    UpstreamLayoutStorage(
+                        entry.get("label", ""),
+                        storage_path=entry.get("storage_path"),
+                        buckets=entry.get("upstream_s3"),
+                    )
+                )
+                continue
             chain.append(
                 build_storage(
                     entry.get("storage_backend", "filesystem"),
