@@ -147,8 +147,13 @@ def _live_versions(directory, subtree: str) -> list:
     )
 
 
-def verify_version(storage, version, prefix: str) -> Optional[Finding]:
-    """Re-hash one version's bytes; a Finding when they are missing or differ."""
+def verify_version(
+    storage, version, prefix: str, computed: Optional[dict] = None
+) -> Optional[Finding]:
+    """Re-hash one version's bytes; a Finding when they are missing or differ.
+
+    ``computed``, when given, receives the digests found (base64).
+    """
     url = resource_url(prefix, version.name, version.version)
     expected = {"size": version.size}
     if version.content_md5:
@@ -163,6 +168,8 @@ def verify_version(storage, version, prefix: str) -> Optional[Finding]:
         return Finding(url, version.storage_key, "missing", _reason(error), expected)
     found = {"size": digests.size, "content-md5": digests.md5_b64}
     found["content-sha256"] = digests.sha256_b64
+    if computed is not None:
+        computed.update(found)
     different = [key for key, value in expected.items() if found.get(key) != value]
     if different:
         return Finding(
@@ -185,6 +192,12 @@ def _verify_arguments(parser) -> None:
     )
     parser.add_argument(
         "--json", action="store_true", help="write one JSON report to standard output"
+    )
+    parser.add_argument(
+        "--fill-digests",
+        action="store_true",
+        help="record the MD5 and SHA-256 of versions that have none (imported from "
+        "upstream Hatrac, which stored digests only when clients sent them)",
     )
 
 
@@ -211,9 +224,18 @@ def verify(args) -> int:
             return EXIT_FAILED
         findings: list[Finding] = []
         checked_bytes = 0
+        filled = 0
         with _progress(sum(v.size for v in versions), description="verify") as bar:
             for version in versions:
-                finding = verify_version(storage, version, config.service_prefix)
+                computed: dict = {}
+                finding = verify_version(storage, version, config.service_prefix, computed)
+                if (
+                    finding is None
+                    and args.fill_digests
+                    and not (version.content_md5 and version.content_sha256)
+                ):
+                    _fill_digests(directory, version.id, computed)
+                    filled += 1
                 if finding is not None:
                     findings.append(finding)
                     if not args.json:
@@ -233,6 +255,8 @@ def verify(args) -> int:
             "different": sum(1 for f in findings if f.problem == "different"),
             "problems": [asdict(finding) for finding in findings],
         }
+        if args.fill_digests:
+            report["digests_filled"] = filled
         print(json.dumps(report, indent=2))
     else:
         print(
@@ -240,6 +264,16 @@ def verify(args) -> int:
             f"{len(versions) - len(findings)} ok, {len(findings)} with problems"
         )
     return EXIT_FAILED if findings else EXIT_OK
+
+
+def _fill_digests(directory, version_id: int, computed: dict) -> None:
+    """Record digests computed from verified bytes where none is recorded."""
+    from ..model.directory.upstream import set_digests
+
+    directory.run(
+        lambda tx: set_digests(tx, version_id, computed["content-md5"], computed["content-sha256"]),
+        write=True,
+    )
 
 
 def _name_of(config, path: str) -> Optional[str]:

@@ -31,6 +31,7 @@ from ..model.directory import upstream as sql
 from ..model.resources import NAMESPACE
 from ..model.storage import Storage, StorageError
 from ..model.storage.upstream import UpstreamLayoutStorage
+from ..urls import MAX_VERSION_LENGTH
 from . import rows
 from .site import Site
 
@@ -282,6 +283,15 @@ class Importer:
             self.report.count("unfinished_skipped")
             return None
         self.report.count("versions")
+        if len(version.encode("utf-8")) > MAX_VERSION_LENGTH or any(
+            ord(c) < 0x20 or ord(c) == 0x7F for c in version
+        ):
+            self.report.add(
+                "version-refused-by-our-urls",
+                where,
+                "imported with its id, but our URL rules refuse the id (over "
+                f"{MAX_VERSION_LENGTH} bytes or a control character), so it cannot be addressed",
+            )
         if nameid not in mapping:
             self.report.add("orphan-version", where, "its object was not imported; skipped")
             return None
