@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Optional, Union
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
 from ..urls import ROOT, parent_name, split_name
-from .acl import allows, granted_roles, normalize_acls
+from .acl import allows, granted_roles, may_know_versions, normalize_acls
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
 from .directory import Directory, Transaction
@@ -105,6 +105,11 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
     ) -> None:
         if not allows(client, access, chain, version):
             raise access_denied(client.identity, f"Access '{access}' on {what} is not granted.")
+
+    def _require_version_knowledge(self, client: Client, resolved: Resolved) -> None:
+        """Before saying a version is missing: the client may know the object's versions."""
+        if not may_know_versions(client, resolved.chain):
+            raise access_denied(client.identity, f"Access 'read' on {resolved.name} is not granted.")
 
     def _missing(self, client: Client, resolved: Resolved, what: str = "resource") -> Exception:
         """404, unless the client may not list the nearest namespace: then 401/403.
@@ -192,12 +197,12 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
         if version is None:
             found = tx.current_version(target.id) if current is _UNKNOWN else current
             if found is None:
-                self._require(client, "read", resolved.chain, name)
+                self._require_version_knowledge(client, resolved)
                 raise Conflict(f"The object {name} has no current version.")
         else:
             found = tx.get_version(target.id, version)
             if found is None or found.deleted:
-                self._require(client, "read", resolved.chain, name)
+                self._require_version_knowledge(client, resolved)
                 raise NotFound(f"The version {name}:{version} does not exist.")
         self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
         return target, found
@@ -453,11 +458,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             for child in descendants:
                 chain = [by_name[n] for n in split_name(child.name) if n in by_name]
                 self._require(client, "owner", chain, child.name)
+            # as upstream: owning an object is enough to delete it with all its versions
             objects = [n for n in [target, *descendants] if n.is_object]
             versions = tx.live_versions_of([n.id for n in objects])
-            for version in versions:
-                chain = [by_name[n] for n in split_name(version.name) if n in by_name]
-                self._require(client, "owner", chain, f"{version.name}:{version.version}", version)
             self.before_delete_names(tx, [target, *descendants])
             tx.delete_names([target.id, *(n.id for n in descendants)])
             return [v.storage_key for v in versions if v.renamed_to is None]
@@ -485,7 +488,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
                 raise NotFound(f"{name} is a namespace; namespaces have no versions.")
             found = tx.get_version(target.id, version)
             if found is None or found.deleted:
-                self._require(client, "read", resolved.chain, name)
+                self._require_version_knowledge(client, resolved)
                 raise NotFound(f"The version {name}:{version} does not exist.")
             self._require(client, "owner", resolved.chain, f"{name}:{version}", found)
             conditions.check(found.etag)
@@ -513,7 +516,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
             raise NotFound(f"{name} is a namespace; namespaces have no versions.")
         found = tx.get_version(target.id, version)
         if found is None or found.deleted:
-            self._require(client, "read", resolved.chain, name)
+            self._require_version_knowledge(client, resolved)
             raise NotFound(f"The version {name}:{version} does not exist.")
         return AclTarget("version", resolved.chain, found)
 

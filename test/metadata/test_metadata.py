@@ -119,6 +119,8 @@ def test_rights(client, ns, version):
     assert client.get(meta).status == 401
     assert client.get(meta, user="bob").status == 403
     assert client.put(ns + "/obj;acl/read", user="alice", json=["*"]).status == 204
+    assert client.get(meta).status == 401  # an object's read lists versions only
+    assert client.put(ns + "/obj;acl/subtree-read", user="alice", json=["*"]).status == 204
     assert client.get(meta).status == 200
     assert client.put(meta + "/content-type", user="bob", data="a/b").status == 403
     assert client.put(meta + "/content-type", data="a/b").status == 401

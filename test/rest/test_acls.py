@@ -138,24 +138,28 @@ def test_read_rights(client, ns):
     assert client.get(ns + "/sub/obj", user="carol").status == 403
 
 
-def test_object_read_acl_covers_its_versions(client, ns):
+def test_object_read_lists_versions_subtree_read_reads_them(client, ns):
+    # upstream's meaning: an object's read is the versions listing only
     client.put(ns + "/obj", user="alice", data=b"one")
     client.put(ns + "/obj;acl/read/bob", user="alice")
     client.put(ns + "/obj", user="alice", data=b"two")
-    assert client.get(ns + "/obj", user="bob").body == b"two"
     assert client.get(ns + "/obj;versions", user="bob").status == 200
+    assert client.get(ns + "/obj", user="bob").status == 403
+    client.put(ns + "/obj;acl/subtree-read/carol", user="alice")
+    assert client.get(ns + "/obj", user="carol").body == b"two"
+    assert client.get(ns + "/obj;versions", user="carol").status == 403
 
 
 def test_group_roles(client, ns):
     client.put(ns + "/obj", user="alice", data=b"x")
-    client.put(ns + "/obj;acl/read/lab", user="alice")
+    client.put(ns + "/obj;acl/subtree-read/lab", user="alice")
     assert client.get(ns + "/obj", user="bob").status == 403
     assert client.get(ns + "/obj", user="bob", groups=("lab",)).status == 200
 
 
 def test_star_means_everyone(client, ns):
     client.put(ns + "/obj", user="alice", data=b"public")
-    client.put(ns + "/obj;acl/read/%2A", user="alice")
+    client.put(ns + "/obj;acl/subtree-read/%2A", user="alice")
     assert client.get(ns + "/obj").body == b"public"
 
 

@@ -33,11 +33,20 @@ def test_subtree_rights_flow_down():
     assert allows(Client("bob"), "read", chain, version())
 
 
-def test_object_acls_govern_versions():
-    chain = [name("/"), name("/a/o", kind="object", read=["carol"], owner=["olga"])]
-    assert allows(Client("carol"), "read", chain, version())
-    assert allows(Client("olga"), "owner", chain, version())
-    assert not allows(Client("carol"), "owner", chain, version())
+def test_object_acls_are_about_the_object():
+    chain = [
+        name("/"),
+        name("/a/o", kind="object", read=["carol"], owner=["olga"], subtree_read=["sam"]),
+    ]
+    # object read and owner: the versions listing and the object, not the versions
+    assert allows(Client("carol"), "read", chain)
+    assert not allows(Client("carol"), "read", chain, version())
+    assert allows(Client("olga"), "owner", chain)
+    assert not allows(Client("olga"), "read", chain, version())
+    assert not allows(Client("olga"), "owner", chain, version())
+    # object subtree-read: every version, but not the listing
+    assert allows(Client("sam"), "read", chain, version())
+    assert not allows(Client("sam"), "read", chain)
     assert allows(Client("vic"), "read", chain, version(read=["vic"]))
 
 
