@@ -109,7 +109,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames):
     def _require_version_knowledge(self, client: Client, resolved: Resolved) -> None:
         """Before saying a version is missing: the client may know the object's versions."""
         if not may_know_versions(client, resolved.chain):
-            raise access_denied(client.identity, f"Access 'read' on {resolved.name} is not granted.")
+            raise access_denied(
+                client.identity, f"Access 'read' on {resolved.name} is not granted."
+            )
 
     def _missing(self, client: Client, resolved: Resolved, what: str = "resource") -> Exception:
         """404, unless the client may not list the nearest namespace: then 401/403.
