@@ -70,7 +70,7 @@ def test_groups_come_from_apache(apache):
     obj = apache.url + path + "/data"
     assert requests.put(obj, data=b"lab only", auth=("alice", "alice-pw")).status_code == 201
     acl = requests.put(
-        obj + ";acl/read",
+        obj + ";acl/subtree-read",  # an object's subtree-read reads its versions
         json=["https://example.org/groups/lab"],
         auth=("alice", "alice-pw"),
     )
