@@ -124,10 +124,19 @@ class BadGateway(HatracError):
 
 
 class ServiceUnavailable(HatracError):
-    """A transient fault (database down, storage busy); retry later."""
+    """A transient fault (database down, storage busy or full); retry later.
+
+    Every such answer carries ``Retry-After`` (seconds), so that clients and
+    proxies back off instead of hammering a service that is recovering.
+    """
 
     status = 503
     title = "Service Unavailable"
+    retry_after = 5
+
+    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None):
+        super().__init__(message, headers)
+        self.headers.setdefault("Retry-After", str(self.retry_after))
 
 
 def access_denied(client_identity: Optional[str], message: str) -> HatracError:

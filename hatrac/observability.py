@@ -124,6 +124,10 @@ def _open_upload_jobs(state: Any) -> Optional[int]:
 
 
 # -- health ---------------------------------------------------------------------
+# storage with less free space than this is reported as full
+FULL_BELOW_BYTES = 1024 * 1024
+
+
 def _json(body: dict, status: int = 200) -> Response:
     response = Response(json.dumps(body) + "\n", status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
@@ -146,6 +150,12 @@ def readiness(state: Any) -> tuple[bool, dict]:
     except Exception as error:
         ready = False
         report["storage"] = f"unavailable: {_one_line(error)}"
+    else:
+        # full storage still serves reads (so the service stays ready), but
+        # every write answers 507 until space is freed: say so
+        space = state.storage.space_left()
+        if space is not None and space < FULL_BELOW_BYTES:
+            report["storage"] = f"full: {space} bytes free; writes answer 507 until space is freed"
     return ready, report
 
 

@@ -35,6 +35,14 @@ class StorageError(ServiceUnavailable):
     """The backend failed (disk full, I/O error, remote store down)."""
 
 
+class InsufficientStorage(StorageError):
+    """The storage is full (ENOSPC, EDQUOT): 507, retry once space is freed."""
+
+    status = 507
+    title = "Insufficient Storage"
+    retry_after = 60
+
+
 class TruncatedBody(BadRequest):
     """The request body ended before its declared length."""
 
@@ -269,6 +277,10 @@ class Storage(ABC):
     def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
         """Remove stored and staged bytes no live version refers to; returns the keys."""
         return []
+
+    def space_left(self) -> Optional[int]:
+        """Bytes that can still be written (None: unknown or unbounded, e.g. S3)."""
+        return None
 
     def check(self) -> None:  # noqa: B027 - optional for backends
         """Raise StorageError when the backend is not usable (readiness, startup)."""

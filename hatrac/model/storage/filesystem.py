@@ -17,13 +17,23 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import struct
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from . import hashahead
-from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
+from .base import (
+    Body,
+    ChunkReceipt,
+    Digests,
+    InsufficientStorage,
+    Staged,
+    Storage,
+    StorageError,
+)
 from .jobs import ChunkInterrupted, JobGone, hash_file
 
 WRITEBACK_STEP = 32 * 1024 * 1024
@@ -78,6 +88,37 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+def storage_fault(action: str, error: OSError) -> StorageError:
+    """The error for a failed filesystem call: 507 when the storage is full."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(
+            f"The storage is full ({error.strerror}) and could not {action}; nothing was "
+            "stored. Retry when an administrator has freed space."
+        )
+    return StorageError(f"cannot {action}: {error.strerror}")
+
+
+# struct flock for F_OFD_SETLKW: l_type, l_whence, l_start, l_len, l_pid (must be 0)
+_FLOCK = "hhqqi4x"
+
+
+@contextmanager
+def range_lock(fd: int, start: int, length: int) -> Iterator[None]:
+    """An exclusive lock on bytes ``[start, start + length)`` of an open file
+    (``length`` 0: to the end of the file, however long it grows).
+
+    An open-file-description lock (Linux): unlike a POSIX record lock it is
+    held by this descriptor, so threads of one process exclude each other as
+    well as processes do, and it is released when the descriptor is closed
+    (also when the process dies).
+    """
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, struct.pack(_FLOCK, fcntl.F_WRLCK, 0, start, length, 0))
+    try:
+        yield
+    finally:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_UNLCK, 0, start, length, 0))
+
+
 class FilesystemStorage(Storage):
     """Bytes as files under one root directory."""
 
@@ -113,6 +154,13 @@ class FilesystemStorage(Storage):
                 "or permissions"
             ) from None
 
+    def space_left(self) -> Optional[int]:
+        try:
+            stats = os.statvfs(self.root)
+        except OSError:
+            return None
+        return stats.f_bavail * stats.f_frsize
+
     # -- writing --------------------------------------------------------------
     def stage(self, key: str, blocks: Iterable[bytes]) -> Staged:
         temp = self.tmp / f"{key}.{os.getpid()}.part"
@@ -120,7 +168,7 @@ class FilesystemStorage(Storage):
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except OSError as error:
-            raise StorageError(f"cannot create a file in storage: {error.strerror}") from None
+            raise storage_fault("create a file in storage", error) from None
         writeback = EarlyWriteback(fd)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
@@ -138,7 +186,7 @@ class FilesystemStorage(Storage):
                 os.fsync(out.fileno())
         except OSError as error:
             temp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write to storage: {error.strerror}") from None
+            raise storage_fault("write the body", error) from None
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -152,7 +200,7 @@ class FilesystemStorage(Storage):
             self._place(Path(staged.handle), final)
         except OSError as error:
             Path(staged.handle).unlink(missing_ok=True)
-            raise StorageError(f"cannot store the object: {error.strerror}") from None
+            raise storage_fault("store the object", error) from None
 
     def _place(self, source: Path, final: Path) -> None:
         """Rename a durable file into its final place and persist the rename."""
@@ -233,7 +281,7 @@ class FilesystemStorage(Storage):
             fsync_directory(self.jobs)
         except OSError as error:
             path.unlink(missing_ok=True)
-            raise StorageError(f"cannot create the upload job's file: {error.strerror}") from None
+            raise storage_fault("create the upload job's file", error) from None
         return str(chunk_length)  # for hash-ahead, which needs the chunk boundaries
 
     def write_chunk(
@@ -255,21 +303,26 @@ class FilesystemStorage(Storage):
             mine = os.fstat(fd)
             if current.st_ino != mine.st_ino or mine.st_nlink != 1:
                 raise JobGone("The upload job is being finalized; no chunk can be changed now.")
-            # logged before any byte changes, so hash-ahead can tell
-            hashahead.append_record(path, hashahead.STARTED, index)
-            written = 0
-            for block in blocks:
-                view = memoryview(block)
-                while view:
-                    count = os.pwrite(fd, view, offset + written)
-                    written += count
-                    view = view[count:]
-            # a chunk acknowledged to the client must survive a crash
-            os.fdatasync(fd)
-            hashahead.append_record(path, hashahead.DONE, index)
             size = mine.st_size
+            # sends of one chunk take turns, so the log's order is the order in
+            # which their bytes landed: the last record of a chunk tells whether
+            # its bytes are one sender's, whole (D) or not (S, a cut-off send)
+            # (the job's state is its chunk length; without it, lock to the end)
+            with range_lock(fd, offset, int(state) if state.isdigit() else 0):
+                # logged before any byte changes, so hash-ahead and finalize can tell
+                hashahead.append_record(path, hashahead.STARTED, index)
+                written = 0
+                for block in blocks:
+                    view = memoryview(block)
+                    while view:
+                        count = os.pwrite(fd, view, offset + written)
+                        written += count
+                        view = view[count:]
+                # a chunk acknowledged to the client must survive a crash
+                os.fdatasync(fd)
+                hashahead.append_record(path, hashahead.DONE, index)
         except OSError as error:
-            raise StorageError(f"cannot write the chunk: {error.strerror}") from None
+            raise storage_fault("write the chunk", error) from None
         finally:
             os.close(fd)  # also releases the lock
         if state.isdigit() and size > 0:
@@ -289,6 +342,9 @@ class FilesystemStorage(Storage):
         try:
             # wait for chunk writes in flight; none can start until we are done
             fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _still_linked(path, fd):
+                # a concurrent finalization won and released the job meanwhile
+                raise JobGone("The upload job was finalized (or cancelled) by another request.")
             if os.fstat(fd).st_size != size:
                 raise StorageError("The upload job's file does not have the job's size.")
             interrupted = hashahead.interrupted_chunks(path)
@@ -309,14 +365,19 @@ class FilesystemStorage(Storage):
             # keeps its bytes should binding the version fail
             temp = self.tmp / f"{key}.{os.getpid()}.link"
             temp.unlink(missing_ok=True)
-            os.link(path, temp)
+            try:
+                os.link(path, temp)
+            except FileNotFoundError:
+                raise JobGone(
+                    "The upload job was finalized (or cancelled) by another request."
+                ) from None
             try:
                 self._place(temp, self.path_of(key))
             except BaseException:
                 temp.unlink(missing_ok=True)
                 raise
         except OSError as error:
-            raise StorageError(f"cannot assemble the upload: {error.strerror}") from None
+            raise storage_fault("assemble the upload", error) from None
         finally:
             os.close(fd)
         return digests
@@ -360,6 +421,14 @@ class FilesystemStorage(Storage):
         for shard in self.objects.glob("*/*"):
             for entry in shard.iterdir():
                 yield entry.name
+
+
+def _still_linked(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _mtime(path: Path) -> float:

@@ -30,6 +30,9 @@ class OverlayStorage(Storage):
         for backend in self.backends:
             backend.check()
 
+    def space_left(self) -> Optional[int]:
+        return self.first.space_left()
+
     def key_for(self, name: Optional[str], key: str) -> str:
         return self.first.key_for(name, key)
 

@@ -54,7 +54,7 @@ import botocore.exceptions
 
 from ...errors import BadGateway, HatracError
 from .base import BLOCK_SIZE, Body, ChunkReceipt, Digests, Staged, Storage, StorageError
-from .jobs import JobGone
+from .jobs import ChunkInterrupted, JobGone
 
 logger = logging.getLogger(__name__)
 
@@ -589,20 +589,35 @@ class S3Storage(Storage):
         if job.get("upload_id") and chunks:
             assembled = job["staging"] + "assembled"
             try:
+                # S3 keeps, of concurrent sends of one part, the last one that
+                # completed, whole: assemble what it holds (the ETags recorded
+                # with the chunks may be of another send of the same bytes)
+                held = _part_etags(client, job["bucket"], assembled, job["upload_id"])
+                missing = [c.index for c in chunks if c.index + 1 not in held]
+                if missing:
+                    shown = ", ".join(str(i) for i in missing[:20])
+                    raise ChunkInterrupted(
+                        f"The object store holds no complete copy of chunk(s) {shown}; "
+                        "send them again, then finalize."
+                    )
                 client.complete_multipart_upload(
                     Bucket=job["bucket"],
                     Key=assembled,
                     UploadId=job["upload_id"],
                     MultipartUpload={
-                        "Parts": [{"PartNumber": c.index + 1, "ETag": c.state} for c in chunks]
+                        "Parts": [
+                            {"PartNumber": c.index + 1, "ETag": held[c.index + 1]} for c in chunks
+                        ]
                     },
                 )
             except _S3_ERRORS as error:
                 # completed by an earlier finalization whose version was not bound?
-                if _error_code(error) != "NoSuchUpload" or not self._exists(
-                    client, job["bucket"], assembled
-                ):
+                if _error_code(error) != "NoSuchUpload":
                     raise _fault("assemble the uploaded chunks", job["bucket"], error) from None
+                if not self._exists(client, job["bucket"], assembled):
+                    raise JobGone(
+                        "The upload job was finalized (or cancelled) by another request."
+                    ) from None
             sources = [assembled]
         elif job.get("upload_id"):
             sources = []
@@ -784,6 +799,16 @@ def _prefetch_objects(client, bucket: str, object_keys: list[str], ahead: int) -
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _part_etags(client, bucket: str, key: str, upload_id: str) -> dict[int, str]:
+    """Part number -> ETag of the parts S3 holds for one multipart upload."""
+    held: dict[int, str] = {}
+    paginator = client.get_paginator("list_parts")
+    for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+        for part in page.get("Parts", []):
+            held[part["PartNumber"]] = part["ETag"]
+    return held
 
 
 def _multipart_uploads(client, bucket: str, prefix: str) -> list[dict]:
