@@ -9,15 +9,18 @@ import time.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from typing import Union
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from . import __version__
 from .auth import build_authenticator
 from .config import Config, StartupError, load_config
 from .errors import HatracError, InternalError
+from .logs import configure_default_logging, log_startup
 from .model.client import Client
 from .model.directory import directory_from_config
 from .model.service import Hatrac
@@ -66,12 +69,17 @@ def startup_reason(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def database_failure(config: Config, error: BaseException) -> str:
-    """The one-line startup error for a database that cannot be opened or set up."""
+def redacted_dsn(dsn: str) -> str:
+    """The DSN without its password (key=value or URL form)."""
     import re
 
-    dsn = re.sub(r"password\s*=\s*\S+", "password=***", config.database_dsn)
-    dsn = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+    dsn = re.sub(r"password\s*=\s*\S+", "password=***", dsn)
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+
+
+def database_failure(config: Config, error: BaseException) -> str:
+    """The one-line startup error for a database that cannot be opened or set up."""
+    dsn = redacted_dsn(config.database_dsn)
     return (
         f"database {dsn!r} cannot be opened: {startup_reason(error)}; check database_dsn in the "
         "config, that the database server is running, and that the service account may use it"
@@ -140,6 +148,14 @@ def create_app(config: Union[None, str, dict, Config] = None) -> Flask:
     """The Hatrac application; ``config`` is a dict, a file path, or None (environment)."""
     app = Flask("hatrac")
     app.url_map.strict_slashes = False
-    init_app(app, config)
-    logging.basicConfig(level=app.extensions["hatrac"].config.log_level)
+    state = init_app(app, config)
+    configure_default_logging(state.config.log_level)
+    log_startup(
+        "hatrac application ready",
+        version=__version__,
+        service_prefix=state.config.service_prefix,
+        database=redacted_dsn(state.config.database_dsn),
+        storage=state.config.storage_backend,
+        metrics_multiprocess=bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")),
+    )
     return app

@@ -397,6 +397,9 @@ def _validate(values: dict) -> None:
     for key in ("session_expiry_secs", "password_hash_rounds"):
         if values[key] < 1:
             raise ConfigError(f"config field '{key}' must be a positive integer")
+    from .extras import check_config_extras
+
+    check_config_extras(values)
     if values["jwt_issuers"]:
         from .auth.oidc import parse_issuers
 

@@ -2,14 +2,23 @@
 
 Threads let one worker overlap slow clients and disk or database waits;
 the long timeout leaves room for 100 MiB PUTs and job finalization on slow
-links. Every value can be overridden on the command line.
+links. gunicorn's own error log is written as JSON lines like Hatrac's
+(:mod:`hatrac.logs`). With ``metrics_enabled``, several workers share a
+private ``PROMETHEUS_MULTIPROC_DIR`` made at start-up (:mod:`hatrac.metrics_dir`).
+Every value can be overridden on the command line.
 """
 
 import ctypes
 import ctypes.util
 import gc
+import logging.handlers
 import multiprocessing
 import os
+
+from gunicorn.glogging import Logger
+
+from hatrac import metrics_dir
+from hatrac.logs import GunicornFormatter
 
 workers = int(os.environ.get("HATRAC_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("HATRAC_THREADS", 8))
@@ -42,6 +51,30 @@ def _share_malloc_arenas() -> None:
 
 
 _share_malloc_arenas()
+# before any worker forks (and before --preload loads the app): see hatrac.metrics_dir
+metrics_dir.prepare()
+
+
+def on_exit(server):  # noqa: ARG001 - gunicorn's hook signature
+    """Remove the private metrics directory made at start-up."""
+    metrics_dir.cleanup()
+
+
+class GunicornLogger(Logger):
+    """gunicorn's logger with its error log (file or standard error) as JSON lines.
+
+    Its access log (off unless ``--access-logfile`` is given) keeps gunicorn's
+    format, since Hatrac writes its own; syslog handlers keep theirs.
+    """
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            if not isinstance(handler, logging.handlers.SysLogHandler):
+                handler.setFormatter(GunicornFormatter())
+
+
+logger_class = GunicornLogger
 
 
 def post_worker_init(worker):  # noqa: ARG001 - gunicorn's hook signature

@@ -13,12 +13,14 @@ outside the service prefix (``health_prefix``, default ``/hatrac-health``):
   ``metrics_enabled`` is true (404 otherwise). Under several worker processes
   (gunicorn ``--workers N``, mod_wsgi ``processes=N``) set the environment
   variable ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory writable by the
-  service *before it starts*; each scrape then sums all workers (see
+  service *before it starts* (the packaged gunicorn config does it by
+  itself: :mod:`hatrac.metrics_dir`); each scrape then sums all workers (see
   docs/operations.md).
 
-Every request (health checks included) is also written as one JSON line to
-the ``hatrac.access`` logger when ``access_log`` is true: request id,
-method, path, status, bytes in and out, duration and client identity.
+Every request (health checks included) is also written as one JSON line
+(``"kind": "access"``, see :mod:`hatrac.logs`) to the ``hatrac.access``
+logger when ``access_log`` is true: request id, method, path, status, bytes
+in and out, duration and client identity.
 Admins route that logger like any other (its records carry the JSON text as
 their message); by default it goes to standard error.
 """
@@ -33,6 +35,8 @@ import time
 from typing import Any, Optional
 
 from flask import Flask, Response, g, request
+
+from .logs import json_line
 
 access_logger = logging.getLogger("hatrac.access")
 logger = logging.getLogger("hatrac")
@@ -281,8 +285,7 @@ class Observer:
 
     def record(self, entry: dict, seconds: float) -> None:
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
-            entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **entry}
-            access_logger.info(json.dumps(entry, separators=(",", ":")))
+            access_logger.info(json_line("access", entry), extra={"hatrac_json": True})
         if self.metrics is not None:
             self.metrics.observe(
                 entry["method"], entry["status"], seconds, entry["bytes_in"], entry["bytes_out"]

@@ -10,7 +10,24 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e .
+# (re)install only when .venv is new or the package metadata changed, so restarts are fast
+stamp=.venv/.hatrac-installed-serve
+want=$(cat pyproject.toml setup.py hatrac/__init__.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e .
+    echo "$want" > "$stamp"
+fi
+
+# the config file every 'hatrac' command and the server read: written once, then kept
+if [ -z "${HATRAC_CONFIG:-}" ]; then
+    mkdir -p hatrac_data
+    if [ ! -e hatrac_data/hatrac_config.json ]; then
+        # data_directory "." is the directory of this file: the store stays in ./hatrac_data
+        printf '{\n  "data_directory": "."\n}\n' > hatrac_data/hatrac_config.json
+    fi
+    HATRAC_CONFIG="$PWD/hatrac_data/hatrac_config.json"
+fi
+export HATRAC_CONFIG
 
 .venv/bin/hatrac init-db >/dev/null
 
@@ -29,9 +46,13 @@ if ! .venv/bin/hatrac user list | cut -f1 | grep -qx admin; then
     echo "  curl -c jar -d username=admin --data-urlencode password@$data_dir/admin-password http://localhost:${port}/authn/session"
     echo "  curl -b jar http://localhost:${port}/hatrac/"
     echo "Log in with DERIVA (Python): HatracStore('http', 'localhost:${port}', {'username': 'admin', 'password': '...'})"
+    echo "  (say 'localhost:${port}', not '127.0.0.1:${port}', to DERIVA: for a host with a dot it files a"
+    echo "   cookie credential under 'HOST:PORT' as cookie domain, which never matches, so it is never sent)"
     echo "More users: echo PASSWORD | .venv/bin/hatrac user add NAME --password-stdin  (see docs/authentication.md)"
 fi
-echo "Hatrac serves http://127.0.0.1:${port}/hatrac/"
+echo "Hatrac serves http://127.0.0.1:${port}/hatrac/ (also http://localhost:${port}/hatrac/, the name to give DERIVA clients)"
 echo "Root namespace owners: $(.venv/bin/hatrac root-acl owner)"
 echo "To make a user an owner of the root: .venv/bin/hatrac root-acl owner USERNAME"
+echo "For 'hatrac' commands in another shell, use this store's config:"
+echo "  export HATRAC_CONFIG=$HATRAC_CONFIG"
 exec .venv/bin/gunicorn --config python:hatrac.gunicorn_conf --bind "127.0.0.1:${port}" 'hatrac:create_app()'

@@ -28,7 +28,13 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# (re)install only when .venv is new or the package metadata changed
+stamp=.venv/.hatrac-installed-test
+want=$(cat pyproject.toml setup.py hatrac/__init__.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$want" > "$stamp"
+fi
 
 .venv/bin/ruff check hatrac test
 .venv/bin/ruff format --check hatrac test

@@ -1,5 +1,8 @@
 """The audit log: one JSON line per security event, on the ``hatrac.audit`` logger.
 
+Each line has the common ``time`` (ISO 8601, UTC) and ``"kind": "audit"``
+(:mod:`hatrac.logs`), then ``event`` and its fields.
+
 Route it where the site wants it with ordinary :mod:`logging` configuration
 (a file, syslog, journald). Events and their fields:
 
@@ -17,10 +20,10 @@ Passwords, session ids, tokens and cookies are never written.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from typing import Any
+
+from ..logs import json_line
 
 logger = logging.getLogger("hatrac.audit")
 # written whatever the service's log_level (a WARNING service log must not
@@ -31,9 +34,7 @@ if logger.level == logging.NOTSET:
 
 
 def audit(event: str, **fields: Any) -> None:
-    """Write one audit line: ``{"time", "event", ...fields}`` as compact JSON."""
+    """Write one audit line: ``{"time", "kind": "audit", "event", ...fields}`` as compact JSON."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    record = {"time": round(time.time(), 3), "event": event}
-    record.update(fields)
-    logger.info(json.dumps(record, sort_keys=False, default=str))
+    logger.info(json_line("audit", {"event": event, **fields}), extra={"hatrac_json": True})

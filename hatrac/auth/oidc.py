@@ -16,9 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-import jwt
-
 from ..config import ConfigError
+from ..extras import require
 from ..model.client import Client
 from .accounts import Authentication
 from .base import refuse
@@ -94,6 +93,11 @@ def parse_issuers(entries: list) -> list[Issuer]:
     return issuers
 
 
+def _jwt():
+    """PyJWT (the ``hatrac[oidc]`` extra)."""
+    return require("jwt", "jwt_issuers (OIDC/JWT bearer tokens)")
+
+
 class _KeySet:
     """A JWKS file, re-read when its modification time changes."""
 
@@ -109,6 +113,7 @@ class _KeySet:
         except OSError:
             return None
         if stamp != self._stamp:
+            jwt = _jwt()
             with self._lock:
                 try:
                     with open(self.path, encoding="utf-8") as handle:
@@ -131,11 +136,13 @@ class JWTProvider:
         self.issuers = {issuer.issuer: issuer for issuer in issuers}
         self.keysets = {issuer.issuer: _KeySet(issuer.jwks_file) for issuer in issuers}
         self.trust_forwarded = trust_forwarded
+        _jwt()  # fail at start-up, naming the extra, when PyJWT is missing
 
     def identify(self, environ: dict) -> Optional[Authentication]:
         value = bearer_value(environ)
         if not value or not looks_like_jwt(value):
             return None
+        jwt = _jwt()
         try:
             header = jwt.get_unverified_header(value)
             claims = jwt.decode(value, options={"verify_signature": False})

@@ -29,17 +29,20 @@ def command(name: str, help: str, arguments: Optional[Callable] = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
     from . import (  # noqa: F401  (register the subcommands)
         accounts,
         admin,
         deploy,
         maintenance,
         migrate,
+        serve,
         uploads,
         upstream,
     )
 
     parser = argparse.ArgumentParser(prog="hatrac", description="Administer a Hatrac object store.")
+    parser.add_argument("--version", action="version", version=f"hatrac {__version__}")
     parser.add_argument(
         "--config",
         help="path of hatrac_config.json (default: $HATRAC_CONFIG, else ~/hatrac_config.json)",

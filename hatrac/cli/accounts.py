@@ -59,6 +59,12 @@ def _run(function, args) -> int:
         directory.close()
 
 
+def _json_flag(parser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON array instead of tab-separated lines"
+    )
+
+
 # -- users ---------------------------------------------------------------------
 def _user_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -77,7 +83,8 @@ def _user_arguments(parser) -> None:
         ("groups", "the groups the user belongs to (directly or through groups)"),
     ):
         actions.add_parser(action, help=help_text).add_argument("name")
-    actions.add_parser("list", help="list users (name, state, display name)")
+    listing = actions.add_parser("list", help="list users (name, state, display name)")
+    _json_flag(listing)
 
 
 def _user(accounts, args) -> int:
@@ -98,7 +105,20 @@ def _user(accounts, args) -> int:
         for group in accounts.groups_of(args.name):
             print(group)
     elif args.action == "list":
-        for user in accounts.users():
+        users = accounts.users()
+        if args.json:
+            rows = [
+                {
+                    "name": user.name,
+                    "state": "disabled" if user.disabled else "enabled",
+                    "password": bool(user.password_hash),
+                    "display_name": user.display_name,
+                }
+                for user in users
+            ]
+            print(json.dumps(rows, indent=2))
+            return EXIT_OK
+        for user in users:
             state = "disabled" if user.disabled else "enabled"
             password = "" if user.password_hash else " (no password)"
             print(f"{user.name}\t{state}{password}\t{user.display_name or ''}")
@@ -122,7 +142,10 @@ def _group_arguments(parser) -> None:
         )
         sub.add_argument("group")
         sub.add_argument("member", help="a user name, or g:GROUP for a group")
-    actions.add_parser("list", help="list groups with their direct members (JSON lines)")
+    listing = actions.add_parser(
+        "list", help="list groups with their direct members (group, users, groups)"
+    )
+    _json_flag(listing)
 
 
 def _group(accounts, args) -> int:
@@ -138,9 +161,16 @@ def _group(accounts, args) -> int:
         verb = "added to" if add else "removed from"
         print(f"{args.member} {verb} {args.group}" + ("" if changed else " (no change)"))
     elif args.action == "list":
-        for name, users, groups in accounts.groups():
-            members = {"users": users, "groups": groups}
-            print(json.dumps({"group": name, "role": "g:" + name, **members}))
+        rows = [
+            {"group": name, "role": "g:" + name, "users": users, "groups": groups}
+            for name, users, groups in accounts.groups()
+        ]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return EXIT_OK
+        for row in rows:
+            groups = ",".join("g:" + group for group in row["groups"])
+            print(f"{row['group']}\t{','.join(row['users'])}\t{groups}")
     return EXIT_OK
 
 
@@ -160,6 +190,7 @@ def _token_arguments(parser) -> None:
     actions.add_parser("revoke", help="revoke a token by its id").add_argument("id", type=int)
     listing = actions.add_parser("list", help="list tokens (never their values)")
     listing.add_argument("user", nargs="?")
+    _json_flag(listing)
 
 
 def _token(accounts, args) -> int:
@@ -176,7 +207,22 @@ def _token(accounts, args) -> int:
             return EXIT_FAILED
         print(f"token {args.id} revoked")
     elif args.action == "list":
-        for token in accounts.tokens(args.user):
+        tokens = accounts.tokens(args.user)
+        if args.json:
+            rows = [
+                {
+                    "id": token.id,
+                    "user": token.user_name,
+                    "state": "revoked" if token.revoked else "live",
+                    "created": _when(token.created),
+                    "expires": None if token.expires is None else _when(token.expires),
+                    "description": token.description,
+                }
+                for token in tokens
+            ]
+            print(json.dumps(rows, indent=2))
+            return EXIT_OK
+        for token in tokens:
             state = "revoked" if token.revoked else "live"
             print(
                 f"{token.id}\t{token.user_name}\t{state}\tcreated {_when(token.created)}\t"

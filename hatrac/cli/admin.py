@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from ..config import load_config
+from ..config import config_path_from_environment, load_config
 from ..model.directory import directory_from_config
 from ..model.resources import ACCESS_MODES, NAMESPACE
 from ..urls import ROOT
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 
 
+def warn_if_new_default_store(args, config) -> None:
+    """Say on stderr when, with no config file at all, a new empty store is about to be made.
+
+    Without ``--config``, ``$HATRAC_CONFIG`` or ``~/hatrac_config.json`` the
+    built-in defaults put the store under ``./hatrac_data`` of the current
+    directory, which is rarely the store a server reads.
+    """
+    if args.config or config_path_from_environment() is not None:
+        return
+    dsn = config.database_dsn
+    if dsn.startswith("sqlite:") and not Path(dsn[len("sqlite:") :]).exists():
+        print(
+            f"hatrac: warning: no config file (no --config, $HATRAC_CONFIG unset, no "
+            f"~/hatrac_config.json), so this creates a new, empty store in "
+            f"{config.data_directory}; to use a server's store, pass --config or export "
+            "HATRAC_CONFIG=/path/to/its/hatrac_config.json (scripts/serve.sh prints the line)",
+            file=sys.stderr,
+        )
+
+
 def open_configured_directory(args):
     """The configuration and an initialized directory, as the service would open them."""
     config = load_config(args.config)
+    warn_if_new_default_store(args, config)
     directory = directory_from_config(config)
     directory.initialize(config.root_acls)
     return config, directory
@@ -29,10 +51,20 @@ def init_db(args) -> int:
 
 
 def _root_acl_arguments(parser) -> None:
-    parser.add_argument("access", choices=ACCESS_MODES[NAMESPACE], help="access mode")
+    parser.add_argument(
+        "access",
+        nargs="?",
+        choices=ACCESS_MODES[NAMESPACE],
+        help="access mode (none: list every ACL of the root)",
+    )
     parser.add_argument("roles", nargs="*", help="roles to add (or remove with --remove)")
     parser.add_argument("--remove", action="store_true", help="remove the roles instead")
     parser.add_argument("--set", action="store_true", help="replace the ACL with the roles")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (an object of every ACL when no access mode is given)",
+    )
 
 
 @command(
@@ -41,6 +73,14 @@ def _root_acl_arguments(parser) -> None:
     _root_acl_arguments,
 )
 def root_acl(args) -> int:
+    if args.access is None:
+        if args.roles or args.set or args.remove:
+            print(
+                "hatrac: name the access mode to change, e.g. 'root-acl owner ROLE'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return _list_root_acls(args)
     _, directory = open_configured_directory(args)
 
     def change(tx):
@@ -60,7 +100,10 @@ def root_acl(args) -> int:
         return acls
 
     if not args.roles and not args.set:
-        root = directory.run(lambda tx: tx.get_name(ROOT))
+        try:
+            root = directory.run(lambda tx: tx.get_name(ROOT))
+        finally:
+            directory.close()
         print(json.dumps(root.acls.get(args.access, [])))
         return EXIT_OK
     try:
@@ -73,6 +116,21 @@ def root_acl(args) -> int:
     finally:
         directory.close()
     print(json.dumps(acls.get(args.access, [])))
+    return EXIT_OK
+
+
+def _list_root_acls(args) -> int:
+    _, directory = open_configured_directory(args)
+    try:
+        root = directory.run(lambda tx: tx.get_name(ROOT))
+    finally:
+        directory.close()
+    acls = {mode: list(root.acls.get(mode, [])) for mode in ACCESS_MODES[NAMESPACE]}
+    if args.json:
+        print(json.dumps(acls, indent=2))
+        return EXIT_OK
+    for mode, roles in acls.items():
+        print(f"{mode}\t{','.join(roles)}")
     return EXIT_OK
 
 

@@ -74,6 +74,13 @@ def check_config(args) -> int:
 
     source = args.config or config_path_from_environment()
     config = load_config(args.config)  # ConfigError: exit 2, one line, from main()
+    if source is None:
+        print(
+            "hatrac: warning: no config file found (no --config, $HATRAC_CONFIG unset, no "
+            f"~/hatrac_config.json); the built-in defaults would serve a store in "
+            f"{config.data_directory}, which may not be the store your server reads",
+            file=sys.stderr,
+        )
     print(f"config: {source or 'built-in defaults (no config file found)'}: valid")
     problems = 0
     try:

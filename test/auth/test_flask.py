@@ -128,7 +128,9 @@ def test_cli_one_liners(config_file, auth_config):
     code, out = run_cli(config_file, "user", "groups", "ann")
     assert out.split() == ["all", "lab"]
     code, out = run_cli(config_file, "group", "list")
-    listed = [json.loads(line) for line in out.splitlines()]
+    assert "lab\tann\t" in out.splitlines() and "all\t\tg:lab" in out.splitlines()
+    code, out = run_cli(config_file, "group", "list", "--json")
+    listed = json.loads(out)
     assert {"group": "lab", "role": "g:lab", "users": ["ann"], "groups": []} in listed
     code, out = run_cli(config_file, "user", "list")
     assert "ann\tenabled" in out and "ben\tenabled (no password)\tBen" in out

@@ -24,6 +24,9 @@ def open_directory(
         from .sqlite import SQLiteDatabase
 
         return Directory(SQLiteDatabase(dsn[len("sqlite:") :]), max_retries=max_retries)
+    from ...extras import require
+
+    require("psycopg2", "a PostgreSQL database_dsn")
     from .postgres import PostgresDatabase
 
     database = PostgresDatabase(dsn, pool_size, prepared_statements=prepared_statements)

@@ -46,6 +46,9 @@ def build_storage(
             raise StorageError("the filesystem storage backend needs a storage_path")
         return FilesystemStorage(storage_path)
     if backend == "amazons3":
+        from ...extras import require
+
+        require("boto3", "storage_backend 'amazons3'")
         from .s3 import S3Storage
 
         if s3_config is None:

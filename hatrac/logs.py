@@ -1,0 +1,136 @@
+"""One log format: every line Hatrac writes is one JSON object.
+
+Each object starts with ``time`` (UTC, ISO 8601 with milliseconds, e.g.
+``2026-12-01T10:20:14.123Z``) and ``kind``:
+
+* ``access``: one line per request (:mod:`hatrac.observability`);
+* ``audit``: security events (:mod:`hatrac.auth.audit`);
+* ``startup``: the service starting, and gunicorn's own lifecycle lines
+  (listening, workers booting and exiting, signals, shutdown);
+* ``error``: the service log proper (warnings, errors, tracebacks; with
+  ``log_level`` INFO or DEBUG also diagnostics: ``level`` says which).
+
+Access and audit records carry their finished JSON line as the message
+(:func:`json_line`), so a handler with a plain ``%(message)s`` format writes
+them unchanged; :class:`JsonFormatter` turns every other record into the
+same shape. :class:`GunicornFormatter` gives gunicorn's error log that format
+(its ``logger_class`` in :mod:`hatrac.gunicorn_conf`). docs/operations.md lists
+every field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Optional
+
+KINDS = ("access", "audit", "startup", "error")
+
+# gunicorn's lifecycle messages at INFO (everything else it says is an error or warning)
+_GUNICORN_LIFECYCLE = (
+    "Starting gunicorn",
+    "Listening at",
+    "Using worker",
+    "Booting worker",
+    "Worker exiting",
+    "Handling signal",
+    "Shutting down",
+    "Control socket",
+    "Reason:",
+)
+
+
+def timestamp(seconds: Optional[float] = None) -> str:
+    """``seconds`` (default now) as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC."""
+    if seconds is None:
+        seconds = time.time()
+    whole = int(seconds)
+    millis = int((seconds - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def json_line(kind: str, fields: dict, seconds: Optional[float] = None) -> str:
+    """One compact JSON object: ``time`` and ``kind`` first, then ``fields``."""
+    record = {"time": timestamp(seconds), "kind": kind}
+    record.update(fields)
+    return json.dumps(record, separators=(",", ":"), default=str)
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats any log record as one JSON line of the common shape.
+
+    Records whose message already is such a line (``record.hatrac_json``)
+    pass unchanged. Others become ``{"time", "kind", "level", "logger",
+    "pid", "message"}`` plus ``exception`` (the traceback as one string).
+    """
+
+    def __init__(self, kind: Optional[str] = None):
+        super().__init__()
+        self.kind = kind
+
+    def kind_of(self, record: logging.LogRecord) -> str:
+        explicit = getattr(record, "hatrac_kind", None)
+        if explicit:
+            return explicit
+        if self.kind:
+            return self.kind
+        if record.name == "hatrac.startup":
+            return "startup"
+        return "error"
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "hatrac_json", False):
+            return record.getMessage()
+        fields: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process or os.getpid(),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            fields["exception"] = record.exc_text
+        if record.stack_info:
+            fields["stack"] = self.formatStack(record.stack_info)
+        return json_line(self.kind_of(record), fields, record.created)
+
+
+class GunicornFormatter(JsonFormatter):
+    """gunicorn's error log: its lifecycle lines are ``startup``, the rest ``error``."""
+
+    def kind_of(self, record: logging.LogRecord) -> str:
+        message = str(record.msg)
+        if record.levelno <= logging.INFO and message.startswith(_GUNICORN_LIFECYCLE):
+            return "startup"
+        return "error"
+
+
+def log_startup(message: str, **fields: Any) -> None:
+    """One ``startup`` line on the ``hatrac.startup`` logger."""
+    record_fields = {"message": message, "pid": os.getpid(), **fields}
+    startup_logger.info(json_line("startup", record_fields), extra={"hatrac_json": True})
+
+
+def configure_default_logging(level: str) -> None:
+    """Standard error in the JSON format, unless logging is already configured.
+
+    Like :func:`logging.basicConfig`, this does nothing when the root logger
+    has handlers: a site's own logging configuration wins.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+startup_logger = logging.getLogger("hatrac.startup")
+# the start-up line is written whatever log_level is, as the audit is
+if startup_logger.level == logging.NOTSET:
+    startup_logger.setLevel(logging.INFO)
