@@ -343,6 +343,9 @@ def _type_message(setting: Setting, value: Any) -> str:
 
 
 def _validate(values: dict) -> None:
+    from .extras import check_config_extras
+
+    check_config_extras(values)  # first: the checks below may import the extras
     if not values["service_prefix"].startswith("/") or values["service_prefix"].endswith("/"):
         if values["service_prefix"] != "":
             raise ConfigError(
@@ -397,9 +400,6 @@ def _validate(values: dict) -> None:
     for key in ("session_expiry_secs", "password_hash_rounds"):
         if values[key] < 1:
             raise ConfigError(f"config field '{key}' must be a positive integer")
-    from .extras import check_config_extras
-
-    check_config_extras(values)
     if values["jwt_issuers"]:
         from .auth.oidc import parse_issuers
 

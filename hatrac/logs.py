@@ -29,19 +29,6 @@ from typing import Any, Optional
 
 KINDS = ("access", "audit", "startup", "error")
 
-# gunicorn's lifecycle messages at INFO (everything else it says is an error or warning)
-_GUNICORN_LIFECYCLE = (
-    "Starting gunicorn",
-    "Listening at",
-    "Using worker",
-    "Booting worker",
-    "Worker exiting",
-    "Handling signal",
-    "Shutting down",
-    "Control socket",
-    "Reason:",
-)
-
 
 def timestamp(seconds: Optional[float] = None) -> str:
     """``seconds`` (default now) as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC."""
@@ -100,13 +87,11 @@ class JsonFormatter(logging.Formatter):
 
 
 class GunicornFormatter(JsonFormatter):
-    """gunicorn's error log: its lifecycle lines are ``startup``, the rest ``error``."""
+    """gunicorn's error log: its INFO lines (start, listening, workers booting and
+    exiting, signals, shutdown) are ``startup``; warnings and errors are ``error``."""
 
     def kind_of(self, record: logging.LogRecord) -> str:
-        message = str(record.msg)
-        if record.levelno <= logging.INFO and message.startswith(_GUNICORN_LIFECYCLE):
-            return "startup"
-        return "error"
+        return "startup" if record.levelno <= logging.INFO else "error"
 
 
 def log_startup(message: str, **fields: Any) -> None:
