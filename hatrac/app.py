@@ -55,6 +55,10 @@ class HatracState:
     def authenticate(self, environ: dict) -> Client:
         return self.authenticator.identify(environ)
 
+    def authenticate_deferred(self, environ: dict):
+        """The client, or a DeferredClient looked up with the first name resolution."""
+        return self.authenticator.identify_deferred(environ)
+
     def close(self) -> None:
         self.accounts.close()
         self.directory.close()

@@ -22,6 +22,7 @@ from typing import Optional
 
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests
 from ..model.client import Client
+from ..model.credentials import DeferredClient, PendingLookup
 from ..model.directory import accounts as sql
 from ..model.directory.accounts import Identity, Token, User
 from . import passwords
@@ -146,6 +147,16 @@ class Accounts:
         now = time.time()
         return self.cache.lookup(
             "s" + key, lambda: self.directory.run(lambda tx: sql.session_identity(tx, key, now))
+        )
+
+    def deferred(self, kind: str, secret: str, refuse) -> Optional[DeferredClient]:
+        """A client whose ``kind`` credential (``session`` or ``bearer``) is looked up
+        with the request's first name resolution, or None when that cannot apply
+        (an identity cache is on, or the value cannot be a secret of ours)."""
+        if self.cache.enabled or not secret or len(secret) > 256:
+            return None
+        return DeferredClient(
+            PendingLookup(kind, secret_hash(secret), self.directory, client_of, refuse)
         )
 
     def extend_session(self, session_hash: str) -> Optional[float]:

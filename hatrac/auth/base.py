@@ -64,14 +64,23 @@ class Authenticator:
         self.providers = list(providers)
         self.trust_forwarded = trust_forwarded
 
-    def authenticate(self, environ: dict):
-        """The request's Authentication (None for anonymous); raises 401 on bad credentials."""
+    def authenticate(self, environ: dict, defer: bool = False):
+        """The request's Authentication (None for anonymous); raises 401 on bad credentials.
+
+        With ``defer``, a provider that can (``deferred``) may answer with a
+        DeferredClient instead, which is returned as is and not remembered.
+        """
         from .accounts import Authentication
 
         cached = environ.get(ENVIRON_KEY)
         if cached is not None:
             return cached or None
         for provider in self.providers:
+            deferred = getattr(provider, "deferred", None) if defer else None
+            if deferred is not None:
+                client = deferred(environ)
+                if client is not None:
+                    return client
             found = provider.identify(environ)
             if found is not None:
                 if isinstance(found, Client):
@@ -91,3 +100,14 @@ class Authenticator:
     def identify(self, environ: dict) -> Client:
         found = self.authenticate(environ)
         return found.client if found is not None else ANONYMOUS
+
+    def identify_deferred(self, environ: dict):
+        """Like :meth:`identify`, but a session or token credential may come back as a
+        :class:`~hatrac.model.credentials.DeferredClient`, looked up by the request's
+        first name resolution (same round trip); the providers keep their order."""
+        from .accounts import Authentication
+
+        found = self.authenticate(environ, defer=True)
+        if found is None:
+            return ANONYMOUS
+        return found.client if isinstance(found, Authentication) else found

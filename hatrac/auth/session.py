@@ -82,6 +82,23 @@ class SessionProvider:
         self.cookie_name = cookie_name
         self.trust_forwarded = trust_forwarded
 
+    def deferred(self, environ: dict):
+        """A client looked up with the request's name resolution (one round trip for
+        both), or None to :meth:`identify` now: no cookie, several cookie values, or
+        an unsafe request from another page, whose CSRF refusal names the user."""
+        values = session_cookies(environ, self.cookie_name)
+        if len(values) != 1:
+            return None
+        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS and not same_origin(environ):
+            return None
+        return self.accounts.deferred(
+            "session",
+            values[0],
+            lambda: refuse(
+                environ, "session", "unknown, expired or ended session", self.trust_forwarded
+            ),
+        )
+
     def identify(self, environ: dict) -> Optional[Authentication]:
         values = session_cookies(environ, self.cookie_name)
         if not values:

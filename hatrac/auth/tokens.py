@@ -41,6 +41,20 @@ class TokenProvider:
         self.jwt_enabled = jwt_enabled
         self.trust_forwarded = trust_forwarded
 
+    def deferred(self, environ: dict):
+        """A client whose token (or session id) is looked up with the request's name
+        resolution, or None to :meth:`identify` now (no bearer value, or a JWT's)."""
+        value = bearer_value(environ)
+        if not value or (self.jwt_enabled and looks_like_jwt(value)):
+            return None
+        return self.accounts.deferred(
+            "bearer",
+            value,
+            lambda: refuse(
+                environ, "bearer", "unknown, expired or revoked token", self.trust_forwarded
+            ),
+        )
+
     def identify(self, environ: dict) -> Optional[Authentication]:
         value = bearer_value(environ)
         if value is None:

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import BadRequest, HatracError, MethodNotAllowed, NotFound
 from ..model.client import Client
+from ..model.credentials import DeferredClient, deferring
 from ..urls import ResourcePath, resource_url
 from . import render
 
@@ -97,13 +98,25 @@ def dispatch(path: str = "") -> Response:
     if not raw.startswith(prefix):
         raise NotFound(f"{raw} is not under the service prefix {prefix}.")
     parsed = state.parser.parse(raw[len(prefix) :])
-    client = g.get("client") or state.authenticate(request.environ)
-    g.client = client
+    client = g.get("client") or state.authenticate_deferred(request.environ)
     call = Call(state=state, path=parsed, client=client, method=request.method)
     route = FAMILIES.get(parsed.subresource)
     if route is None:
         raise BadRequest(f"The sub-resource ;{parsed.subresource} is not supported here.")
-    return route(call)
+    if not isinstance(client, DeferredClient):
+        g.client = client
+        return route(call)
+    # the session or token is looked up by the first name resolution, in its statement;
+    # whatever the answer, a dead credential is a 401 before any other outcome
+    try:
+        with deferring(client):
+            response = route(call)
+    except HatracError as error:
+        if error.status != 401:
+            g.client = client.resolved()
+        raise
+    g.client = client.resolved()
+    return response
 
 
 def handle_hatrac_error(error: HatracError) -> Response:

@@ -252,18 +252,83 @@ def user_identity(tx: Any, name: str) -> Optional[Identity]:
 
 
 # -- sessions ------------------------------------------------------------------
-def session_identity(tx: Any, id_hash: str, now: float) -> Optional[Identity]:
-    """The live session with this hash, its enabled user and groups; one query."""
+_WHO_SESSION = (
+    "SELECT u.id AS user_id, u.name, u.display_name, s.since, s.expires "
+    "FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id "
+    "WHERE s.id_hash = %s AND s.expires > %s AND NOT u.disabled"
+)
+_WHO_TOKEN = (
+    "SELECT u.id AS user_id, u.name, u.display_name, t.created AS since, t.expires "
+    "FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id "
+    "WHERE t.token_hash = %s AND NOT t.revoked AND (t.expires IS NULL OR t.expires > %s) "
+    "AND NOT u.disabled"
+)
+# who a credential of each kind may be: a cookie names a session; a bearer value is
+# an API token, else a session id (both cannot match: they are distinct random values)
+_WHO = {"session": _WHO_SESSION, "bearer": f"{_WHO_TOKEN} UNION ALL {_WHO_SESSION}"}
+# columns of an identity row: user id, name, display name, since, expires, groups
+IDENTITY_WIDTH = 6
+
+
+def _lookup(tx: Any, who: str, params: tuple) -> Optional[Identity]:
     rows = tx.all(
-        "WITH RECURSIVE who AS (SELECT u.id AS user_id, u.name, u.display_name, s.since, "
-        "s.expires FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id "
-        f"WHERE s.id_hash = %s AND s.expires > %s AND NOT u.disabled), {_CLOSURE} "
+        f"WITH RECURSIVE who AS ({who}), {_CLOSURE} "
         "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
         "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
-        (id_hash, now),
+        params,
         prepared=True,
     )
     return _identity(rows)
+
+
+def session_identity(tx: Any, id_hash: str, now: float) -> Optional[Identity]:
+    """The live session with this hash, its enabled user and groups; one query."""
+    return _lookup(tx, _WHO_SESSION, (id_hash, now))
+
+
+def token_identity(tx: Any, token_hash: str, now: float) -> Optional[Identity]:
+    """The owner (enabled) and groups of a live, unrevoked token; one query."""
+    return _lookup(tx, _WHO_TOKEN, (token_hash, now))
+
+
+def credential_identity(tx: Any, kind: str, key: str, now: float) -> Optional[Identity]:
+    """The identity of a ``session`` cookie or a ``bearer`` value (token, else session)."""
+    if kind == "session":
+        return session_identity(tx, key, now)
+    return token_identity(tx, key, now) or session_identity(tx, key, now)
+
+
+def with_identity(dialect: str, kind: str, key: str, now: float, sql: str) -> tuple[str, tuple]:
+    """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
+
+    Every row of the result starts with :data:`IDENTITY_WIDTH` identity columns
+    (all NULL when the credential matches nothing live; the groups joined by
+    newlines, which no group name contains), followed by ``sql``'s columns;
+    when ``sql`` finds no row there is still one row, its columns NULL. The
+    parameters returned go before ``sql``'s own.
+    """
+    joined = "group_concat(g.name, char(10))"
+    if dialect == "postgres":
+        joined = "string_agg(g.name, chr(10))"
+    statement = (
+        f"WITH RECURSIVE who AS ({_WHO[kind]}), {_CLOSURE}, "
+        "ident AS (SELECT who.user_id, who.name, who.display_name, who.since, who.expires, "
+        f"(SELECT {joined} FROM auth_groups g WHERE g.id IN (SELECT id FROM closure)) AS grp "
+        "FROM who LIMIT 1) "
+        "SELECT ident.user_id, ident.name, ident.display_name, ident.since, ident.expires, "
+        f"ident.grp, q.* FROM (SELECT 1 AS one) one LEFT JOIN ident ON 1 = 1 "
+        f"LEFT JOIN ({sql}) q ON 1 = 1"
+    )
+    params = (key, now) if kind == "session" else (key, now, key, now)
+    return statement, params
+
+
+def identity_of_row(row: tuple) -> Optional[Identity]:
+    """The identity at the front of a :func:`with_identity` row, or None."""
+    if row[0] is None:
+        return None
+    groups = tuple(sorted(set(row[5].split("\n")))) if row[5] else ()
+    return Identity(row[0], row[1], row[2], row[3], row[4], groups)
 
 
 def create_session(
@@ -296,21 +361,6 @@ def delete_expired_sessions(tx: Any, now: float) -> int:
 
 
 # -- API tokens ----------------------------------------------------------------
-def token_identity(tx: Any, token_hash: str, now: float) -> Optional[Identity]:
-    """The owner (enabled) and groups of a live, unrevoked token; one query."""
-    rows = tx.all(
-        "WITH RECURSIVE who AS (SELECT u.id AS user_id, u.name, u.display_name, "
-        "t.created AS since, t.expires FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id "
-        "WHERE t.token_hash = %s AND NOT t.revoked AND (t.expires IS NULL OR t.expires > %s) "
-        f"AND NOT u.disabled), {_CLOSURE} "
-        "SELECT who.user_id, who.name, who.display_name, who.since, who.expires, g.name "
-        "FROM who LEFT JOIN auth_groups g ON g.id IN (SELECT id FROM closure)",
-        (token_hash, now),
-        prepared=True,
-    )
-    return _identity(rows)
-
-
 def create_token(
     tx: Any,
     token_hash: str,

@@ -21,7 +21,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from ...errors import ServiceUnavailable
 from ...urls import ROOT
+from ..credentials import pending
 from ..resources import NAMESPACE, Name, ObjectVersion, Resolved
+from . import accounts
 from .schema import migrate
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,26 @@ class Transaction:
     ) -> list[tuple]:
         return self.execute(sql, params, prepared, before).fetchall()
 
+    def _rows_with_credential(
+        self, sql: str, params: list, before: Optional[str] = None
+    ) -> list[tuple]:
+        """A name-resolving SELECT, carrying the request's pending credential lookup.
+
+        When the request has a session or token whose identity is not known yet
+        (:mod:`hatrac.model.credentials`), it is fetched by the same statement:
+        a dead credential raises its 401 here, before any row is used.
+        """
+        lookup = pending()
+        if lookup is None:
+            return self.all(sql, params, prepared=True, before=before)
+        statement, front = accounts.with_identity(
+            self.dialect, lookup.kind, lookup.key, lookup.now, sql
+        )
+        rows = self.all(statement, [*front, *params], prepared=True, before=before)
+        lookup.settle(accounts.identity_of_row(rows[0]))
+        width = accounts.IDENTITY_WIDTH
+        return [row[width:] for row in rows if row[width] is not None]
+
     # -- names --------------------------------------------------------------
     def resolve(self, name: str, chain: list[str], lock: Optional[str] = None) -> Resolved:
         """Look up a name and all its ancestors (with their ACLs) in one query.
@@ -153,21 +175,19 @@ class Transaction:
         """
         select = f"SELECT {_NAME_COLUMNS} FROM names WHERE name "
         if lock is None or not self._database.writer_locks:
-            rows = self.all(select + f"IN ({_placeholders(len(chain))})", chain, prepared=True)
+            rows = self._rows_with_credential(select + f"IN ({_placeholders(len(chain))})", chain)
         elif lock in ("share", "delete"):
             table_lock = "SHARE ROW EXCLUSIVE" if lock == "delete" else "ROW EXCLUSIVE"
-            rows = self.all(
+            rows = self._rows_with_credential(
                 select + f"IN ({_placeholders(len(chain))})",
                 chain,
-                prepared=True,
                 before=f"LOCK TABLE names IN {table_lock} MODE",
             )
         elif lock == "update":
             above = chain[:-1]
-            rows = self.all(
+            rows = self._rows_with_credential(
                 select + f"IN ({_placeholders(len(above))})",
                 above,
-                prepared=True,
                 before="LOCK TABLE names IN ROW EXCLUSIVE MODE",
             )
             rows += self.all(select + "= %s FOR UPDATE", (name,), prepared=True)
@@ -180,14 +200,13 @@ class Transaction:
     ) -> tuple[Resolved, Optional[ObjectVersion]]:
         """:meth:`resolve`, plus the current version when the name is an object, in
         one round trip (the hot path of a GET)."""
-        rows = self.all(
+        rows = self._rows_with_credential(
             f"SELECT {_NAME_COLUMNS_OF_N}, {_VERSION_COLUMNS} FROM names n "
             "LEFT JOIN versions v ON n.name = %s AND v.id = ("
             "SELECT max(c.id) FROM versions c WHERE c.name_id = n.id AND NOT c.deleted "
             "AND c.renamed_to_name IS NULL) "
             f"WHERE n.name IN ({_placeholders(len(chain))})",
             [name, *chain],
-            prepared=True,
         )
         current = None
         for row in rows:
@@ -417,10 +436,14 @@ class Directory:
     @contextmanager
     def _transaction(self, write: bool, serializable: bool = True) -> Iterator[Transaction]:
         with self.database.connection() as conn:
+            lookup = pending()
             try:
                 self.database.begin(conn, write, serializable)
                 cursor = conn.cursor()
-                yield Transaction(self.database, cursor)
+                tx = Transaction(self.database, cursor)
+                if lookup is not None:
+                    lookup.open_transaction = tx  # a lookup made meanwhile runs in it
+                yield tx
                 self.database.commit(conn)
             except BaseException as error:
                 try:
@@ -430,6 +453,9 @@ class Directory:
                 if self.database.is_connection_error(error):
                     self.database.discard(conn)
                 raise
+            finally:
+                if lookup is not None:
+                    lookup.open_transaction = None
 
     def run(
         self, work: Callable[[Transaction], T], write: bool = False, serializable: bool = True
