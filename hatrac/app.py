@@ -36,7 +36,10 @@ class HatracState:
     def __init__(self, config: Config):
         self.config = config
         self.parser = PathParser(
-            config.allowed_url_char_class, config.max_segment_length, config.max_name_length
+            config.allowed_url_char_class,
+            config.max_segment_length,
+            config.max_name_length,
+            legacy_names=config.legacy_names,
         )
         try:
             self.storage = open_storage(config)

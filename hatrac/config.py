@@ -95,6 +95,13 @@ SETTINGS: tuple[Setting, ...] = (
         "A-Za-z0-9_.~-",
         "Characters allowed bare (unencoded) in names, as a regular-expression class body.",
     ),
+    Setting(
+        "legacy_names",
+        (bool,),
+        False,
+        "Also accept name segments that are not UTF-8, hold control characters or spell "
+        "'.'/'..' percent-encoded (names imported from upstream Hatrac; set by import-upstream).",
+    ),
     Setting("max_segment_length", (int,), 255, "Longest name segment, in decoded characters."),
     Setting("max_name_length", (int,), 4096, "Longest full name, in decoded characters."),
     Setting(

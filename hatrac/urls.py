@@ -61,8 +61,15 @@ def _segment_pattern(char_class: str) -> re.Pattern:
 
 
 def quote_segment(text: str) -> str:
-    """Percent-encode one decoded segment in the canonical form."""
-    return quote(text, safe="-_.~")
+    """Percent-encode one decoded segment in the canonical form.
+
+    Segments a legacy parser let through (see ``PathParser(legacy_names=True)``)
+    keep their bytes: non-UTF-8 bytes arrive surrogate-escaped, and the dot
+    segments are spelled ``%2E`` so that no client normalizes them away.
+    """
+    if text in (".", ".."):
+        return "%2E" * len(text)
+    return quote(text.encode("utf-8", "surrogateescape"), safe="-_.~")
 
 
 def canonical_name(segments: tuple[str, ...]) -> str:
@@ -100,13 +107,22 @@ def decode_segment(raw: str, what: str = "name segment") -> str:
 class PathParser:
     """Parses raw request paths under one service's naming rules."""
 
-    def __init__(self, allowed_char_class: str, max_segment_length: int, max_name_length: int):
+    def __init__(
+        self,
+        allowed_char_class: str,
+        max_segment_length: int,
+        max_name_length: int,
+        legacy_names: bool = False,
+    ):
         try:
             self._segment_ok = _segment_pattern(allowed_char_class)
         except re.error as error:
             raise ValueError(f"allowed_url_char_class is not a valid class: {error}") from None
         self.max_segment_length = max_segment_length
         self.max_name_length = max_name_length
+        # names imported from upstream Hatrac, which stored any escape: segments
+        # that are not UTF-8, hold control characters or spell '.'/'..' encoded
+        self.legacy_names = legacy_names
 
     def _name_segment(self, raw: str) -> str:
         if raw == "":
@@ -115,8 +131,13 @@ class PathParser:
             raise BadRequest(
                 f"The name segment {raw!r} contains a character that must be percent-encoded."
             )
-        text = decode_segment(raw)
-        if text in (".", ".."):
+        if self.legacy_names:
+            text = unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
+            if raw in (".", ".."):
+                raise BadRequest("The name segments '.' and '..' are not allowed.")
+        else:
+            text = decode_segment(raw)
+        if text in (".", "..") and not self.legacy_names:
             raise BadRequest("The name segments '.' and '..' are not allowed.")
         if len(text) > self.max_segment_length:
             raise BadRequest(

@@ -294,7 +294,10 @@ def _name_of(config, path: str) -> Optional[str]:
     elif raw == prefix:
         raw = "/"
     parser = PathParser(
-        config.allowed_url_char_class, config.max_segment_length, config.max_name_length
+        config.allowed_url_char_class,
+        config.max_segment_length,
+        config.max_name_length,
+        legacy_names=config.legacy_names,
     )
     try:
         parsed = parser.parse(raw)

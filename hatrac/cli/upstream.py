@@ -135,4 +135,4 @@ def import_upstream(args) -> int:
         print(report.text())
         if args.write_config and not args.dry_run:
             print(f"our configuration: {args.write_config}")
-    return EXIT_FAILED if report.problems else EXIT_OK
+    return EXIT_FAILED if report.problem_total else EXIT_OK

@@ -64,7 +64,10 @@ def import_site(
                 s3_config=first.get("s3_config"),
                 service_prefix=site.service_prefix,
             )
-        report = Importer(site, source, directory, ours, options, progress).run()
+        importer = Importer(site, source, directory, ours, options, progress)
+        report = importer.run()
+        if importer.legacy_names:
+            ours_config["legacy_names"] = True
     finally:
         directory.close()
         source.close()

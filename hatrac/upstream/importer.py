@@ -36,6 +36,7 @@ from . import rows
 from .site import Site
 
 BATCH = 2000
+MAX_DETAILS = 10000  # problems listed one by one; the rest are counted by kind
 
 
 @dataclass
@@ -58,8 +59,17 @@ class Report:
     jobs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
+    problem_counts: dict = field(default_factory=dict)
+
     def add(self, kind: str, where: str, detail: str) -> None:
-        self.problems.append({"kind": kind, "where": where, "detail": detail})
+        """Record a problem; past MAX_DETAILS only counted (memory stays bounded)."""
+        self.problem_counts[kind] = self.problem_counts.get(kind, 0) + 1
+        if len(self.problems) < MAX_DETAILS:
+            self.problems.append({"kind": kind, "where": where, "detail": detail})
+
+    @property
+    def problem_total(self) -> int:
+        return sum(self.problem_counts.values())
 
     def count(self, key: str, amount: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + amount
@@ -69,6 +79,7 @@ class Report:
             "generation": self.generation,
             "counts": dict(sorted(self.counts.items())),
             "problems": self.problems,
+            "problem_counts": dict(sorted(self.problem_counts.items())),
             "upload_jobs": self.jobs,
             "notes": self.notes,
         }
@@ -90,7 +101,10 @@ class Report:
         ]
         lines += [f"note: {note}" for note in self.notes]
         lines += [f"PROBLEM {p['kind']} {p['where']}: {p['detail']}" for p in self.problems]
-        lines.append(f"{len(self.problems)} problem(s)")
+        if self.problem_total > len(self.problems):
+            lines.append(f"... and {self.problem_total - len(self.problems)} more (counted above)")
+        counted = ", ".join(f"{k}: {n}" for k, n in sorted(self.problem_counts.items()))
+        lines.append(f"{self.problem_total} problem(s)" + (f" ({counted})" if counted else ""))
         return "\n".join(lines)
 
 
@@ -122,12 +136,14 @@ class Importer:
             for backend in site.backends
         ]
         self.now = time.time()
+        self.legacy_names = False  # some names need PathParser(legacy_names=True)
 
     def url(self, name: str, version: Optional[str] = None) -> str:
         path = self.site.service_prefix + ("/" if name == "/" else name)
         return path + (":" + quote(version, safe="-_.~") if version is not None else "")
 
     def run(self) -> Report:
+        """All three passes; the report (``legacy_names`` tells what our config needs)."""
         self.report.generation, notes = self.source.generation()
         self.report.notes.extend(notes)
         self._check_buckets()
@@ -186,11 +202,15 @@ class Importer:
             self.report.add("bad-row", where, f"not imported: {refused}")
             return None
         if refused:
+            if "empty segment" in refused:
+                effect = "it is kept (it blocks reuse) but cannot be addressed over HTTP"
+            else:
+                self.legacy_names = True
+                effect = "the written configuration sets legacy_names, which accepts it"
             self.report.add(
                 "name-refused-by-our-urls",
                 where,
-                f"imported as {canonical!r}, but our URL rules refuse {refused}: it is kept "
-                "(it blocks reuse, its bytes are verified) yet cannot be addressed over HTTP",
+                f"imported as {canonical!r}; our URL rules refuse {refused} by default: {effect}",
             )
         acls, problems = rows.acls(kind, arrays)
         for problem in problems:

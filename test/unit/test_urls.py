@@ -151,3 +151,16 @@ def test_new_version_ids_stay_ours():
     ids = [new_version_id() for _ in range(50)]
     assert all(len(v) == 26 and set(v) <= crockford for v in ids)
     assert len(set(ids)) == 50
+
+
+def test_legacy_names_accept_what_upstream_stored():
+    legacy = PathParser("A-Za-z0-9_.~-", 255, 4096, legacy_names=True)
+    assert legacy.parse("/a/%FF").name == "/a/%FF"
+    assert legacy.parse("/a/%2e%2E/b").name == "/a/%2E%2E/b"
+    assert legacy.parse("/a/%01x").name == "/a/%01x"
+    assert legacy.parse("/a/caf%c3%a9").name == "/a/caf%C3%A9"
+    for raw in ("/a/..", "/a/.", "/a//b"):
+        with pytest.raises(BadRequest):
+            legacy.parse(raw)
+    with pytest.raises(BadRequest):
+        parser.parse("/a/%FF")  # off by default

@@ -69,7 +69,13 @@ def bad(postgres, tmp_path_factory):
     )
     app = hatrac.create_app(config)
     app.testing = True
-    yield {"report": report, "client": FlaskProtocolClient(app), "good": good, "d": d}
+    yield {
+        "report": report,
+        "config": config,
+        "client": FlaskProtocolClient(app),
+        "good": good,
+        "d": d,
+    }
     app.extensions["hatrac"].close()
     d.close()
 
@@ -99,6 +105,11 @@ def test_refused_ids_and_names_are_reported_but_kept(bad):
     assert "bad\\x01id" in _problems(report, "version-refused-by-our-urls")[0]["where"]
     refused = _problems(report, "name-refused-by-our-urls")
     assert any("%FF" in p["where"] and "not UTF-8" in p["detail"] for p in refused)
+    # served all the same: the written config accepts such segments
+    assert bad["config"]["legacy_names"] is True
+    assert bad["client"].get("/hatrac/ns/%FF").body == b"not utf-8"
+    listing = bad["client"].get("/hatrac/ns", headers={"Accept": "text/uri-list"})
+    assert "/hatrac/ns/%FF" in listing.text.split()
 
 
 def test_two_spellings_of_one_name(bad):
