@@ -231,3 +231,55 @@ def test_gitignore_keeps_the_store_and_the_cookie_jar_out():
         ["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True
     )
     assert sorted(result.stdout.split()) == sorted(paths)
+
+
+def test_tls_with_gunicorn_and_a_self_signed_certificate(tmp_path, config_file):
+    """docs/install.md's second way to give deriva-hatrac-cli its https: the documented
+    openssl and 'hatrac serve -- --certfile --keyfile' commands, then a requests client
+    (what DERIVA uses) that trusts the certificate through REQUESTS_CA_BUNDLE."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [HATRAC, "--config", str(config_file), "serve", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "1", "--", "--certfile", str(cert), "--keyfile", str(key)],
+        cwd=tmp_path,
+        env=bare_environment(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    probe = (
+        "import sys, requests\n"
+        "try:\n"
+        f"    reply = requests.get('https://localhost:{port}/hatrac-health/ready', timeout=10)\n"
+        "    print(reply.status_code, reply.json()['status'])\n"
+        "except requests.exceptions.SSLError:\n"
+        "    print('untrusted')\n"
+    )
+    try:
+        wait_for_port(port, process=process)
+        environment = {k: v for k, v in os.environ.items() if "CA_BUNDLE" not in k}
+        trusted = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**environment, "REQUESTS_CA_BUNDLE": str(cert)},
+            capture_output=True,
+            text=True,
+        )
+        assert trusted.stdout.split() == ["200", "ready"], trusted.stderr
+        untrusted = subprocess.run(
+            [sys.executable, "-c", probe], env=environment, capture_output=True, text=True
+        )
+        assert untrusted.stdout.strip() == "untrusted"
+        # plain http on the TLS port is not served
+        with pytest.raises(requests.RequestException):
+            requests.get(f"http://127.0.0.1:{port}/hatrac-health/live", timeout=5).json()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
