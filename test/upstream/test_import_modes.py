@@ -152,3 +152,50 @@ def test_s3_one_key_per_version_and_verify(postgres, moto, tmp_path, capsys):
     found = json.loads(capsys.readouterr().out)["problems"]
     d.close()
     assert [p["problem"] for p in found] == ["different"]
+
+
+def _order(path) -> list:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT n.name, v.version, v.size, v.deleted FROM versions v "
+            "JOIN names n ON n.id = v.name_id ORDER BY v.id"
+        ).fetchall()
+
+
+def test_an_interrupted_import_finishes_on_the_next_run(postgres, tmp_path, monkeypatch):
+    from hatrac.model.directory.upstream import UpstreamDatabase
+
+    d = Deployment(postgres, tmp_path, root_acls=OPEN)
+    for number in range(9):
+        d.version(f"/o{number % 3}", f"body {number}".encode())
+    d.delete_version("/o1", next(v for (n, v) in d.expected if n == "/o1"))
+    site = load_site(d.config())
+    original = UpstreamDatabase.versions
+
+    def dies_midway(self):
+        for count, row in enumerate(original(self)):
+            if count == 5:
+                raise ConnectionError("upstream's database went away")
+            yield row
+
+    monkeypatch.setattr(UpstreamDatabase, "versions", dies_midway)
+    interrupted = tmp_path / "interrupted.sqlite3"
+    try:
+        import_site(site, f"sqlite:{interrupted}", str(tmp_path / "a"), options=Options(batch=2))
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the import should have been interrupted")
+    assert 0 < len(_order(interrupted)) < 9
+    monkeypatch.setattr(UpstreamDatabase, "versions", original)
+    report, _ = import_site(
+        site, f"sqlite:{interrupted}", str(tmp_path / "a"), options=Options(batch=2)
+    )
+    clean = tmp_path / "clean.sqlite3"
+    import_site(site, f"sqlite:{clean}", str(tmp_path / "b"))
+    d.close()
+    assert 0 < report.counts["versions_new"] < 9
+    assert _order(interrupted) == _order(clean)  # same rows, same creation order
+    assert len(_order(clean)) == 9
