@@ -135,6 +135,33 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def measured(command: list) -> tuple[float, list[int], bytes, int]:
+    """Run a command; (seconds, resident-memory samples in KiB, standard output, exit code)."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, cwd=PROJECT, stdout=out, stderr=subprocess.DEVNULL)
+        samples = []
+        while process.poll() is None:
+            samples.append(rss_kib(process.pid))
+            time.sleep(0.5)
+        seconds = time.monotonic() - started
+        out.seek(0)
+        return seconds, [kib for kib in samples if kib], out.read(), process.returncode
+
+
+def run_verify(work: Path) -> dict:
+    """``hatrac verify`` over everything imported (re-hashing reads every file)."""
+    command = [sys.executable, "-m", "hatrac.cli", "--config", str(work / "ours_config.json")]
+    seconds, rss, output, _ = measured(command + ["verify", "--json"])
+    report = json.loads(output)
+    return {
+        "seconds": round(seconds, 1),
+        "checked": report["checked"],
+        "problems": len(report["problems"]),
+        "rss_mib_max": round(max(rss, default=0) / 1024, 1),
+    }
+
+
 def run_import(postgres: PostgresServer, work: Path, storage: Path) -> dict:
     upstream_config = work / "upstream_config.json"
     upstream_config.write_text(
@@ -161,22 +188,12 @@ def run_import(postgres: PostgresServer, work: Path, storage: Path) -> dict:
         str(work / "ours_config.json"),
         "--json",
     ]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    samples = []
-    while process.poll() is None:
-        samples.append((round(time.monotonic() - started, 1), rss_kib(process.pid)))
-        time.sleep(0.5)
-    output = process.stdout.read()
-    seconds = time.monotonic() - started
+    seconds, rss, output, code = measured(command)
     report = json.loads(output)
-    rss = [kib for _, kib in samples if kib]
     # memory flat: resident size in the last half of the run vs the first half
     half = len(rss) // 2
     return {
-        "exit_code": process.returncode,
+        "exit_code": code,
         "seconds": round(seconds, 1),
         "counts": report["counts"],
         "problems": len(report["problems"]),
@@ -192,6 +209,7 @@ def main(argv=None) -> int:
     parser.add_argument("--versions", type=int, default=1_000_000)
     parser.add_argument("--per-object", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--verify", action="store_true", help="also time 'hatrac verify' after")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hatrac-import-bench-"))
     os.chmod(work, 0o755)
@@ -214,6 +232,8 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
         }
         result["import"] = run_import(postgres, work, storage)
+        if args.verify:
+            result["verify"] = run_verify(work)
         result["load_average_after"] = os.getloadavg()
         print(json.dumps(result, indent=2))
         return 0 if result["import"]["exit_code"] in (0, 1) else 1

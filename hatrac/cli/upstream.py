@@ -49,6 +49,12 @@ def _arguments(parser) -> None:
     parser.add_argument(
         "--drop-jobs", action="store_true", help="accept that open upload jobs are not carried over"
     )
+    parser.add_argument(
+        "--webauthn2-session-url",
+        metavar="URL",
+        help="in the written config, take logins from the site's webauthn2 "
+        "(e.g. https://localhost/authn/session; see docs/authentication.md)",
+    )
     parser.add_argument("--json", action="store_true", help="write the report as JSON")
 
 
@@ -112,6 +118,12 @@ def import_upstream(args) -> int:
     except Exception as error:  # noqa: BLE001 - one line, not a traceback
         print(f"hatrac: import-upstream: cannot read upstream's database: {error}", file=sys.stderr)
         return EXIT_USAGE
+    extra = {}
+    if args.webauthn2_session_url:
+        extra = {
+            "authn_providers": ["webauthn2"],
+            "webauthn2_session_url": args.webauthn2_session_url,
+        }
     progress = _Progress(totals)
     try:
         report, _ = import_site(
@@ -122,7 +134,15 @@ def import_upstream(args) -> int:
             options,
             None if args.dry_run else args.write_config,
             progress=progress,
+            extra_config=extra,
         )
+    except Exception as error:  # noqa: BLE001 - one line, not a traceback
+        print(
+            f"hatrac: import-upstream: stopped: {type(error).__name__}: {error}; what was "
+            "imported so far is kept, and running the same command again resumes",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     finally:
         progress.close()
     if args.json:

@@ -33,6 +33,7 @@ def import_site(
     config_out: Optional[str] = None,
     new_prefix: str = "hatrac-new",
     progress: Optional[Callable[[str, int, int], None]] = None,
+    extra_config: Optional[dict] = None,
 ) -> tuple[Report, dict]:
     """Import ``site`` into our database; returns the report and our config.
 
@@ -51,6 +52,7 @@ def import_site(
     else:
         dsn = database_dsn
     ours_config = site.our_config(database_dsn or dsn, data_directory, storage_path, new_prefix)
+    ours_config.update(extra_config or {})
     source = UpstreamDatabase(site.dsn)
     directory = open_directory(dsn)
     try:

@@ -165,3 +165,12 @@ def test_unreadable_upstream_config(tmp_path, capsys):
     config.write_text(json.dumps({"storage_backend": "amazons3", "database_dsn": "x"}))
     assert main(["import-upstream", str(config), "--dry-run"]) == 2
     assert "s3_config" in capsys.readouterr().err
+
+
+def test_our_database_unreachable(bad, tmp_path, capsys):
+    config = tmp_path / "upstream.json"
+    config.write_text(json.dumps(bad["d"].config()))
+    unreachable = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+    assert main(["import-upstream", str(config), "--database-dsn", unreachable]) == 1
+    err = capsys.readouterr().err
+    assert "stopped" in err and "running the same command again resumes" in err

@@ -298,6 +298,31 @@ def test_running_it_again_changes_nothing(site, capsys):
     assert _rows(site) == before
 
 
+def test_cli_writes_a_config_that_loads(site, tmp_path, capsys):
+    from hatrac.config import load_config
+
+    written = tmp_path / "ours.json"
+    code = main(
+        [
+            "import-upstream",
+            str(site["upstream_path"]),
+            "--database-dsn",
+            site["dsn"],
+            "--data-directory",
+            str(site["ours"] / "data"),
+            "--write-config",
+            str(written),
+            "--webauthn2-session-url",
+            "https://localhost/authn/session",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "PROBLEM missing-bytes" in out and str(written) in out
+    config = load_config(written)
+    assert config.authn_providers == ["webauthn2"]
+    assert config.storage_backend == "overlay" and config.service_prefix == "/hatrac"
+
+
 def test_dry_run_writes_nothing(site, postgres, tmp_path, capsys):
     code = main(["import-upstream", str(site["upstream_path"]), "--dry-run", "--json"])
     report = json.loads(capsys.readouterr().out)
