@@ -1,0 +1,400 @@
+"""Moving one file: ``put`` (a PUT, or a parallel resumable upload job) and ``get``.
+
+**put.** Files up to ``threshold`` go in one PUT with ``Content-MD5`` and
+``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 is
+computed first and given as the job's ``content-sha256`` (so the server
+refuses to finalize other bytes); chunks are sent by ``streams`` threads,
+each with its ``Content-MD5``. Before creating a job, the client's open
+jobs on the target are asked for one of the same size and SHA-256; if there
+is one, its status's ``chunks-received`` (an extension of this server) says
+which chunks to skip. A server without that field gets every chunk again
+(chunk PUTs are idempotent), which is slower but safe.
+
+**get.** Bytes go to ``.NAME.hatrac-part`` beside the destination, with a
+small ``.json`` sidecar naming the version; an interrupted get resumes
+from the partial file's end with ``Range`` on the same version. The
+digest the server announced is checked over the whole file before it is
+renamed into place, so a file under its final name is always complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import sys
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Optional
+
+import requests
+
+from .hashing import BLOCK, FileSlice, b64, file_digests, hex_to_b64, slice_md5
+from .http import EXIT_CONFLICT, Connection, HatracError, urlpath
+from .locations import RemotePath, split_version
+from .output import Bar, Output
+
+MiB = 1024 * 1024
+NAMESPACE_TYPE = "application/x-hatrac-namespace"
+PART_SUFFIX = ".hatrac-part"
+
+
+@dataclass
+class PutOptions:
+    """How ``put`` sends files."""
+
+    parents: bool = False
+    content_type: Optional[str] = None
+    threshold: int = 64 * MiB
+    chunk_size: int = 16 * MiB
+    streams: int = 4
+    resume: bool = True
+
+
+# -- what is on the server --------------------------------------------------------------
+def describe(conn: Connection, target: RemotePath) -> Optional[dict]:
+    """What ``target`` is (HEAD): kind, size, digests, type, version; None if absent."""
+    response = conn.head(target, ok=(200, 404, 409))
+    if response.status_code == 404:
+        return None
+    headers = response.headers
+    location = headers.get("Content-Location")
+    version = split_version(urlpath(location))[1] if location else None
+    if response.status_code == 409:  # an object without a current version
+        return {"kind": "object", "url": target.resource, "version": None, "size": None}
+    if version is None and not headers.get("Content-MD5") and not headers.get("Content-SHA256"):
+        return {"kind": "namespace", "url": target.resource}
+    return {
+        "kind": "object",
+        "url": target.resource,
+        "version": version,
+        "version_url": urlpath(location) if location else target.resource,
+        "size": int(headers.get("Content-Length", 0)),
+        "content-type": headers.get("Content-Type"),
+        "content-md5": hex_to_b64(headers["Content-MD5"]) if "Content-MD5" in headers else None,
+        "content-sha256": (
+            hex_to_b64(headers["Content-SHA256"]) if "Content-SHA256" in headers else None
+        ),
+        "content-disposition": headers.get("Content-Disposition"),
+        "last-modified": headers.get("Last-Modified"),
+        "etag": headers.get("ETag"),
+    }
+
+
+def _created_url(response: requests.Response) -> str:
+    text = response.text.strip().splitlines()
+    if text:
+        return urlpath(text[-1].strip())
+    return urlpath(response.headers.get("Location", ""))
+
+
+def _query(parents: bool) -> str:
+    return "?parents=true" if parents else ""
+
+
+# -- put ------------------------------------------------------------------------------
+def put_file(
+    conn: Connection,
+    local: str,
+    target: RemotePath,
+    options: PutOptions,
+    output: Output,
+    total_bar: Optional[Bar] = None,
+) -> dict:
+    """Store a local file as a new version of ``target``; a result record."""
+    size = os.stat(local).st_size
+    content_type = options.content_type or mimetypes.guess_type(local)[0]
+    content_type = content_type or "application/octet-stream"
+    with output.bar(size, os.path.basename(local)) as bar:
+
+        def sent(count: int) -> None:
+            bar.update(count)
+            if total_bar is not None:
+                total_bar.update(count)
+
+        if size <= options.threshold:
+            return _put_whole(conn, local, size, target, options, content_type, sent)
+        return _put_job(conn, local, size, target, options, content_type, sent, output)
+
+
+def _put_whole(conn, local, size, target, options, content_type, sent) -> dict:
+    digests = file_digests(local)
+    headers = {
+        "Content-Type": content_type,
+        "Content-MD5": digests["md5"],
+        "Content-SHA256": digests["sha256"],
+    }
+    fd = os.open(local, os.O_RDONLY)
+    try:
+        # a fresh slice for every attempt: a retry sends the body from its start
+        response = conn.request(
+            "PUT",
+            target.path + _query(options.parents),
+            headers={**headers, "Content-Length": str(size)},
+            body=lambda: FileSlice(fd, 0, size, sent) if size else b"",
+            ok=(200, 201),
+        )
+    finally:
+        os.close(fd)
+    return {
+        "action": "put",
+        "source": local,
+        "target": target.path,
+        "version": _created_url(response),
+        "size": size,
+        "content-sha256": digests["sha256"],
+        "content-md5": digests["md5"],
+    }
+
+
+def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> Optional[dict]:
+    """An open job of this client for the same bytes, with its status."""
+    response = conn.request(
+        "GET", target.path + ";upload", headers={"Accept": "application/json"}, ok=(200, 404)
+    )
+    if response.status_code == 404:
+        return None
+    try:
+        jobs = response.json()
+    except ValueError:
+        return None
+    for job in jobs if isinstance(jobs, list) else []:
+        try:
+            status = conn.get_json(urlpath(str(job)))
+        except HatracError:
+            continue
+        if not isinstance(status, dict):
+            continue
+        given = status.get("content-sha256") or status.get("content_sha256")
+        length = status.get("content-length", status.get("total_bytes"))
+        chunk = status.get("chunk-length", status.get("chunk_bytes"))
+        if length == size and given and hex_to_b64(given) == sha256 and isinstance(chunk, int):
+            status["url"] = urlpath(str(job))
+            return status
+    return None
+
+
+def _put_job(conn, local, size, target, options, content_type, sent, output) -> dict:
+    sha256 = file_digests(local, md5=False)["sha256"]
+    job = _find_job(conn, target, size, sha256) if options.resume else None
+    received: set = set()
+    if job is not None:
+        job_url, chunk = job["url"], job.get("chunk-length", job.get("chunk_bytes"))
+        listed = job.get("chunks-received")
+        if isinstance(listed, list):
+            received = {n for n in listed if isinstance(n, int)}
+        output.info(f"resuming upload job {job_url} ({len(received)} chunk(s) already there)")
+    else:
+        chunk = options.chunk_size
+        spec = {
+            "chunk-length": chunk,
+            "content-length": size,
+            "content-type": content_type,
+            "content-sha256": sha256,
+        }
+        response = conn.request(
+            "POST", target.path + ";upload" + _query(options.parents), json_body=spec, ok=(201,)
+        )
+        job_url = _created_url(response)
+    count = -(-size // chunk)
+    missing = [n for n in range(count) if n not in received]
+    sent(sum(min(chunk, size - n * chunk) for n in received))
+    fd = os.open(local, os.O_RDONLY)
+    try:
+        _send_chunks(conn, fd, job_url, size, chunk, missing, options.streams, sent)
+    finally:
+        os.close(fd)
+    version = _finalize(conn, job_url, target, sha256)
+    return {
+        "action": "put",
+        "source": local,
+        "target": target.path,
+        "version": version,
+        "size": size,
+        "content-sha256": sha256,
+        "job": job_url,
+        "chunks": count,
+        "chunks-sent": len(missing),
+        "resumed": job is not None,
+    }
+
+
+def _send_chunks(conn, fd, job_url, size, chunk, numbers, streams, sent) -> None:
+    failed = threading.Event()
+
+    def send(number: int) -> None:
+        if failed.is_set():
+            return
+        offset = number * chunk
+        length = min(chunk, size - offset)
+        headers = {"Content-MD5": slice_md5(fd, offset, length), "Content-Length": str(length)}
+        conn.request(
+            "PUT",
+            f"{job_url}/{number}",
+            headers=headers,
+            body=lambda: FileSlice(fd, offset, length, sent),
+            ok=(200, 201, 204),
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, streams)) as pool:
+        futures = [pool.submit(send, n) for n in numbers]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                failed.set()
+                for other in futures:
+                    other.cancel()
+                error = future.exception()
+                if isinstance(error, HatracError):
+                    error.message += (
+                        f"; the upload job {job_url} stays open: run the same command "
+                        "again to resume it"
+                    )
+                raise error
+
+
+def _finalize(conn: Connection, job_url: str, target: RemotePath, sha256: str) -> str:
+    try:
+        return _created_url(conn.request("POST", job_url, ok=(200, 201)))
+    except HatracError as error:
+        if error.status != 404:
+            raise
+        # a retried finalize whose first attempt succeeded: the job is gone, the version there
+        found = describe(conn, target.without_version())
+        if found and found.get("content-sha256") == sha256:
+            return found["version_url"]
+        raise
+
+
+# -- get ------------------------------------------------------------------------------
+def get_file(
+    conn: Connection,
+    target: RemotePath,
+    dest: str,
+    output: Output,
+    info: Optional[dict] = None,
+    total_bar: Optional[Bar] = None,
+) -> dict:
+    """Fetch an object (or version) into ``dest`` (``-``: stdout), verified."""
+    info = info or describe(conn, target)
+    if info is None:
+        raise HatracError(f"{target.display()} does not exist", 404)
+    if info["kind"] != "object":
+        raise HatracError(f"{target.display()} is a namespace; use get -r", exit_code=EXIT_CONFLICT)
+    if info.get("version") is None and info.get("size") is None:
+        raise HatracError(f"{target.display()} has no current version", 409)
+    size = info["size"]
+    source = info["version_url"]
+    expected = ("sha256", info["content-sha256"]) if info.get("content-sha256") else None
+    if expected is None and info.get("content-md5"):
+        expected = ("md5", info["content-md5"])
+    with output.bar(size, target.basename) as bar:
+
+        def got(count: int) -> None:
+            bar.update(count)
+            if total_bar is not None:
+                total_bar.update(count)
+
+        if dest == "-":
+            digest = hashlib.new(expected[0]) if expected else None
+            out = sys.stdout.buffer
+            _fetch(conn, source, 0, size, out, digest, got)
+            out.flush()
+            _verify(digest, expected, target)
+            resumed_from = 0
+        else:
+            resumed_from = _get_to_file(conn, source, size, dest, expected, target, got)
+    return {
+        "action": "get",
+        "source": source,
+        "target": dest,
+        "size": size,
+        "resumed-from": resumed_from,
+        "verified": expected[0] if expected else None,
+    }
+
+
+def _verify(digest, expected, target: RemotePath) -> None:
+    if digest is not None and b64(digest.digest()) != expected[1]:
+        raise HatracError(
+            f"the bytes received for {target.display()} do not match its {expected[0]} "
+            f"({expected[1]}); nothing was kept"
+        )
+
+
+def _get_to_file(conn, source, size, dest, expected, target, got) -> int:
+    directory, name = os.path.split(os.path.abspath(dest))
+    partial = os.path.join(directory, "." + name + PART_SUFFIX)
+    sidecar = partial + ".json"
+    identity = {"source": source, "size": size, "digest": expected}
+    offset = 0
+    try:
+        with open(sidecar, encoding="utf-8") as stream:
+            if json.load(stream) == json.loads(json.dumps(identity)):
+                offset = min(os.path.getsize(partial), size)
+    except (OSError, ValueError):
+        offset = 0
+    if offset == 0:
+        with open(sidecar, "w", encoding="utf-8") as stream:
+            json.dump(identity, stream)
+    digest = hashlib.new(expected[0]) if expected else None
+    with open(partial, "r+b" if offset else "wb") as out:
+        if offset and digest is not None:
+            out.seek(0)
+            done = 0
+            while done < offset:
+                block = out.read(min(BLOCK, offset - done))
+                digest.update(block)
+                done += len(block)
+        out.truncate(offset)
+        out.seek(offset)
+        got(offset)
+        _fetch(conn, source, offset, size, out, digest, got)
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        _verify(digest, expected, target)
+    except HatracError:
+        os.unlink(partial)
+        os.unlink(sidecar)
+        raise
+    os.replace(partial, dest)
+    os.unlink(sidecar)
+    return offset
+
+
+def _fetch(conn, source, offset, size, out, digest, got) -> None:
+    """Write bytes ``[offset, size)`` of ``source`` to ``out``, resuming with Range
+    when the connection drops mid-body."""
+    attempts = 0
+    while offset < size or (size == 0 and attempts == 0):
+        headers = {"Accept": "*/*"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = conn.request("GET", source, headers=headers, ok=(200, 206), stream=True)
+        if response.status_code == 200 and offset:
+            raise HatracError(f"the server ignored Range on {source}; cannot resume")
+        try:
+            for block in response.iter_content(BLOCK):
+                out.write(block)
+                if digest is not None:
+                    digest.update(block)
+                offset += len(block)
+                got(len(block))
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+            attempts += 1
+            if attempts > conn.retries:
+                raise HatracError(f"the download of {source} broke off: {error}")
+            continue
+        finally:
+            response.close()
+        if size == 0:
+            break
+        if offset < size:
+            attempts += 1
+            if attempts > conn.retries:
+                raise HatracError(f"the download of {source} ended at {offset} of {size} bytes")
+    if offset > size:
+        raise HatracError(f"the server sent more than the {size} bytes announced for {source}")
