@@ -45,6 +45,9 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument(
         "--threshold", type=_size, default=64 * MiB, help="files above this use an upload job"
     )
+    group.add_argument(
+        "--limit-rate", type=_size, help="at most this many bytes per second (e.g. 10M)"
+    )
     group.add_argument("--no-resume", action="store_true", help="never reuse an open upload job")
     return common
 
@@ -160,6 +163,7 @@ class Runner:
                 retry_wait=args.retry_wait,
                 timeout=args.timeout,
                 pool=max(16, args.jobs * max(1, args.streams) + 4),
+                limit_rate=args.limit_rate,
             )
         return self.connections[target.origin]
 

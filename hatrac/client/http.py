@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from typing import Callable, Iterable, Optional
 
@@ -100,6 +101,24 @@ def reason_of(response: requests.Response) -> str:
 BodyFactory = Callable[[], Optional[Iterable[bytes]]]
 
 
+class Throttle:
+    """A byte rate limit shared by every transfer of a run (``--limit-rate``)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.start = time.monotonic()
+        self.spent = 0
+        self._lock = threading.Lock()
+
+    def spend(self, count: int) -> None:
+        with self._lock:
+            self.spent += count
+            due = self.start + self.spent / self.rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
 class Connection:
     """Requests to one server (``origin``), authenticated, retried, checked."""
 
@@ -112,8 +131,10 @@ class Connection:
         retry_wait: float = 0.5,
         timeout: float = 60.0,
         pool: int = 16,
+        limit_rate: Optional[float] = None,
     ):
         self.origin = origin
+        self.throttle = Throttle(limit_rate) if limit_rate else None
         self.retries = retries
         self.retry_wait = retry_wait
         self.timeout = timeout

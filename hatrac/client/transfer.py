@@ -109,7 +109,9 @@ def put_file(
     content_type = content_type or "application/octet-stream"
     with output.bar(size, os.path.basename(local)) as bar:
 
-        def sent(count: int) -> None:
+        def sent(count: int, already: bool = False) -> None:
+            if conn.throttle is not None and not already:
+                conn.throttle.spend(count)
             bar.update(count)
             if total_bar is not None:
                 total_bar.update(count)
@@ -200,7 +202,7 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
         job_url = _created_url(response)
     count = -(-size // chunk)
     missing = [n for n in range(count) if n not in received]
-    sent(sum(min(chunk, size - n * chunk) for n in received))
+    sent(sum(min(chunk, size - n * chunk) for n in received), True)
     fd = os.open(local, os.O_RDONLY)
     try:
         _send_chunks(conn, fd, job_url, size, chunk, missing, options.streams, sent)
@@ -292,7 +294,9 @@ def get_file(
         expected = ("md5", info["content-md5"])
     with output.bar(size, target.basename) as bar:
 
-        def got(count: int) -> None:
+        def got(count: int, already: bool = False) -> None:
+            if conn.throttle is not None and not already:
+                conn.throttle.spend(count)
             bar.update(count)
             if total_bar is not None:
                 total_bar.update(count)
@@ -350,7 +354,7 @@ def _get_to_file(conn, source, size, dest, expected, target, got) -> int:
                 done += len(block)
         out.truncate(offset)
         out.seek(offset)
-        got(offset)
+        got(offset, True)
         _fetch(conn, source, offset, size, out, digest, got)
         out.flush()
         os.fsync(out.fileno())
