@@ -38,6 +38,9 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument("--ca-bundle", help="CA certificates (PEM) to trust for https")
     group.add_argument("--retries", type=int, default=5, help="retries of transient failures")
     group.add_argument("--retry-wait", type=float, default=0.5, help="first backoff (seconds)")
+    group.add_argument(
+        "--max-retry-wait", type=float, default=30.0, help="longest wait between retries (s)"
+    )
     group.add_argument("--timeout", type=float, default=120.0, help="seconds between bytes")
     group.add_argument("--jobs", "-j", type=int, default=4, help="files at a time (recursive)")
     group.add_argument("--streams", type=int, default=4, help="parallel chunk streams per file")
@@ -138,6 +141,7 @@ class Runner:
         self.args = args
         self.remotes = settings.load_remotes()
         self.connections: dict[str, Connection] = {}
+        self.output: Optional[Output] = None
 
     def remote(self, text: str) -> RemotePath:
         found = parse_location(text, self.remotes)
@@ -164,10 +168,13 @@ class Runner:
                 timeout=args.timeout,
                 pool=max(16, args.jobs * max(1, args.streams) + 4),
                 limit_rate=args.limit_rate,
+                on_retry=self.output.info if self.output else None,
+                max_retry_wait=args.max_retry_wait,
             )
         return self.connections[target.origin]
 
     def run(self, output: Output) -> int:
+        self.output = output
         args = self.args
         name = args.command
         if name == "remote":

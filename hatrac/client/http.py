@@ -132,7 +132,11 @@ class Connection:
         timeout: float = 60.0,
         pool: int = 16,
         limit_rate: Optional[float] = None,
+        on_retry: Optional[Callable[[str], None]] = None,
+        max_retry_wait: float = MAX_RETRY_AFTER,
     ):
+        self.max_retry_wait = max_retry_wait
+        self.on_retry = on_retry
         self.origin = origin
         self.throttle = Throttle(limit_rate) if limit_rate else None
         self.retries = retries
@@ -165,8 +169,8 @@ class Connection:
     def _wait(self, attempt: int, response: Optional[requests.Response]) -> None:
         delay = self.retry_wait * (2**attempt) * (0.5 + random.random())
         if response is not None and response.headers.get("Retry-After", "").isdigit():
-            delay = max(delay, min(float(response.headers["Retry-After"]), MAX_RETRY_AFTER))
-        time.sleep(min(delay, MAX_RETRY_AFTER))
+            delay = max(delay, float(response.headers["Retry-After"]))
+        time.sleep(min(delay, self.max_retry_wait))
 
     def request(
         self,
@@ -215,7 +219,10 @@ class Connection:
                 last_error = ""
             if attempt < self.retries:
                 if response is not None:
+                    last_error = f"{response.status_code} {reason_of(response)[:200]}"
                     response.close()
+                if self.on_retry is not None:
+                    self.on_retry(f"{method} {resource}: {last_error}; retrying")
                 self._wait(attempt, response)
         if response is not None:
             raise self.error_from(response, f" (after {self.retries + 1} attempts)")

@@ -121,9 +121,7 @@ class Runner:
         return subprocess.Popen(
             [sys.executable, "-m", "hatrac.client", *map(str, argv)],
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            **kwargs,
+            **{"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs},
         )
 
 

@@ -74,3 +74,12 @@ def test_sql_lives_in_the_directory():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert not SQL.match(node.value), f"SQL text in {module}: {node.value[:60]!r}"
+
+
+def test_the_client_speaks_only_http():
+    """hatrac.client must work against any Hatrac server: it imports nothing else of ours."""
+    for module, path in modules():
+        if module.startswith("hatrac.client"):
+            ours = {n for n in imported(module, path) if n.startswith("hatrac")}
+            bad = {n for n in ours if not n.startswith("hatrac.client")}
+            assert not bad, f"{module} imports {bad}"

@@ -1,0 +1,216 @@
+"""hatrac-client when things go wrong, against real servers: a session ended
+elsewhere, an expired token, 403, a server that is down, a full disk (507),
+and 503s while PostgreSQL restarts. Each gives a clear message and its exit
+code, and leaves nothing partial on the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+from conftest import Runner, logged_in, start_live
+from servers import free_port
+
+
+@pytest.fixture(scope="module")
+def live(request, tmp_path_factory):
+    """One SQLite + filesystem server for the credential and permission cases."""
+    started = start_live(request, tmp_path_factory, ("sqlite", "filesystem"))
+    yield started
+    started.server.stop()
+    started.accounts.directory.close()
+
+
+@pytest.fixture
+def alice(live, tmp_path, capsys, monkeypatch) -> Runner:
+    monkeypatch.delenv("HATRAC_TOKEN", raising=False)
+    return logged_in(live, tmp_path / "alice", capsys, monkeypatch)
+
+
+def test_a_session_ended_elsewhere_says_log_in_again(live, alice):
+    assert alice("mkdir", "t:/ended")[0] == 0
+    cookie = json.loads((alice.config_dir / "credentials.json").read_text())[live.url]["cookie"]
+    # the session ends (a logout in another program): the stored cookie is dead
+    assert requests.delete(live.url + "/authn/session", headers={"Cookie": cookie}).ok
+    code, out, err = alice("ls", "t:/ended")
+    assert code == 4
+    assert "stored session" in err and "log in again" in err and "request id" in err
+    code, out, err = alice("whoami", "t")
+    assert code == 4 and "no longer accepts the stored session" in err
+
+
+def test_an_expired_token_and_a_stored_one(live, alice, monkeypatch):
+    _, short = live.accounts.issue_token("alice", expires_in=1)
+    monkeypatch.setenv("HATRAC_TOKEN", short)
+    assert alice.json("whoami", "t")[0]["client"] == "alice"
+    time.sleep(1.2)
+    code, out, err = alice("ls", "t:/")
+    assert code == 4 and "HATRAC_TOKEN" in err and "log in again" in err
+    monkeypatch.delenv("HATRAC_TOKEN")
+    _, lasting = live.accounts.issue_token("alice")
+    code, out, err = alice("login", "t", "--token", "--password-stdin", stdin=lasting.encode())
+    assert code == 0, err
+    stored = json.loads((alice.config_dir / "credentials.json").read_text())[live.url]
+    assert stored == {"token": lasting}
+    assert alice.json("whoami", "t")[0]["client"] == "alice"
+
+
+def test_403_is_reported_and_nothing_is_made(live, alice, tmp_path, capsys, monkeypatch):
+    assert alice("mkdir", "t:/alices")[0] == 0
+    bob = logged_in(live, tmp_path / "bob", capsys, monkeypatch, user="bob")
+    local = tmp_path / "f"
+    local.write_bytes(b"data")
+    code, out, err = bob("put", local, "t:/alices/f")
+    assert code == 4 and err.startswith("hatrac-client: 403: ") and "request id" in err
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "g").write_bytes(b"g")
+    (tree / "h").write_bytes(b"h")
+    lines = bob.json("put", "-r", tree, "t:/alices/tree", expect=4)
+    assert lines[-1]["status"] == 403 and lines[-1]["request_id"]
+    for name in ("t:/alices/f", "t:/alices/tree", "t:/alices/tree/h"):
+        assert alice("stat", name)[0] == 3
+    code, out, err = bob("rm", "-y", "t:/alices")
+    assert code == 4 and alice("stat", "t:/alices")[0] == 0
+
+
+def test_an_unreachable_server_and_usage_errors(alice):
+    closed = f"http://127.0.0.1:{free_port()}/hatrac/x"
+    code, out, err = alice("ls", closed, "--retries", "1", "--retry-wait", "0.01")
+    assert code == 5 and "cannot reach" in err and "after 2 attempts" in err
+    assert alice("ls", "nosuchremote:/x")[0] == 2
+    assert alice("put", "t:/a", "t:/b")[0] == 2
+    code, out, err = alice("get", "t:/definitely-not-there")
+    assert code == 3 and "does not exist" in err
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_507_is_clear_and_leaves_nothing(
+    request, tmp_path_factory, small_disk, tmp_path, capsys, monkeypatch
+):
+    full = start_live(
+        request, tmp_path_factory, ("sqlite", "filesystem"), storage_path=str(small_disk / "s")
+    )
+    try:
+        hc = logged_in(full, tmp_path / "cfg", capsys, monkeypatch)
+        assert hc("mkdir", "t:/full")[0] == 0
+        big = tmp_path / "big"
+        big.write_bytes(os.urandom(3 * 1024 * 1024))
+        for options in ([], ["--threshold", "512k", "--chunk-size", "512k", "--streams", "1"]):
+            code, out, err = hc("put", big, "t:/full/big", "--retry-wait", "0.01", *options)
+            assert code == 1, err
+            assert "507: the server's storage is full" in err and "request id" in err
+            assert hc("stat", "t:/full/big")[0] == 3
+        assert "stays open" in err  # the job: resumable once space is freed
+        # the open job holds the chunks that fitted: cancelling it frees the space
+        assert len(hc.json("jobs", "ls", "t:/full/big")) == 1
+        assert hc("jobs", "cancel", "t:/full/big")[0] == 0
+        small = tmp_path / "fits"
+        small.write_bytes(b"fits")
+        assert hc("put", small, "t:/full/small")[0] == 0
+    finally:
+        full.server.stop()
+        full.accounts.directory.close()
+
+
+def test_503_while_postgresql_restarts_is_retried(
+    request, tmp_path_factory, tmp_path, capsys, monkeypatch
+):
+    postgres = request.getfixturevalue("postgres")
+    live = start_live(request, tmp_path_factory, ("postgres", "filesystem"))
+    try:
+        hc = logged_in(live, tmp_path / "cfg", capsys, monkeypatch)
+        assert hc("mkdir", "t:/restart")[0] == 0
+        local = tmp_path / "f"
+        local.write_bytes(b"survives a restart")
+        # every worker must have booted first: gunicorn stops when a worker cannot boot
+        deadline = time.monotonic() + 30
+        while live.server.log().count("hatrac application ready") < 2:
+            assert time.monotonic() < deadline, live.server.log()
+            time.sleep(0.05)
+        postgres._signal_postmaster()  # down (fast shutdown) ...
+        postgres.process.wait(timeout=30)
+        code, out, err = hc(
+            "put",
+            local,
+            "t:/restart/early",
+            "--retries",
+            "1",
+            "--retry-wait",
+            "0.05",
+            "--max-retry-wait",
+            "0.1",
+        )
+        assert code == 5 and "503" in err and "after 2 attempts" in err and "retrying" in err
+        # ... and back after a while, while a client keeps retrying
+        threading.Timer(1.5, postgres.restart).start()
+        code, out, err = hc(
+            "put",
+            local,
+            "t:/restart/f",
+            "--retries",
+            "10",
+            "--retry-wait",
+            "0.2",
+            "--max-retry-wait",
+            "0.5",
+        )
+        assert code == 0, err + live.server.log()[-3000:]
+        assert "503" in err and "retrying" in err  # it did meet the outage
+        assert hc("stat", "t:/restart/early")[0] == 3
+        fetched = tmp_path / "back"
+        assert hc("get", "t:/restart/f", fetched)[0] == 0
+        assert fetched.read_bytes() == local.read_bytes()
+    finally:
+        if postgres.process.poll() is not None:
+            postgres.restart()
+        live.server.stop()
+        live.accounts.directory.close()
+
+
+def test_progress_bars_only_on_a_terminal(alice, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    local = tmp_path / "f"
+    local.write_bytes(os.urandom(300_000))
+    assert alice("mkdir", "t:/bars")[0] == 0
+    code, out, err = alice("put", local, "t:/bars/plain")
+    assert code == 0 and err == "" and out.startswith("/hatrac/bars/plain:")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = alice.process("put", local, "t:/bars/tty", stderr=follower)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            block = os.read(leader, 4096)
+        except OSError:
+            break
+        if not block:
+            break
+        drawn += block
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert b"293k/293k" in drawn.replace(b" ", b"") or b"100%" in drawn, drawn
