@@ -13,7 +13,7 @@ import time
 
 import pytest
 import requests
-from conftest import Runner, logged_in, start_live
+from clienthelpers import Runner, logged_in, start_live
 from servers import free_port
 
 

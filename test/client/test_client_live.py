@@ -12,7 +12,7 @@ import signal
 import time
 
 import requests
-from conftest import PASSWORD
+from clienthelpers import PASSWORD
 
 HARD_NAMES = ["a b.txt", "100%.txt", "é ü 日本.txt", "empty", "x;y:z.bin"]
 
