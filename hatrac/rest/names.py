@@ -23,6 +23,7 @@ from ..model.resources import ObjectVersion
 from ..model.service import Listing
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
+from .body import body_stream
 from .headers import (
     MultiRange,
     parse_content_disposition,
@@ -229,7 +230,7 @@ def put_object(call: Call, parents: bool, version_id: Optional[str] = None) -> R
         )
     metadata = object_metadata()
     conditions = parse_preconditions(request.headers)
-    blocks = read_blocks(request.stream, length, limit)
+    blocks = read_blocks(body_stream(request.environ, length, request.stream), length, limit)
     version = call.model.put_object(
         call.client, call.path.name, blocks, metadata, parents, conditions, version_id
     )

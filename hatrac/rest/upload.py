@@ -24,6 +24,7 @@ from ..model.directory.uploads import JobRow
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
 from .acl import read_small_body
+from .body import body_stream
 from .headers import parse_content_disposition, parse_digest
 from .names import flag, request_length
 
@@ -164,7 +165,7 @@ def put_chunk(call: Call) -> Response:
         if value is not None:
             digests[field] = parse_digest(field, value, header)
     length = request_length()
-    blocks = read_blocks(request.stream, length, _NO_LIMIT)
+    blocks = read_blocks(body_stream(request.environ, length, request.stream), length, _NO_LIMIT)
     call.model.put_chunk(
         call.client, call.path.name, job, int(number), blocks, length, digests or None
     )

@@ -96,6 +96,36 @@ def test_short_body_never_becomes_a_version(server, base):
     assert os.listdir(storage) == []
 
 
+def test_large_bodies_read_from_the_socket_stop_at_their_length(server, base):
+    """Bodies past 256 KiB are read straight from gunicorn's socket (hatrac/rest/body.py):
+    a pipelined request behind one is still served, a short one stores nothing."""
+    path = base[len(server.url) :]
+    body = os.urandom(700 * 1024 + 7)
+    put = (
+        f"PUT {path}/piped HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    get = f"GET {path}/piped HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+    answer = raw_request(server.port, put, body + get)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    second = answer[answer.index(b"HTTP/1.1 200") :]
+    assert second.endswith(body)
+    assert requests.get(base + "/piped").content == body
+
+    short = (
+        f"PUT {path}/short-large HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n"
+        "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+    ).encode()
+    raw_request(server.port, short, b"s" * 400000, close_early=True)
+    time.sleep(0.5)
+    assert requests.get(base + "/short-large").status_code == 404
+    storage = os.path.join(server.config["data_directory"], "storage", "tmp")
+    deadline = time.time() + 10
+    while os.listdir(storage) and time.time() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(storage) == []
+
+
 def test_oversize_content_length_is_413_before_reading(server, base):
     path = base[len(server.url) :] + "/huge"
     head = (

@@ -66,7 +66,7 @@ class Digests:
     def update(self, block: bytes) -> None:
         self.size += len(block)
         if self._helper is None and (
-            self.size <= OVERLAP_HASHING_AFTER or not isinstance(block, bytes)
+            self.size <= OVERLAP_HASHING_AFTER or not isinstance(block, (bytes, bytearray))
         ):
             self.md5.update(block)
             self.sha256.update(block)
@@ -75,7 +75,8 @@ class Digests:
             self._helper = ThreadPoolExecutor(1, thread_name_prefix="hatrac-md5")
         if self._pending is not None:
             self._pending.result()
-        # bytes are immutable: the helper can hash the block while it is written out
+        # bytes are immutable, and a body reader's bytearray blocks are fresh and never
+        # changed once yielded: the helper can hash the block while it is written out
         self._pending = self._helper.submit(self.md5.update, block)
         self.sha256.update(block)
 
