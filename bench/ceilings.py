@@ -20,7 +20,15 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from .load import MIB, large_get, large_put, pg_roundtrips, run_load, small_file_fsyncs
+from .load import (
+    MIB,
+    in_child,
+    large_get,
+    large_put,
+    pg_roundtrips,
+    run_load,
+    small_file_fsyncs,
+)
 
 
 def _dd(arguments: list[str]) -> dict:
@@ -133,6 +141,27 @@ def flask_file_put(base_url: str, source: str) -> dict:
     """
     transfer = large_put(base_url, "/file", source)
     return {"mib_per_s": round(transfer["bytes"] / MIB / transfer["seconds"], 1), **transfer}
+
+
+def _md5_of(size: int) -> dict:
+    import hashlib
+    import os
+    import time
+
+    block = os.urandom(MIB)
+    digest = hashlib.md5()
+    began = time.monotonic()
+    for _ in range(max(1, size // MIB)):
+        digest.update(block)
+    seconds = time.monotonic() - began
+    return {"bytes": max(1, size // MIB) * MIB, "seconds": seconds}
+
+
+def md5_stream(size: int) -> dict:
+    """MD5 of ``size`` bytes from memory on one core, MiB/s: MD5 cannot be split over
+    cores, so no PUT that returns it can receive one body faster than this."""
+    figures = in_child(_md5_of, size)
+    return {"mib_per_s": round(figures["bytes"] / MIB / figures["seconds"], 1), **figures}
 
 
 def flask_get_rate(base_url: str, clients: int, duration: float) -> dict:

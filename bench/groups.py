@@ -2,7 +2,8 @@
 
 * small requests: minimal Flask GET, (a) small PUTs; Flask, (b) small GETs;
   Flask, (g) mixed, per round;
-* large objects: dd, the minimal app's durable file PUT, (c) large PUT;
+* large objects: dd, MD5 of the size on one core, the minimal app's durable
+  file PUT, (c) large PUT;
   nginx, (d) its GET; dd, (e) upload job over 1 stream; dd, over 4 streams;
   the round's objects are deleted at its end so that rounds do not fill the disk;
 * authentication and depth: anonymous and session-cookie PUTs and GETs, in an
@@ -131,6 +132,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
 
         return [
             context.step("dd_c", dd),
+            context.step("md5_c", ceilings.md5_stream, context.large),
             context.step("flask_file", ceilings.flask_file_put, context.flask_url, context.source),
             context.step(
                 "c", workloads.large_put, context.url, large, context.source, pids, profile="c"

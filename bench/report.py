@@ -135,6 +135,11 @@ def build_rows(ceilings: dict, service: dict) -> dict:
         }
         rows["c_large_put"]["vs_dd"]["target"] = 0.80
         rows["c_large_put"]["vs_dd"]["met"] = versus_dd["ratio"] >= 0.80
+        versus_md5 = series(large, "c", "md5_c")
+        if isinstance(versus_md5, dict):
+            rows["c_large_put"]["vs_md5"] = {
+                key: versus_md5[key] for key in ("ceiling", "ratio", "ratio_range")
+            }
     files = ceilings.get("small_files", {}).get("ops_per_s")
     if rows["a_small_put"]["status"] == "ok" and files:
         # a PUT must also create a durable file: that rate bounds it whatever the code does
@@ -240,6 +245,13 @@ def table(rows: dict) -> str:
                 f"{versus['ratio']:.3f} ({versus['ratio_range'][0]:.2f}-"
                 f"{versus['ratio_range'][1]:.2f}), target >= 0.8: "
                 + ("met" if versus["met"] else "MISSED")
+            )
+        if "vs_md5" in row:
+            versus = row["vs_md5"]
+            lines.append(
+                f"{'':<20} vs MD5 of one stream on one core (median {versus['ceiling']:,.1f} "
+                f"MiB/s): {versus['ratio']:.3f} ({versus['ratio_range'][0]:.2f}-"
+                f"{versus['ratio_range'][1]:.2f})"
             )
         if "vs_durable_files" in row:
             lines.append(
