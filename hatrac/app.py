@@ -126,6 +126,8 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     from .observability import init_observability
     from .rest import create_blueprint
     from .rest.authn import create_authn_blueprint
+    from .rest.content_safety import check_download_request
+    from .rest.cors import init_cors
 
     state = HatracState(load_config(config))
     app.extensions["hatrac"] = state
@@ -136,6 +138,8 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     app.register_error_handler(HTTPException, _render_http_exception)
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    init_cors(app)
+    app.before_request(lambda: check_download_request(state.config))
 
     @app.errorhandler(500)
     def internal_error(error) -> Response:  # an unexpected bug: log it, say little

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -184,6 +185,36 @@ SETTINGS: tuple[Setting, ...] = (
         24 * 3600,
         "'hatrac gc' leaves unreferenced stored bytes younger than this alone (they may "
         "belong to an upload that is still committing).",
+    ),
+    # browsers (see docs/browsers.md)
+    Setting(
+        "attachment_content_types",
+        (list,),
+        [],
+        "Media types served as downloads (Content-Disposition: attachment) besides the "
+        "built-in active types (HTML, SVG, XML, JavaScript, ...), e.g. ['text/markdown'].",
+    ),
+    Setting(
+        "download_origin",
+        (str, type(None)),
+        None,
+        "Origin (scheme://host[:port]) of a second host name serving the same service, where "
+        "objects are read anonymously and rendered inline (user HTML displays there) under a "
+        "script sandbox; it must never receive the service's session cookie.",
+    ),
+    Setting(
+        "cors_allowed_origins",
+        (list,),
+        [],
+        "Origins (exact scheme://host[:port]) of browser apps on other sites that may call "
+        "the API with credentials (cookie or bearer token); '*' lets any site make "
+        "credential-less calls. Default: none (same-origin apps only).",
+    ),
+    Setting(
+        "cors_max_age_secs",
+        (int,),
+        600,
+        "Seconds a browser may cache a CORS preflight answer (Access-Control-Max-Age).",
     ),
     # authentication (hatrac.auth; see docs/authentication.md)
     Setting(
@@ -414,9 +445,47 @@ def _validate(values: dict) -> None:
     roles = values["version_import_roles"]
     if not all(isinstance(role, str) and role for role in roles):
         raise ConfigError("config field 'version_import_roles' must be a list of role strings")
+    _validate_browser_settings(values)
     for access, roles in values["root_acls"].items():
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ConfigError(f"config field 'root_acls.{access}' must be a list of strings")
+
+
+def _validate_browser_settings(values: dict) -> None:
+    """Origins in the exact form browsers send; media types as type/subtype."""
+    from .origins import origin_problem
+
+    for origin in values["cors_allowed_origins"]:
+        if origin == "*":
+            continue
+        problem = origin_problem(origin)
+        if problem:
+            raise ConfigError(
+                f"config field 'cors_allowed_origins' entry {json.dumps(origin)} {problem}, "
+                "e.g. 'https://lab.example.org' or 'http://127.0.0.1:8000' (or '*' for "
+                "credential-less calls from anywhere)"
+            )
+    origin = values["download_origin"]
+    if origin is not None:
+        problem = origin_problem(origin)
+        if problem:
+            raise ConfigError(
+                f"config field 'download_origin' {json.dumps(origin)} {problem}, e.g. "
+                "'https://files.example.org'"
+            )
+        if origin in values["cors_allowed_origins"]:
+            raise ConfigError(
+                "config field 'download_origin' must not also be in 'cors_allowed_origins': "
+                "pages served there are user content"
+            )
+    for kind in values["attachment_content_types"]:
+        if not isinstance(kind, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", kind):
+            raise ConfigError(
+                "config field 'attachment_content_types' must list media types such as "
+                f"'text/markdown', not {json.dumps(kind)}"
+            )
+    if values["cors_max_age_secs"] < 0:
+        raise ConfigError("config field 'cors_max_age_secs' must not be negative")
 
 
 def _validate_storage(values: dict) -> None:

@@ -26,9 +26,13 @@ asks for them::
 from __future__ import annotations
 
 import os
-from typing import Iterator
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import pytest
+from servers import GunicornServer
 
 CHROMIUM = os.environ.get("HATRAC_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -80,6 +84,89 @@ def watch_console(page) -> list[str]:
     return errors
 
 
+def start_service(
+    directory: Path,
+    users: Optional[dict] = None,
+    workers: int = 1,
+    settings_for: Optional[Callable[[str], dict]] = None,
+    **settings,
+) -> GunicornServer:
+    """A live gunicorn service on SQLite in ``directory`` with built-in ``users``.
+
+    ``users`` maps user names to passwords (created before the server starts,
+    with cheap password hashes); ``settings`` override config fields, and
+    ``settings_for(url)`` those that depend on the server's own URL (its
+    origin). The caller stops the server.
+    """
+    from hatrac.auth.accounts import Accounts
+    from hatrac.config import load_config
+    from hatrac.model.directory import open_directory
+
+    config = {
+        "data_directory": str(directory / "data"),
+        "root_acls": {"owner": ["admin"], "create": ["*"], "read": ["*"]},
+        "password_hash_rounds": 1000,
+        "access_log": False,
+    }
+    config.update(settings)
+    if users:
+        loaded = load_config(dict(config))  # data_directory is absolute: same files
+        store = open_directory(loaded.database_dsn)
+        store.initialize(loaded.root_acls)
+        accounts = Accounts(store, loaded)
+        for name, password in users.items():
+            accounts.add_user(name, password)
+        accounts.close()
+        store.close()
+    server = GunicornServer(config, directory, workers=workers, threads=4)
+    if settings_for is not None:
+        config.update(settings_for(server.url))
+    return server.start()
+
+
+class StaticSite:
+    """A second web origin on loopback: serves fixed pages, as a lab's app server would.
+
+    ``pages`` maps paths (``/app.html``) to ``(content type, bytes)``; anything
+    else is 404. Runs in a thread of the test process; :meth:`stop` ends it.
+    """
+
+    def __init__(self, pages: dict[str, tuple[str, bytes]], host: str = "127.0.0.1"):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server API)
+                page = site.pages.get(self.path.split("?", 1)[0])
+                if page is None:
+                    self.send_error(404)
+                    return
+                kind, body = page
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.pages = dict(pages)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.host = host
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     """One headless Chromium for the whole test module."""
@@ -105,3 +192,16 @@ def browser_context(chromium) -> Iterator[object]:
         yield context
     finally:
         context.close()
+
+
+def navigate_to_download(page, url: str):
+    """Open ``url`` in ``page`` expecting the browser to save it: the Download."""
+    from playwright.sync_api import Error
+
+    with page.expect_download(timeout=15_000) as started:
+        try:
+            page.goto(url)
+        except Error as error:  # a navigation that becomes a download "fails"
+            if "Download is starting" not in str(error):
+                raise
+    return started.value

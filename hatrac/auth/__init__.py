@@ -50,7 +50,11 @@ def build_authenticator(config, directory) -> Authenticator:
         elif name == "basic":
             providers.append(BasicProvider(accounts, config.basic_cache_secs, trust))
         elif name == "session":
-            providers.append(SessionProvider(accounts, config.session_cookie_name, trust))
+            providers.append(
+                SessionProvider(
+                    accounts, config.session_cookie_name, trust, config.cors_allowed_origins
+                )
+            )
         elif name == "webauthn2":
             from .webauthn2 import Webauthn2Provider
 

@@ -9,14 +9,15 @@ CSRF: a browser sends the cookie with cross-site requests too. Besides the
 cookie's ``SameSite=Lax`` (no cookie on cross-site POST/PUT/DELETE in current
 browsers), a cookie-authenticated unsafe request (anything but GET, HEAD,
 OPTIONS) that carries an ``Origin`` header, or failing that a ``Referer``,
-naming another host than the request's ``Host`` is refused with 403.
+naming another host than the request's ``Host`` is refused with 403, unless
+the Origin is one of ``cors_allowed_origins`` (exactly; ``*`` never counts).
 Requests with neither header (curl, scripts, the DERIVA clients) pass: a
 browser always sends Origin on cross-site unsafe requests.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Collection, Optional
 from urllib.parse import urlsplit
 
 from ..errors import Forbidden
@@ -42,10 +43,15 @@ def session_cookies(environ: dict, cookie_name: str) -> list[str]:
     return values[:4]
 
 
-def same_origin(environ: dict) -> bool:
-    """False when Origin (or Referer) names another host:port than the request's Host."""
+def same_origin(environ: dict, allowed_origins: Collection[str] = ()) -> bool:
+    """False when Origin (or Referer) names another host:port than the request's Host.
+
+    An Origin listed (exactly) in ``allowed_origins`` counts as our own.
+    """
     source = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
     if not source:
+        return True
+    if source != "*" and source in allowed_origins and environ.get("HTTP_ORIGIN"):
         return True
     host = environ.get("HTTP_HOST") or ""
     try:
@@ -57,9 +63,14 @@ def same_origin(environ: dict) -> bool:
     return origin.netloc.lower() == host.lower()
 
 
-def check_same_origin(environ: dict, user: str, trust_forwarded: bool = False) -> None:
+def check_same_origin(
+    environ: dict,
+    user: str,
+    trust_forwarded: bool = False,
+    allowed_origins: Collection[str] = (),
+) -> None:
     """Refuse (403, audited) a cookie-authenticated unsafe request from another site's page."""
-    if same_origin(environ):
+    if same_origin(environ, allowed_origins):
         return
     audit(
         "csrf.refused",
@@ -77,10 +88,17 @@ class SessionProvider:
 
     method = "session"
 
-    def __init__(self, accounts: Accounts, cookie_name: str, trust_forwarded: bool = False):
+    def __init__(
+        self,
+        accounts: Accounts,
+        cookie_name: str,
+        trust_forwarded: bool = False,
+        allowed_origins: Collection[str] = (),
+    ):
         self.accounts = accounts
         self.cookie_name = cookie_name
         self.trust_forwarded = trust_forwarded
+        self.allowed_origins = frozenset(o for o in allowed_origins if o != "*")
 
     def deferred(self, environ: dict):
         """A client looked up with the request's name resolution (one round trip for
@@ -112,7 +130,7 @@ class SessionProvider:
                 environ, "session", "unknown, expired or ended session", self.trust_forwarded
             )
         if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
-            check_same_origin(environ, identity.name, self.trust_forwarded)
+            check_same_origin(environ, identity.name, self.trust_forwarded, self.allowed_origins)
         return Authentication(
             client_of(identity),
             "session",

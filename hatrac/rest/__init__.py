@@ -22,10 +22,11 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import BadRequest, HatracError, MethodNotAllowed, NotFound
-from ..model.client import Client
+from ..model.client import ANONYMOUS, Client
 from ..model.credentials import DeferredClient, deferring
 from ..urls import ResourcePath, resource_url
 from . import render
+from .content_safety import on_download_origin
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,11 @@ def dispatch(path: str = "") -> Response:
     if not raw.startswith(prefix):
         raise NotFound(f"{raw} is not under the service prefix {prefix}.")
     parsed = state.parser.parse(raw[len(prefix) :])
-    client = g.get("client") or state.authenticate_deferred(request.environ)
+    if on_download_origin(state.config):
+        # no credential is honoured there: it serves what anonymous may read
+        client = ANONYMOUS
+    else:
+        client = g.get("client") or state.authenticate_deferred(request.environ)
     call = Call(state=state, path=parsed, client=client, method=request.method)
     route = FAMILIES.get(parsed.subresource)
     if route is None:

@@ -159,7 +159,8 @@ def login() -> Response:
     config = state.config
     if "session" not in config.authn_providers:
         raise NotFound("Login sessions are not enabled on this service.")
-    if not same_origin(request.environ):
+    allowed = [origin for origin in config.cors_allowed_origins if origin != "*"]
+    if not same_origin(request.environ, allowed):
         raise Forbidden("A login from another site's page is refused (CSRF).")
     username, password = _login_fields()
     address = client_address(request.environ, config.trust_forwarded_headers)

@@ -24,6 +24,7 @@ from ..model.service import Listing
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
 from .body import body_stream
+from .content_safety import NOSNIFF, on_download_origin, protect
 from .headers import (
     MultiRange,
     parse_content_disposition,
@@ -48,6 +49,7 @@ def flag(name: str) -> bool:
 
 def not_modified(etag: Optional[str]) -> Response:
     response = Response(status=304)
+    response.headers["X-Content-Type-Options"] = NOSNIFF
     if etag:
         response.headers["ETag"] = etag
     return response
@@ -88,7 +90,7 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
         headers["Content-SHA256"] = version.content_sha256
     if version.content_disposition:
         headers["Content-Disposition"] = version.content_disposition
-    return headers
+    return protect(headers, call.config, on_download_origin(call.config))
 
 
 def get_version(call: Call) -> Response:
@@ -136,10 +138,13 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
         start,
         length,
         content_type=headers["Content-Type"],
-        content_disposition=version.content_disposition,
+        content_disposition=headers.get("Content-Disposition"),
     )
     if body.redirect is not None:
-        response = Response(status=303, headers={"Location": body.redirect})
+        response = Response(
+            status=303,
+            headers={"Location": body.redirect, "X-Content-Type-Options": NOSNIFF},
+        )
         for key in ("Content-MD5", "Content-SHA256", "ETag", "Content-Location"):
             response.headers[key] = headers[key] if key in headers else ""
         return response

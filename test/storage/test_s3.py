@@ -268,7 +268,17 @@ def test_large_get_redirects_to_a_presigned_url(moto, tmp_path, bucket):
         },
     )
     client.put("/hatrac/small", user="u", data=b"tiny")
+    client.put(
+        "/hatrac/page",
+        user="u",
+        data=b"<script>" + data,
+        headers={"Content-Type": "text/html", "Content-Disposition": "filename*=UTF-8''p.html"},
+    )
+    # an active type is a download on S3's origin too (docs/browsers.md)
+    page = requests.get(client.get("/hatrac/page").headers["Location"], timeout=10)
+    assert page.headers["Content-Disposition"] == "attachment; filename*=UTF-8''p.html"
     reply = client.get("/hatrac/large")
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
     assert reply.status in (302, 303, 307)
     url = reply.headers["Location"]
     assert url.startswith(moto.endpoint_url)
