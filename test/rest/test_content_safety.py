@@ -157,8 +157,13 @@ def test_download_origin_serves_anonymous_reads_only(make_config):
             headers={"Content-Type": "text/html", "Content-Disposition": NAME},
             environ_base=alice,
         )
-        web.put("/hatrac/ns/secret", data=b"s", environ_base=alice)
-        web.put("/hatrac/ns/page;acl/read/*", environ_base=alice)
+        web.put(
+            "/hatrac/ns2",
+            headers={"Content-Type": "application/x-hatrac-namespace"},
+            environ_base=alice,
+        )
+        web.put("/hatrac/ns2/secret", data=b"s", environ_base=alice)
+        assert web.put("/hatrac/ns;acl/subtree-read/*", environ_base=alice).status_code == 204
         files = {"Host": "files.example.org"}
         got = web.get("/hatrac/ns/page", headers=files)
         assert got.status_code == 200 and got.data == b"<h1>hi</h1>"
@@ -170,7 +175,7 @@ def test_download_origin_serves_anonymous_reads_only(make_config):
         own = web.get("/hatrac/ns/page", environ_base=alice)
         assert own.headers["Content-Disposition"] == "attachment; " + NAME
         # no credential counts on the download origin: REMOTE_USER is ignored
-        assert web.get("/hatrac/ns/secret", headers=files, environ_base=alice).status_code == 401
+        assert web.get("/hatrac/ns2/secret", headers=files, environ_base=alice).status_code == 401
         for method in ("PUT", "POST", "DELETE"):
             refused = web.open("/hatrac/ns/page", method=method, headers=files, environ_base=alice)
             assert refused.status_code == 403, method

@@ -68,6 +68,8 @@ def site(tmp_path_factory):
     mallory, victim = ("mallory", USERS["mallory"]), ("victim", USERS["victim"])
     assert requests.put(base + "/hatrac/victim", headers=NS, auth=victim).status_code == 201
     assert requests.put(base + "/hatrac/mallory", headers=NS, auth=mallory).status_code == 201
+    public = requests.put(base + "/hatrac/mallory;acl/subtree-read/*", auth=mallory)
+    assert public.status_code == 204
     script = attack_script(base)
     objects = {
         "page.html": ("text/html", f"<!DOCTYPE html><title>x</title><script>{script}</script>"),
@@ -86,7 +88,6 @@ def site(tmp_path_factory):
         headers = {"Content-Type": kind, "Content-Disposition": f"filename*=UTF-8''{name}"}
         data = body if isinstance(body, bytes) else body.encode()
         assert requests.put(url, data=data, headers=headers, auth=mallory).status_code == 201
-        assert requests.put(url + ";acl/read/*", auth=mallory).status_code == 204
     yield {"base": base, "download": download_origin, "objects": objects, "auth": victim}
     server.stop()
 
