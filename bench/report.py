@@ -33,6 +33,10 @@ WORKLOADS = (
     "h_deep_acl_get",
     "worker_memory",
     "client_capacity",
+    "i_client_put",
+    "i_client_get",
+    "i_client_small_put",
+    "i_client_vs_deriva",
 )
 
 FLAT_MEMORY_MIB = 64  # peak worker RSS growth allowed during large transfers
@@ -93,6 +97,30 @@ def _memory(large_rounds: list) -> dict:
         "baseline_mib": round(max(before.values()) / MIB, 1) if before else 0,
         "object_mib": round(first["bytes"] / MIB, 1),
         "growth_by_phase_mib": by_phase,
+    }
+
+
+def _client_rows(rounds) -> dict:
+    """The transfer client's rows (issue 14), each against its own service figure."""
+    if not isinstance(rounds, list):
+        reason = rounds if isinstance(rounds, str) else "failed: no client rounds"
+        return {key: _row(reason, None, None) for key in WORKLOADS if key.startswith("i_")}
+    return {
+        "i_client_put": _row(
+            series(rounds, "client_put", "svc_e4"), "MiB/s", "service upload job, 4 streams", 0.90
+        ),
+        "i_client_get": _row(
+            series(rounds, "client_get", "svc_d"), "MiB/s", "service large GET", 0.90
+        ),
+        "i_client_small_put": _row(
+            series(rounds, "client_small", "svc_a"), "files/s", "1 KiB PUTs, 8 clients", 0.70
+        ),
+        "i_client_vs_deriva": _row(
+            series(rounds, "client_put_tls", "deriva_put"),
+            "MiB/s",
+            "deriva-hatrac-cli put, same https proxy",
+            2.0,
+        ),
     }
 
 
@@ -163,6 +191,8 @@ def build_rows(ceilings: dict, service: dict) -> dict:
             "children": listed["children"],
             "note": "ratio = listing time / small GET time; target: below 10",
         }
+
+    rows.update(_client_rows(service.get("client_rounds")))
 
     nginx_small = ceilings["nginx"]["small_get"]["ops_per_s"]
     best = max(

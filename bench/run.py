@@ -23,7 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import ceilings, groups, report, workloads
+from . import ceilings, client, groups, report, workloads
 from .load import MIB, Unavailable
 from .servers import PROJECT, GunicornServer, NginxServer, PostgresServer
 
@@ -332,6 +332,11 @@ def run(arguments: argparse.Namespace) -> dict:
         say(f"session and depth: {context.rounds} interleaved rounds")
         service["auth_rounds"] = groups.auth_and_depth(
             context, session if isinstance(session, dict) else None
+        )
+        files = 2000 if arguments.size == "full" else min(2000, clients * arguments.puts_per_client)
+        say(f"transfer client: {context.large_rounds} interleaved rounds ({files} small files)")
+        service["client_rounds"] = attempt(
+            "transfer client", client.client_workloads, context, "/hatrac/bench/client", files
         )
         hatrac_log = hatrac.log()
         hatrac.stop()

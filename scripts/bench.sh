@@ -27,4 +27,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[bench]'
 
+# the DERIVA CLI, compared with hatrac-client on the large put: its own venv, so that
+# neither the service's venv nor the tests ever depend on it
+if [ ! -x .venv-deriva/bin/deriva-hatrac-cli ]; then
+    "$python" -m venv .venv-deriva
+    .venv-deriva/bin/pip install -q --disable-pip-version-check 'deriva>=1.7' \
+        || echo "scripts/bench.sh: could not install deriva; its row will be 'not available'" >&2
+fi
+
 exec .venv/bin/python -m bench "$@"

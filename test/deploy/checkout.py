@@ -62,7 +62,7 @@ class Checkout:
         bin_directory = self.directory / ".venv" / "bin"
         bin_directory.mkdir(parents=True)
         real = Path(sys.executable).parent
-        for command in ("python", "hatrac", "gunicorn"):
+        for command in ("python", "hatrac", "hatrac-client", "gunicorn"):
             wrapper = bin_directory / command
             wrapper.write_text(f'#!/bin/sh\nexec "{real / command}" "$@"\n')
             wrapper.chmod(0o755)
