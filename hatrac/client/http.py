@@ -246,7 +246,20 @@ class Connection:
 
     # -- small helpers ----------------------------------------------------------------
     def head(self, target: RemotePath, ok: tuple[int, ...] = (200,)) -> requests.Response:
-        return self.request("HEAD", target.resource, ok=ok, allow_redirects=False)
+        try:
+            return self.request("HEAD", target.resource, ok=ok, allow_redirects=False)
+        except HatracError as error:
+            if error.status is None:
+                raise
+            # a HEAD error has no body: ask again with GET for the server's reason
+            try:
+                response = self.request("GET", target.resource, ok=ok, stream=True)
+            except HatracError as detailed:
+                if detailed.status == error.status:
+                    raise detailed from None
+                raise error from None
+            response.close()
+            raise error
 
     def get_json(self, resource: str):
         response = self.request("GET", resource, headers={"Accept": "application/json"})

@@ -8,13 +8,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import requests
-from clienthelpers import Runner, logged_in, start_live
-from servers import free_port
+from clienthelpers import (
+    PASSWORD,
+    Runner,
+    logged_in,
+    open_accounts,
+    server_config,
+    start_live,
+)
+from servers import GunicornServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +85,12 @@ def test_403_is_reported_and_nothing_is_made(live, alice, tmp_path, capsys, monk
         assert alice("stat", name)[0] == 3
     code, out, err = bob("rm", "-y", "t:/alices")
     assert code == 4 and alice("stat", "t:/alices")[0] == 0
+    # a refused HEAD has no body: the reason comes from the server all the same
+    code, out, err = alice("stat", "t:/alices/hidden", "--retries", "0")
+    assert code == 3 and "does not exist" in err
+    alice("acl", "set", "t:/alices", "read")
+    code, out, err = bob("ls", "t:/alices")
+    assert code == 4 and "is not granted" in err and "request id" in err
 
 
 def test_an_unreachable_server_and_usage_errors(alice):
@@ -214,3 +228,61 @@ def test_progress_bars_only_on_a_terminal(alice, tmp_path):
     assert process.wait(timeout=60) == 0
     os.close(leader)
     assert b"293k/293k" in drawn.replace(b" ", b"") or b"100%" in drawn, drawn
+
+
+def test_https_with_a_ca_bundle_and_an_honest_certificate_error(
+    request, tmp_path_factory, tmp_path, capsys, monkeypatch
+):
+    """gunicorn serving TLS itself with a self-signed certificate for localhost."""
+    directory = tmp_path_factory.mktemp("client-tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    config = server_config(request, directory, "sqlite", "filesystem")
+    accounts = open_accounts(config)
+    accounts.add_user("alice", PASSWORD)
+    accounts.directory.close()
+    server = GunicornServer(config, directory)
+    server.config_path.write_text(json.dumps(config))
+    environment = dict(
+        os.environ,
+        HATRAC_CONFIG=str(server.config_path),
+        GUNICORN_CMD_ARGS=f"--certfile {cert} --keyfile {key}",
+    )
+    server.process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{server.port}"]
+        + ["--workers", "1", "--threads", "4", "hatrac:create_app()"],
+        cwd=directory,
+        env=environment,
+        stdout=open(server.log_path, "wb"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"https://localhost:{server.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(base + "/hatrac/", verify=str(cert), timeout=5)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline and server.process.poll() is None, server.log()
+                time.sleep(0.1)
+        hc = Runner(tmp_path / "cfg", capsys, monkeypatch)
+        assert hc("remote", "add", "s", base + "/hatrac")[0] == 0
+        code, out, err = hc("ls", "s:/", "--retries", "0")
+        assert code == 5 and "certificate verify failed" in err and "--ca-bundle" in err
+        login = ("login", "s", "-u", "alice", "--password-stdin", "--ca-bundle", cert)
+        assert hc(*login, stdin=PASSWORD.encode())[0] == 0
+        local = tmp_path / "f"
+        local.write_bytes(b"over TLS")
+        assert hc("put", local, "s:/tls", "--ca-bundle", cert)[0] == 0
+        assert hc("get", "s:/tls", tmp_path / "g", "--ca-bundle", cert)[0] == 0
+        assert (tmp_path / "g").read_bytes() == b"over TLS"
+    finally:
+        server.stop()
