@@ -137,9 +137,7 @@ def cmd_put(conn: Connection, source: str, target: RemotePath, args, output: Out
     else:
         local = source
     try:
-        if target.trailing_slash or (
-            source != "-" and (describe(conn, target) or {}).get("kind") == "namespace"
-        ):
+        if target.trailing_slash or (source != "-" and _is_namespace(conn, target)):
             if source == "-":
                 raise usage("give the object's name to put stdin")
             target = target.child(os.path.basename(source))
@@ -150,6 +148,16 @@ def cmd_put(conn: Connection, source: str, target: RemotePath, args, output: Out
     result["source"] = source
     output.result(result, result["version"])
     return 0
+
+
+def _is_namespace(conn: Connection, target: RemotePath) -> bool:
+    """Whether ``target`` is a namespace; unknown (no right to look) counts as no."""
+    try:
+        return (describe(conn, target) or {}).get("kind") == "namespace"
+    except HatracError as error:
+        if error.status in (401, 403):
+            return False
+        raise
 
 
 def cmd_get(conn: Connection, target: RemotePath, dest: Optional[str], args, output) -> int:

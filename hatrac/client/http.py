@@ -151,6 +151,7 @@ class Connection:
         if ca_bundle:
             self.session.verify = ca_bundle
         self.credential_source: Optional[str] = None
+        self.cookie: Optional[str] = None
         token = os.environ.get("HATRAC_TOKEN")
         if token:
             self.session.headers["Authorization"] = "Bearer " + token
@@ -159,8 +160,9 @@ class Connection:
             self.session.headers["Authorization"] = "Bearer " + credential["token"]
             self.credential_source = "the stored token"
         elif credential and credential.get("cookie"):
-            name, _, value = credential["cookie"].partition("=")
-            self.session.cookies.set(name, value, path="/")
+            # a header, not the cookie jar: sent only to this server, and dropped by
+            # requests on a redirect (e.g. to a presigned S3 URL)
+            self.cookie = credential["cookie"]
             self.credential_source = "the stored session"
 
     def close(self) -> None:
@@ -189,6 +191,8 @@ class Connection:
         retrying transient failures; raise :class:`HatracError` unless the
         status is in ``ok``."""
         url = resource if resource.startswith(("http://", "https://")) else self.origin + resource
+        if self.cookie and (url + "/").startswith(self.origin + "/"):
+            headers = {**(headers or {}), "Cookie": self.cookie}
         last_error = ""
         for attempt in range(self.retries + 1):
             response = None

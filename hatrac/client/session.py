@@ -83,6 +83,7 @@ def logout(conn: Connection, output: Output) -> int:
     stored = settings.credential_for(conn.origin)
     if stored and stored.get("cookie"):
         conn.request("DELETE", "/authn/session", ok=(200, 204, 401, 404))
+        conn.cookie = None
     settings.store_credential(conn.origin, None)
     output.result({"action": "logout", "server": conn.origin}, f"logged out of {conn.origin}")
     return 0

@@ -153,9 +153,12 @@ def _put_whole(conn, local, size, target, options, content_type, sent) -> dict:
 
 def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> Optional[dict]:
     """An open job of this client for the same bytes, with its status."""
-    response = conn.request(
-        "GET", target.path + ";upload", headers={"Accept": "application/json"}, ok=(200, 404)
-    )
+    try:
+        response = conn.request(
+            "GET", target.path + ";upload", headers={"Accept": "application/json"}, ok=(200, 404)
+        )
+    except HatracError:  # resuming is best-effort: the job's creation says what is wrong
+        return None
     if response.status_code == 404:
         return None
     try:

@@ -71,6 +71,30 @@ def make_namespace(conn: Connection, target: RemotePath, parents: bool, exist_ok
     raise conn.error_from(response)
 
 
+def ensure_namespace(conn: Connection, target: RemotePath) -> None:
+    """Make sure a namespace exists (with parents). One may be allowed to create in a
+    namespace (a drop box) without the right to look at it or to create it: then a
+    409 "exists" is taken as there, and the PUTs into it say the rest."""
+    response = conn.request(
+        "PUT",
+        target.path + "?parents=true",
+        headers={"Content-Type": NAMESPACE_TYPE},
+        data=b"",
+        ok=(201, 401, 403, 409),
+    )
+    if response.status_code == 201:
+        return
+    refused = conn.error_from(response)
+    try:
+        found = describe(conn, target)
+    except HatracError as error:
+        if response.status_code == 409 and error.status in (401, 403):
+            return
+        raise refused from None
+    if not found or found["kind"] != "namespace":
+        raise refused
+
+
 def walk_remote(conn: Connection, root: RemotePath, jobs: int = 4) -> Iterator[tuple[str, dict]]:
     """``(url path, describe())`` of every namespace and object beneath ``root``
     (namespaces before their contents), described ``jobs`` at a time."""
@@ -140,11 +164,11 @@ def put_tree(
 ) -> Tally:
     """Upload a directory into the namespace ``root`` (made, with parents)."""
     tally = Tally()
-    make_namespace(conn, root, parents=True, exist_ok=True)
+    ensure_namespace(conn, root)
     files = []
     for parts, is_dir in walk_local(local):
         if is_dir:
-            make_namespace(conn, _remote_at(root, parts), parents=True, exist_ok=True)
+            ensure_namespace(conn, _remote_at(root, parts))
         else:
             files.append(parts)
     total = sum(os.path.getsize(os.path.join(local, *p)) for p in files)

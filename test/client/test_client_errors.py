@@ -85,6 +85,13 @@ def test_403_is_reported_and_nothing_is_made(live, alice, tmp_path, capsys, monk
         assert alice("stat", name)[0] == 3
     code, out, err = bob("rm", "-y", "t:/alices")
     assert code == 4 and alice("stat", "t:/alices")[0] == 0
+    # a drop box: bob may create in it, not look at it
+    assert alice("mkdir", "t:/alices/dropbox")[0] == 0
+    assert alice("acl", "set", "t:/alices/dropbox", "create", "bob")[0] == 0
+    assert bob("put", local, "t:/alices/dropbox/f")[0] == 0
+    assert bob.json("put", "-r", tree, "t:/alices/dropbox")[-1]["files"] == 2
+    listed = {entry["name"] for entry in alice.json("ls", "t:/alices/dropbox")}
+    assert listed == {"f", "h", "sub"}
     # a refused HEAD has no body: the reason comes from the server all the same
     code, out, err = alice("stat", "t:/alices/hidden", "--retries", "0")
     assert code == 3 and "does not exist" in err
