@@ -54,6 +54,8 @@ class HatracState:
             raise StartupError(database_failure(config, error)) from error
         self.authenticator = build_authenticator(config, self.directory)
         self.accounts = self.authenticator.accounts
+        # the web interface's page hook (hatrac.web), None when it is turned off
+        self.pages = None
 
     def authenticate(self, environ: dict) -> Client:
         return self.authenticator.identify(environ)
@@ -134,6 +136,9 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     init_observability(app, state)
     app.register_blueprint(create_blueprint(state.config.service_prefix))
     app.register_blueprint(create_authn_blueprint())
+    from .web import init_web
+
+    init_web(app, state)
     app.register_error_handler(HatracError, _render_error)
     app.register_error_handler(HTTPException, _render_http_exception)
     app.before_request(_start_request)

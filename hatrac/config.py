@@ -153,6 +153,19 @@ SETTINGS: tuple[Setting, ...] = (
         "are substituted (HTML-escaped).",
     ),
     Setting(
+        "web_interface",
+        (bool,),
+        True,
+        "Serve the web interface (HTML pages for browsers on namespace and ;versions URLs, "
+        "and its files under SERVICE_PREFIX/;web/); false for API-only sites.",
+    ),
+    Setting(
+        "web_page_size",
+        (int,),
+        500,
+        "Children per page of a namespace's HTML page (at most 5000).",
+    ),
+    Setting(
         "upload_job_expiry_secs",
         (int,),
         7 * 24 * 3600,
@@ -401,6 +414,8 @@ def _validate(values: dict) -> None:
             "config field 'max_request_payload_size' must be at least 104857600 (100 MiB), "
             "the size DERIVA clients send in one PUT"
         )
+    if not 1 <= values["web_page_size"] <= 5000:
+        raise ConfigError("config field 'web_page_size' must be between 1 and 5000")
     for key in ("max_segment_length", "max_name_length", "database_pool_size"):
         if values[key] < 1:
             raise ConfigError(f"config field '{key}' must be a positive integer")

@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Optional, Union
 from ..errors import BadRequest, Conflict, NotFound, access_denied
 from ..urls import ROOT, parent_name, split_name
 from .acl import allows, granted_roles, may_know_versions, normalize_acls
+from .browse import Browsing
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
 from .directory import Directory, Transaction
@@ -78,7 +79,7 @@ class AclTarget:
         return '"' + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() + '"'
 
 
-class Hatrac(UploadJobs, VersionMetadata, Renames):
+class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
     """The service model: names, versions and ACLs, authorized per client."""
 
     def __init__(self, config, directory: Directory, storage: Storage):

@@ -58,6 +58,10 @@ def not_modified(etag: Optional[str]) -> Response:
 # -- reading -------------------------------------------------------------------
 def get_name(call: Call) -> Response:
     """GET/HEAD of a namespace (its listing) or an object (its current version)."""
+    if call.state.pages is not None and render.prefers_html():
+        page = call.state.pages.namespace(call)  # the web interface's namespace page
+        if page is not None:
+            return page
     found = call.model.read_name(call.client, call.path.name)
     if isinstance(found, Listing):
         return render_listing(call, found)
@@ -179,6 +183,8 @@ def get_versions(call: Call) -> Response:
         raise BadRequest("A version has no ;versions sub-resource.")
     if call.path.arguments:
         raise BadRequest(";versions takes no arguments.")
+    if call.state.pages is not None and render.prefers_html():
+        return call.state.pages.versions(call)  # the web interface's object page
     _, versions = call.model.list_versions(call.client, call.path.name)
     urls = [call.url(v.name, v.version) for v in versions]
     return render.listing(urls, f"Versions of {call.url(call.path.name)}")

@@ -35,6 +35,11 @@ def negotiate(offers: list[str]) -> str:
     return best
 
 
+def prefers_html() -> bool:
+    """True when the client (a browser) prefers HTML to the JSON and uri-list listings."""
+    return negotiate(LISTING_TYPES) == "text/html"
+
+
 def uri_list(urls: Iterable[str]) -> str:
     return "".join(url + "\n" for url in urls)
 

@@ -1,0 +1,242 @@
+"""The server-rendered pages of the web interface, and the files they load.
+
+:class:`Pages` is the hook the REST layer calls (``state.pages``) when a
+browser prefers HTML on a namespace URL (:meth:`Pages.namespace`) or on an
+object's ``;versions`` URL (:meth:`Pages.versions`). Each page is rendered
+from one model call (a page of children with their current versions, or an
+object's versions) so that it is complete at first paint; the JavaScript
+modules under ``static/`` then add sorting, filtering, uploads and the
+editors, through the same HTTP API as any client.
+
+Every page carries a strict Content-Security-Policy (scripts and styles only
+from this origin's files, no inline code), ``nosniff`` and no framing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+from urllib.parse import quote
+
+from flask import Response, current_app, g, render_template, request, send_from_directory
+
+from ..errors import BadRequest, HatracError, Unauthenticated
+from ..model.browse import PAGE_LIMIT_MAX
+from . import STATIC, present, web_root
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def secure(response: Response) -> Response:
+    """The headers every page of the interface carries."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-cache, private"
+    response.vary.add("Accept")
+    response.vary.add("Cookie")
+    return response
+
+
+def _state():
+    return current_app.extensions["hatrac"]
+
+
+def login_url(config, referrer: Optional[str] = None) -> Optional[str]:
+    """The login page (returning to ``referrer``), when sessions are enabled."""
+    if "session" not in config.authn_providers:
+        return None
+    here = referrer if referrer is not None else request.full_path.rstrip("?")
+    return "/authn/login?referrer=" + quote(here, safe="")
+
+
+def _here() -> str:
+    """The URL of this request as the client sent it (raw path and query)."""
+    from ..rest import raw_request_path
+
+    path = raw_request_path(request.environ)
+    query = request.environ.get("QUERY_STRING", "")
+    return path + ("?" + query if query else "")
+
+
+def _page(template: str, status: int = 200, **values) -> Response:
+    state = _state()
+    config = state.config
+    client = g.get("client")
+    prefix = config.service_prefix
+    context = {
+        "prefix": prefix,
+        "root_url": prefix + "/",
+        "web": web_root(prefix),
+        "static": web_root(prefix) + "/static",
+        "identity": client.identity if client is not None else None,
+        "display_name": (client.display_name or client.identity) if client is not None else None,
+        "login_url": login_url(config, _here()),
+        "sessions": "session" in config.authn_providers,
+        "present": present,
+        "request_id": g.get("request_id", ""),
+        "max_put": config.max_request_payload_size,
+    }
+    context.update(values)
+    response = Response(render_template(template, **context), status=status, mimetype="text/html")
+    return secure(response)
+
+
+def error_page(error: HatracError) -> Response:
+    """An error as a page of the interface; an anonymous 401 goes to the login page."""
+    config = _state().config
+    client = g.get("client")
+    if (
+        error.status == 401
+        and (client is None or client.is_anonymous)
+        and request.method in ("GET", "HEAD")
+        and login_url(config) is not None
+    ):
+        response = Response(status=303)
+        response.headers["Location"] = login_url(config, _here())
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("Accept")
+        return response
+    response = _page(
+        "web/error.html",
+        status=error.status,
+        error=error,
+        crumbs=[present.Crumb(config.service_prefix.strip("/") or "/", config.service_prefix + "/")],
+    )
+    for key, value in error.headers.items():
+        response.headers[key] = value
+    return response
+
+
+def _page_arguments(config) -> tuple[str, int, Optional[str]]:
+    after = request.args.get("after", "")
+    contains = request.args.get("filter") or None
+    limit_text = request.args.get("limit")
+    limit = config.web_page_size
+    if limit_text is not None:
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_LIMIT_MAX:
+            raise BadRequest(f"limit must be a whole number from 1 to {PAGE_LIMIT_MAX}.")
+        limit = int(limit_text)
+    if len(after) > config.max_name_length or (contains and len(contains) > 1024):
+        raise BadRequest("The paging or filter argument is too long.")
+    return after, limit, contains
+
+
+def _inherited(call, entries) -> str:
+    return json.dumps(
+        [
+            {"source": call.url(entry.source), "access": entry.access, "role": entry.role}
+            for entry in entries
+        ]
+    )
+
+
+class Pages:
+    """The page hook of the REST layer (``state.pages``)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def namespace(self, call) -> Optional[Response]:
+        """The namespace page; None when the name is an object (its GET is its bytes)."""
+        try:
+            after, limit, contains = _page_arguments(self.config)
+            page = call.model.browse_namespace(call.client, call.path.name, after, limit, contains)
+        except HatracError as error:
+            return error_page(error)
+        if page is None:
+            return None
+        prefix = call.prefix
+        next_url = None
+        if page.more and page.children:
+            arguments = {"after": page.children[-1].name}
+            if contains:
+                arguments["filter"] = contains
+            if limit != self.config.web_page_size:
+                arguments["limit"] = str(limit)
+            next_url = "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in arguments.items())
+        return _page(
+            "web/namespace.html",
+            name=page.namespace.name,
+            url=call.url(page.namespace.name),
+            crumbs=present.crumbs(prefix, page.namespace.name),
+            children=page.children,
+            rights=page.rights,
+            after=after,
+            filter=contains or "",
+            next_url=next_url,
+            first_url=call.url(page.namespace.name) if after else None,
+            inherited_json=_inherited(call, page.inherited),
+        )
+
+    def versions(self, call) -> Response:
+        """The object page: versions, digests, metadata, links, and the editors."""
+        try:
+            page = call.model.object_page(call.client, call.path.name)
+        except HatracError as error:
+            return error_page(error)
+        name = page.object.name
+        return _page(
+            "web/object.html",
+            name=name,
+            url=call.url(name),
+            crumbs=present.crumbs(call.prefix, name),
+            versions=page.versions,
+            current=page.versions[0] if page.versions else None,
+            rights=page.rights,
+            inherited_json=_inherited(call, page.inherited),
+        )
+
+
+# -- the interface's own routes ------------------------------------------------
+def static_file(filename: str) -> Response:
+    """A CSS or JavaScript file of the interface (revalidated on each use)."""
+    response = send_from_directory(STATIC, filename, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _client():
+    client = g.get("client")
+    if client is None:
+        client = _state().authenticate(request.environ)
+        g.client = client
+    return client
+
+
+def account_page() -> Response:
+    """Who am I, log out, API tokens (the page fills itself from ``/authn``)."""
+    try:
+        client = _client()
+        if client.is_anonymous:
+            raise Unauthenticated("Log in to see your account.")
+    except HatracError as error:
+        return error_page(error)
+    prefix = _state().config.service_prefix
+    return _page(
+        "web/account.html",
+        crumbs=[present.Crumb(prefix.strip("/") or "/", prefix + "/")],
+        attributes=sorted(client.attributes),
+    )
+
+
+def account_names() -> Response:
+    """The built-in users and groups, as suggestions for the ACL editor (logged-in only)."""
+    client = _client()
+    if client.is_anonymous:
+        raise Unauthenticated("Log in to see the account names.")
+    accounts = _state().accounts
+    users = [user.name for user in accounts.users() if not user.disabled]
+    from ..auth.accounts import GROUP_PREFIX
+
+    groups = [GROUP_PREFIX + group[0] for group in accounts.groups()]
+    response = Response(
+        json.dumps({"users": users, "groups": groups}) + "\n", mimetype="application/json"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
