@@ -1,0 +1,116 @@
+// The namespace page: sort by column and filter by name (on the rows of this
+// page, with no request; Enter filters on the server), new namespaces,
+// delete, the ACL editor, and uploads by picker or drag and drop.
+
+import { api, childName, confirmDialog, element, fail, page, promptDialog, say, urlOf } from "./api.js";
+import { showAcl } from "./acl.js";
+import { Uploader, droppedFiles, pickedFiles, unfinishedIn } from "./upload.js";
+
+function sortTable(table) {
+  const body = table.tBodies[0];
+  const key = {
+    name: (row) => row.dataset.label.toLowerCase(),
+    kind: (row) => row.dataset.kind,
+    size: (row) => Number(row.dataset.size),
+    type: (row) => row.dataset.type,
+    modified: (row) => Number(row.dataset.modified),
+  };
+  for (const header of table.tHead.querySelectorAll("th[data-sort]")) {
+    header.querySelector("button").addEventListener("click", () => {
+      const field = header.dataset.sort;
+      const ascending = header.getAttribute("aria-sort") !== "ascending";
+      for (const other of table.tHead.querySelectorAll("th[data-sort]")) other.removeAttribute("aria-sort");
+      header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      const rows = [...body.rows];
+      const get = key[field];
+      rows.sort((a, b) => {
+        const x = get(a), y = get(b);
+        const order = x < y ? -1 : x > y ? 1 : 0;
+        return ascending ? order : -order;
+      });
+      body.append(...rows);
+    });
+  }
+}
+
+function liveFilter(input, table) {
+  input.addEventListener("input", () => {
+    const text = input.value.trim().toLowerCase();
+    for (const row of table.tBodies[0].rows) {
+      row.hidden = text !== "" && !row.dataset.label.toLowerCase().includes(text);
+    }
+  });
+}
+
+function reloadSoon() {
+  setTimeout(() => window.location.reload(), 300);
+}
+
+export function namespacePage() {
+  const name = page.name;
+  const table = document.getElementById("children");
+  sortTable(table);
+  liveFilter(document.getElementById("filter"), table);
+
+  const newNamespace = document.getElementById("new-namespace");
+  newNamespace?.addEventListener("click", async () => {
+    const path = await promptDialog("Name of the new namespace (a/b/c makes the parents too)", "", "Create");
+    if (!path) return;
+    const segments = path.split("/").filter(Boolean);
+    try {
+      await api("PUT", urlOf(childName(name, segments)) + (segments.length > 1 ? "?parents=true" : ""),
+        { headers: { "Content-Type": "application/x-hatrac-namespace" } });
+      say(`Created ${path}.`);
+      reloadSoon();
+    } catch (error) { fail(error); }
+  });
+
+  document.getElementById("delete-here")?.addEventListener("click", async () => {
+    const count = table.tBodies[0].rows.length;
+    const question = `Delete the namespace ${decodeURIComponent(name)}` +
+      (count ? ` and everything in it (${count}${document.querySelector("a[rel=next]") ? "+" : ""} children)?` : "?") +
+      " This cannot be undone.";
+    if (!(await confirmDialog(question))) return;
+    try {
+      await api("DELETE", page.url);
+      window.location.assign(urlOf(name.split("/").slice(0, -1).join("/") || "/"));
+    } catch (error) { fail(error); }
+  });
+
+  const aclSection = document.getElementById("acl");
+  document.getElementById("show-acl")?.addEventListener("click", () => {
+    showAcl(aclSection, page.url, JSON.parse(aclSection.dataset.inherited || "[]"));
+  });
+
+  const uploads = document.getElementById("uploads");
+  if (!uploads) return;
+  const uploader = new Uploader(name, uploads);
+  uploads.addEventListener("uploads-settled", () => {
+    if (uploader.tasks.some((t) => t.state === "done")) say("Uploads finished; reload the page to see them in the list.");
+  });
+  for (const id of ["pick-files", "pick-folder"]) {
+    const input = document.getElementById(id);
+    input.addEventListener("change", () => { uploader.add(pickedFiles(input)); input.value = ""; });
+  }
+  const drop = document.getElementById("drop");
+  for (const type of ["dragenter", "dragover"]) {
+    document.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("active"); });
+  }
+  document.addEventListener("dragleave", (event) => { if (!event.relatedTarget) drop.classList.remove("active"); });
+  document.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    drop.classList.remove("active");
+    uploader.add(await droppedFiles(event.dataTransfer));
+  });
+
+  const pending = unfinishedIn(name);
+  if (pending.length) {
+    const section = document.getElementById("resumable");
+    section.hidden = false;
+    const items = element("ul");
+    for (const entry of pending) {
+      items.append(element("li", { "data-target": entry.target }, `${entry.file} (${entry.size} bytes)`));
+    }
+    section.append(element("p", {}, "Unfinished uploads from an earlier visit: choose or drop the same files again and only their missing chunks are sent."), items);
+  }
+}
