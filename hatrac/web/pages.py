@@ -101,11 +101,16 @@ def error_page(error: HatracError) -> Response:
         response.headers["Cache-Control"] = "no-store"
         response.vary.add("Accept")
         return response
+    templates = config.error_templates
+    if templates.get(str(error.status)) or templates.get("default"):
+        from ..rest.render import error_response  # the site's own error pages win
+
+        return error_response(error, templates, g.get("request_id"))
     response = _page(
         "web/error.html",
         status=error.status,
         error=error,
-        crumbs=[present.Crumb(config.service_prefix.strip("/") or "/", config.service_prefix + "/")],
+        crumbs=present.crumbs(config.service_prefix, "/"),
     )
     for key, value in error.headers.items():
         response.headers[key] = value
@@ -220,7 +225,7 @@ def account_page() -> Response:
     prefix = _state().config.service_prefix
     return _page(
         "web/account.html",
-        crumbs=[present.Crumb(prefix.strip("/") or "/", prefix + "/")],
+        crumbs=present.crumbs(prefix, "/"),
         attributes=sorted(client.attributes),
     )
 

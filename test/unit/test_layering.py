@@ -1,6 +1,7 @@
 """The layering of the package, enforced: rest -> model -> (directory, storage).
 
-* nothing imports ``hatrac.rest`` except the app factory;
+* nothing imports ``hatrac.rest`` except the app factory (and ``hatrac.web``,
+  which sits above it); only the app factory imports ``hatrac.web``;
 * ``hatrac.model`` never imports Flask or Werkzeug;
 * ``model.directory`` and ``model.storage`` never import each other;
 * SQL text lives only in ``model/directory`` (checked by a crude scan for
@@ -53,6 +54,15 @@ def test_nothing_below_rest_imports_rest():
         if module.startswith(("hatrac.model", "hatrac.auth", "hatrac.cli")):
             bad = {n for n in imported(module, path) if n.startswith("hatrac.rest")}
             assert not bad, f"{module} imports {bad}"
+
+
+def test_only_the_app_factory_imports_the_web_interface():
+    # hatrac.web sits above hatrac.rest: rest asks it for pages through state.pages
+    for module, path in modules():
+        if module.startswith("hatrac.web") or module == "hatrac.app":
+            continue
+        bad = {n for n in imported(module, path) if n.startswith("hatrac.web")}
+        assert not bad, f"{module} imports {bad}"
 
 
 def test_directory_and_storage_are_independent():

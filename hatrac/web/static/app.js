@@ -9,7 +9,9 @@ document.getElementById("logout")?.addEventListener("click", async () => {
   } catch (error) {
     if (error.status !== 404) { fail(error); return; }
   }
-  window.location.reload();
+  // the account page needs a login: go to the root instead of to the login page
+  if (page.page === "account") window.location.assign(page.prefix + "/");
+  else window.location.reload();
 });
 
 for (const button of document.querySelectorAll("button.copy")) {

@@ -42,6 +42,27 @@ function liveFilter(input, table) {
   });
 }
 
+// A row for a file just uploaded into this namespace (its folder's row, for a
+// file inside a dropped folder), so the table shows it without a reload.
+function listUploaded(table, item) {
+  const target = item.dataset.target;
+  const base = page.name === "/" ? "" : page.name;
+  const child = base + "/" + target.slice(base.length + 1).split("/")[0];
+  if ([...table.tBodies[0].rows].some((row) => row.dataset.name === child)) return;
+  const isObject = child === target;
+  const label = decodeURIComponent(child.split("/").pop());
+  const link = element("a", { href: urlOf(child) + (isObject ? ";versions" : "") }, label);
+  const row = element("tr", { "data-name": child, "data-kind": isObject ? "object" : "namespace",
+    "data-size": isObject ? item.dataset.size : -1, "data-type": "", "data-modified": Date.now() / 1000,
+    "data-label": label });
+  row.append(element("td", { class: "name" }, link), element("td", {}, isObject ? "object" : "namespace"),
+    element("td", { class: "num" }, isObject ? item.dataset.sizeText : ""), element("td"),
+    element("td", {}, "just now"), element("td"), element("td"));
+  table.tBodies[0].append(row);
+  const count = table.tBodies[0].rows.length;
+  table.caption.textContent = `${count} ${count === 1 ? "child" : "children"}`;
+}
+
 function reloadSoon() {
   setTimeout(() => window.location.reload(), 300);
 }
@@ -85,9 +106,7 @@ export function namespacePage() {
   const uploads = document.getElementById("uploads");
   if (!uploads) return;
   const uploader = new Uploader(name, uploads);
-  uploads.addEventListener("uploads-settled", () => {
-    if (uploader.tasks.some((t) => t.state === "done")) say("Uploads finished; reload the page to see them in the list.");
-  });
+  uploads.addEventListener("upload-done", (event) => listUploaded(table, event.target));
   for (const id of ["pick-files", "pick-folder"]) {
     const input = document.getElementById(id);
     input.addEventListener("change", () => { uploader.add(pickedFiles(input)); input.value = ""; });

@@ -62,6 +62,10 @@ function send(method, url, body, headers, onProgress, task) {
   });
 }
 
+async function sessionAlive() {
+  try { await api("GET", "/authn/session"); return true; } catch { return false; }
+}
+
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const retryable = (error) => error.status === 0 || error.status >= 500;
 
@@ -80,7 +84,8 @@ class Task {
     this.job = null;
     this.started = 0;
     this.sentThisRun = 0;
-    this.row = element("li", { class: "upload", "data-target": this.target });
+    this.row = element("li", { class: "upload", "data-target": this.target, "data-size": this.size,
+      "data-size-text": formatSize(this.size) });
     this.bar = element("progress", { max: this.size || 1, value: 0 });
     this.text = element("span", { class: "upload-text" }, "waiting");
     this.cancelButton = element("button", { type: "button", class: "small" }, "Cancel");
@@ -110,7 +115,7 @@ class Task {
   finish(state, message) {
     this.state = state;
     this.row.dataset.state = state;
-    this.cancelButton.hidden = state !== "running";
+    this.cancelButton.classList.toggle("invisible", state !== "running");
     this.show(message);
     this.uploader.showOverall();
     this.row.dispatchEvent(new CustomEvent("upload-" + state, { bubbles: true }));
@@ -128,6 +133,11 @@ class Task {
       this.finish("done", `done · ${formatSize(this.size)}`);
     } catch (error) {
       if (this.state === "cancelled") return;
+      if ([401, 403, 404].includes(error.status) && page.identity && !(await sessionAlive())) {
+        // a cookie that expired is no longer sent: the job then looks absent (404)
+        error.detail = "Your session has ended: log in again, then choose the same file " +
+          "to resume the upload (the chunks already stored are kept).";
+      }
       const text = error instanceof ApiError ? error.describe() : String(error);
       this.finish("failed", `failed: ${text}`);
       fail(new Error(`${labelOf(this.target)}: ${text}`));

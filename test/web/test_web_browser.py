@@ -1,0 +1,429 @@
+"""The web interface in a real browser: Debian's Chromium through Playwright
+(test/browser.py), one browser for the module, against one live gunicorn.
+
+Each test logs in as a person would (the session cookie of /authn/session),
+uses the pages, and checks the result through the HTTP API. With
+HATRAC_WEB_SCREENSHOTS=1 the tests also save the screenshots shown in
+docs/web.md (docs/img/web-*.png).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from browser import watch_console
+from servers import GunicornServer
+
+from hatrac.auth.accounts import Accounts
+from hatrac.config import load_config
+from hatrac.model.directory import open_directory
+
+NS = {"Content-Type": "application/x-hatrac-namespace"}
+PASSWORD = "correct horse"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+CHUNK_URL = re.compile(r";upload/[^/]+/(\d+)$")
+
+
+def screenshot(page, name: str) -> None:
+    """Save a small PNG for the docs when HATRAC_WEB_SCREENSHOTS is set."""
+    if os.environ.get("HATRAC_WEB_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"web-{name}.png"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("web")
+    config = {
+        "data_directory": str(directory / "data"),
+        "root_acls": {"owner": ["admin"], "create": ["*"], "read": ["*"]},
+        "password_hash_rounds": 1000,
+    }
+    settings = load_config(config)
+    accounts_directory = open_directory(settings.database_dsn)
+    accounts_directory.initialize(settings.root_acls)
+    accounts = Accounts(accounts_directory, settings)
+    for user in ("alice", "bob"):
+        accounts.add_user(user, PASSWORD, display_name=user.title())
+    accounts.add_group("lab")
+    accounts_directory.close()
+    server = GunicornServer(config, directory, workers=2, threads=4).start()
+    yield server
+    server.stop()
+
+
+class UserSession(requests.Session):
+    """A logged-in API session; paths are taken relative to the server."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base
+
+    def request(self, method, url, *args, **kwargs):
+        if url.startswith("/"):
+            url = self.base + url
+        return super().request(method, url, *args, **kwargs)
+
+
+def session_of(base: str, user: str) -> requests.Session:
+    session = UserSession(base)
+    reply = session.post("/authn/session", data={"username": user, "password": PASSWORD})
+    assert reply.status_code == 201, reply.text
+    return session
+
+
+def logged_in(context, base: str, user: str = "alice"):
+    """A page of ``context`` logged in as ``user`` (the session cookie set by /authn/session)."""
+    reply = context.request.post(
+        base + "/authn/session", form={"username": user, "password": PASSWORD}
+    )
+    assert reply.status == 201, reply.text()
+    page = context.new_page()
+    page.set_viewport_size({"width": 1000, "height": 640})
+    return page
+
+
+def open_page(page, url: str):
+    reply = page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return reply
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{time.time_ns()}"
+
+
+def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    top = unique("/hatrac/browse")
+    assert alice.put(top + "/level1/level2?parents=true", headers=NS).status_code == 201
+    alice.put(top + "/level1/level2/small.txt", data=b"a", headers={"Content-Type": "text/plain"})
+    alice.put(top + "/level1/level2/big.bin", data=b"b" * 5000)
+    alice.put(top + "/level1/level2/zeta", headers=NS)
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + top)
+    assert page.locator("#whoami").inner_text() == "Alice"
+    page.click("text=level1")
+    page.wait_for_url(base + top + "/level1")
+    page.click("td.name >> text=level2")
+    page.wait_for_url(base + top + "/level1/level2")
+    page.wait_for_selector("body[data-ready='1']")
+    names = page.locator("#children tbody td.name")
+    assert names.all_inner_texts() == ["big.bin", "small.txt", "zeta"]
+    assert page.locator("#children tbody tr").first.locator("td").nth(2).inner_text() == "4.9 KiB"
+    page.click("th[data-sort=size] button")  # ascending: the namespace (no size) first
+    assert names.all_inner_texts() == ["zeta", "small.txt", "big.bin"]
+    page.click("th[data-sort=size] button")
+    assert names.all_inner_texts() == ["big.bin", "small.txt", "zeta"]
+    page.fill("#filter", "sm")  # filters the rows on the page, with no request
+    assert page.locator("#children tbody tr:not([hidden])").count() == 1
+    page.fill("#filter", "")
+    screenshot(page, "namespace")
+    crumbs = page.locator(".crumbs a")
+    assert crumbs.all_inner_texts()[-3:] == [top.rsplit("/", 1)[1], "level1", "level2"]
+    crumbs.nth(crumbs.count() - 3).click()
+    page.wait_for_url(base + top)
+    page.click("text=level1")
+    page.wait_for_url(base + top + "/level1")
+    page.goto(base + top + "/level1/level2/small.txt;versions")
+    assert page.locator("h1").inner_text().strip() == "small.txt"
+    assert errors == []
+
+
+def test_upload_small_and_large_files_with_progress(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/up")
+    alice.put(ns, headers=NS)
+    small = tmp_path / "small.bin"
+    small.write_bytes(os.urandom(1024))
+    large = tmp_path / "large.bin"
+    large.write_bytes(os.urandom(40 * 1024 * 1024))
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    flying, most, chunk_requests = set(), [0], []
+
+    def started(request):
+        found = CHUNK_URL.search(request.url)
+        if found and request.method == "PUT":
+            chunk_requests.append(int(found.group(1)))
+            flying.add(request)
+            most[0] = max(most[0], len(flying))
+
+    page.on("request", started)
+    page.on("requestfinished", lambda request: flying.discard(request))
+    page.on("requestfailed", lambda request: flying.discard(request))
+    page.evaluate(
+        """() => {
+            window.progressSeen = [];
+            const list = document.getElementById('upload-list');
+            new MutationObserver(() => {
+                for (const bar of list.querySelectorAll('progress')) {
+                    const target = bar.closest('li').dataset.target;
+                    window.progressSeen.push([target, bar.value, bar.max]);
+                }
+            }).observe(list, {subtree: true, attributes: true, childList: true});
+        }"""
+    )
+    page.set_input_files("#pick-files", [str(small), str(large)])
+    page.locator("li.upload", has_text="of 40.0 MiB").wait_for(timeout=60_000)
+    screenshot(page, "upload")
+    # (no wait_for_function: the page's CSP forbids the eval it uses)
+    page.locator("li.upload[data-state='done']").nth(1).wait_for(timeout=60_000)
+    assert page.locator("#overall").evaluate("bar => bar.value === bar.max")
+    # the new objects are listed without a reload
+    assert page.locator("#children td.name").all_inner_texts() == ["small.bin", "large.bin"]
+    seen = page.evaluate("window.progressSeen")
+    large_name = ns[len("/hatrac") :] + "/large.bin"
+    fractions = [value / maximum for target, value, maximum in seen if target == large_name]
+    assert any(0 < f < 1 for f in fractions) and fractions[-1] == 1
+    assert most[0] >= 2, "chunks were sent one at a time"
+    assert sorted(chunk_requests) == [0, 1, 2, 3, 4]
+    for path in (small, large):
+        reply = alice.get(base + ns + "/" + path.name)
+        assert reply.content == path.read_bytes()
+        expected = base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
+        assert reply.headers["Content-MD5"] == expected
+    assert errors == []
+
+
+def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/resume")
+    alice.put(ns, headers=NS)
+    data = os.urandom(5 * 8 * 1024 * 1024 - 1000)  # five chunks, the last one short
+    source = tmp_path / "resume.bin"
+    source.write_bytes(data)
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns)
+    answered_503 = []
+
+    def trouble(route):
+        # chunk 1 is answered 503 once (the page retries it); the connection drops
+        # on every attempt at chunks 2-4, so the upload stops with a message
+        if route.request.url.endswith("/1"):
+            if answered_503:
+                return route.continue_()
+            answered_503.append(1)
+            return route.fulfill(status=503, body="503 Service Unavailable\nTry again.\n")
+        return route.abort("connectionreset")
+
+    page.route(re.compile(r";upload/[^/]+/[1234]$"), trouble)
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_selector("li.upload[data-state='failed']", timeout=60_000)
+    assert "connection was lost" in page.locator("li.upload .upload-text").inner_text()
+    assert "connection was lost" in page.locator("#messages").inner_text()
+    job = page.locator("li.upload").get_attribute("data-job")
+    assert alice.get(base + job).json()["chunks-received"] == [0, 1]
+    assert alice.get(base + ns + "/resume.bin").status_code in (404, 409)  # no version
+    assert answered_503 == [1]
+    page.unroute(re.compile(r";upload/[^/]+/[1234]$"))
+
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert "resume.bin" in page.locator("#resumable").inner_text()
+    sent = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(int(CHUNK_URL.search(request.url).group(1)))
+            if CHUNK_URL.search(request.url) and request.method == "PUT"
+            else None
+        ),
+    )
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_selector("li.upload[data-state='done']", timeout=60_000)
+    assert sorted(sent) == [2, 3, 4]
+    assert "resuming" in page.locator("#messages").inner_text()
+    stored = alice.get(base + ns + "/resume.bin")
+    assert hashlib.md5(stored.content).digest() == hashlib.md5(data).digest()
+    assert alice.get(base + job).status_code == 404  # the job was consumed
+
+
+def test_acl_editor_takes_effect_for_another_user(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    bob = session_of(base, "bob")
+    ns = unique("/hatrac/shared")
+    alice.put(ns, headers=NS)
+    alice.put(ns + "/note.txt", data=b"for bob")
+    assert bob.get(base + ns + "/note.txt").status_code == 403
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    page.click("#show-acl")
+    row = page.locator("#acl tr[data-access='subtree-read']")
+    row.locator("input").fill("bob")
+    row.locator("button[type=submit]").click()
+    page.wait_for_selector("#acl tr[data-access='subtree-read'] .role.own[data-role='bob']")
+    screenshot(page, "acl")
+    assert bob.get(base + ns + "/note.txt").content == b"for bob"
+    # inherited entries show on the object's editor, with their source
+    page.goto(base + ns + "/note.txt;versions")
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#show-acl")
+    inherited = page.locator("#acl tr[data-access='read'] .role.inherited")
+    assert "bob" in inherited.inner_text() and ns in inherited.inner_text()
+    # an unknown name is warned about; removing bob takes effect too
+    page.goto(base + ns)
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#show-acl")
+    row = page.locator("#acl tr[data-access='read']")
+    row.locator("input").fill("nobody-here")
+    row.locator("button[type=submit]").click()
+    page.wait_for_selector("#acl tr[data-access='read'] .role.own[data-role='nobody-here']")
+    assert "not a built-in account" in page.locator("#messages").inner_text()
+    page.click("#acl tr[data-access='subtree-read'] .role.own[data-role='bob'] button")
+    page.wait_for_selector(
+        "#acl tr[data-access='subtree-read'] .role.own[data-role='bob']", state="detached"
+    )
+    assert bob.get(base + ns + "/note.txt").status_code == 403
+    # bob's own view: a readable 403 page with the reason and the request id
+    bob_page = browser_context.browser.new_context().new_page()
+    bob_page.context.request.post(
+        base + "/authn/session", form={"username": "bob", "password": PASSWORD}
+    )
+    reply = bob_page.goto(base + ns)
+    assert reply.status == 403
+    assert "not granted" in bob_page.locator(".reason").inner_text()
+    assert reply.headers["x-request-id"] in bob_page.locator(".request-id").inner_text()
+    bob_page.context.close()
+    assert errors == []
+
+
+def test_delete_with_confirmation(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/del")
+    alice.put(ns, headers=NS)
+    alice.put(ns + "/doomed", data=b"1")
+    alice.put(ns + "/doomed", data=b"2")
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns + "/doomed;versions")
+    screenshot(page, "object")
+    assert page.locator(".version-card").count() == 2
+    page.locator(".version-card").nth(1).locator(".delete-version").click()
+    page.click("dialog button[value=no]")  # cancelled: nothing happens
+    assert len(alice.get(base + ns + "/doomed;versions").json()) == 2
+    page.locator(".version-card").nth(1).locator(".delete-version").click()
+    page.click("dialog button[value=yes]")
+    page.locator(".version-card").nth(1).wait_for(state="detached")
+    assert len(alice.get(base + ns + "/doomed;versions").json()) == 1
+    page.click("#delete-here")
+    page.click("dialog button[value=yes]")
+    page.wait_for_url(base + ns)
+    assert alice.get(base + ns + "/doomed").status_code == 404
+
+
+def test_hostile_names_render_inert_and_link_correctly(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/names")
+    alice.put(ns, headers=NS)
+    script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    assert alice.put(base + ns + "/" + script, data=b"evil").status_code == 201
+    assert alice.put(base + ns + "/a%2Fb", headers=NS).status_code == 201
+    page = logged_in(browser_context, base)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    assert page.locator("td.name").all_inner_texts() == ["<script>alert(1)</script>", "a/b"]
+    page.click("td.name >> text=<script>alert(1)</script>")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("h1").inner_text().strip() == "<script>alert(1)</script>"
+    assert page.url.endswith("/%3Cscript%3Ealert%281%29%3C%2Fscript%3E;versions")
+    with page.expect_download() as download:
+        page.click("a:text('Download current')")
+    assert Path(download.value.path()).read_bytes() == b"evil"
+    page.go_back()
+    page.click("td.name >> text=a/b")
+    page.wait_for_url(base + ns + "/a%2Fb")
+    assert page.locator(".crumbs li").last.inner_text() == "a/b"
+    assert dialogs == [] and errors == []
+
+
+def test_drop_upload_and_a_name_the_server_refuses(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/drop")
+    alice.put(ns, headers=NS)
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns)
+    page.evaluate(
+        """() => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));
+            transfer.items.add(new File(['x'], 'n'.repeat(300)));
+            document.getElementById('drop').dispatchEvent(
+                new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }"""
+    )
+    page.wait_for_selector("li.upload[data-state='failed']")
+    page.wait_for_selector("li.upload[data-state='done']")
+    reply = alice.get(base + ns + "/dropped.txt")
+    assert reply.content == b"dropped bytes" and reply.headers["Content-Type"] == "text/plain"
+    message = page.locator("#messages .message.error").inner_text()
+    assert "400" in message and "limit is 255" in message and "request id" in message
+    assert alice.get(base + ns).json() == [ns + "/dropped.txt"]
+
+
+def test_session_ending_mid_upload_is_reported(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/expire")
+    alice.put(ns, headers=NS)
+    source = tmp_path / "later.bin"
+    source.write_bytes(os.urandom(3 * 8 * 1024 * 1024))
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns)
+    held = []
+
+    def end_session_first(route):  # the session ends while chunk 2 is on its way
+        if not held:
+            held.append(1)
+            browser_context.request.delete(base + "/authn/session")
+        route.continue_()
+
+    page.route(re.compile(r";upload/[^/]+/2$"), end_session_first)
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_selector("li.upload[data-state='failed']", timeout=60_000)
+    text = page.locator("#messages .message.error").inner_text()
+    assert "session has ended: log in again" in text and "request id" in text
+    assert alice.get(base + ns + "/later.bin").status_code in (404, 409)  # no partial version
+
+
+def test_account_page_tokens(server, browser_context):
+    base = server.url
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + "/hatrac/")
+    page.click("#whoami")
+    page.wait_for_selector("body[data-page='account'][data-ready='1']")
+    assert page.locator("#identity").inner_text() == "alice"
+    page.fill("#token-description", "laptop script")
+    page.click("#new-token button[type=submit]")
+    token = page.locator("#token-value").inner_text()
+    page.wait_for_selector("#tokens tbody tr")
+    screenshot(page, "account")
+    assert "laptop script" in page.locator("#tokens tbody").inner_text()
+    headers = {"Authorization": f"Bearer {token}"}
+    probe = requests.get(base + "/authn/session", headers=headers)
+    assert probe.json()["client"]["id"] == "alice"
+    page.click("#tokens tbody tr button")
+    page.wait_for_selector("#tokens tbody tr", state="detached")
+    assert requests.get(base + "/authn/session", headers=headers).status_code in (401, 404)
+    page.click("#logout")
+    page.wait_for_selector("#login")
+    assert errors == []
