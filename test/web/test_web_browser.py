@@ -245,7 +245,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
     page.set_input_files("#pick-files", str(source))
     page.wait_for_selector("li.upload[data-state='done']", timeout=60_000)
     assert sorted(sent) == [2, 3, 4]
-    assert "resuming" in page.locator("#messages").inner_text()
+    assert page.locator("li.upload").get_attribute("data-resumed") == "2"
     stored = alice.get(base + ns + "/resume.bin")
     assert hashlib.md5(stored.content).digest() == hashlib.md5(data).digest()
     assert alice.get(base + job).status_code == 404  # the job was consumed
@@ -264,6 +264,9 @@ def test_acl_editor_takes_effect_for_another_user(server, browser_context):
     open_page(page, base + ns)
     page.click("#show-acl")
     row = page.locator("#acl tr[data-access='subtree-read']")
+    row.locator("input").focus()  # the built-in accounts are offered as suggestions
+    page.locator("#account-names option[value='bob']").wait_for(state="attached")
+    assert page.locator("#account-names option[value='g:lab']").count() == 1
     row.locator("input").fill("bob")
     row.locator("button[type=submit]").click()
     page.wait_for_selector("#acl tr[data-access='subtree-read'] .role.own[data-role='bob']")

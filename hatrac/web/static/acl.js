@@ -6,41 +6,40 @@
 
 import { api, element, fail, page, say } from "./api.js";
 
-let suggestions = null; // {users, groups}, fetched once per page
+let suggestions = null; // a promise of {users, groups}, fetched once per page, when first needed
 
-async function accountNames() {
+function accountNames() {
   if (suggestions === null) {
-    try { suggestions = await api("GET", page.web + "/accounts"); } catch { suggestions = { users: [], groups: [] }; }
+    suggestions = api("GET", page.web + "/accounts").catch(() => ({ users: [], groups: [] }));
+    suggestions.then((names) => {
+      const list = element("datalist", { id: "account-names" });
+      for (const name of [...names.users, ...names.groups, "*"]) list.append(element("option", { value: name }));
+      document.body.append(list);
+    });
   }
   return suggestions;
 }
 
-function datalist() {
-  let list = document.getElementById("account-names");
-  if (!list) {
-    list = element("datalist", { id: "account-names" });
-    for (const name of [...suggestions.users, ...suggestions.groups, "*"]) list.append(element("option", { value: name }));
-    document.body.append(list);
-  }
-  return list;
-}
-
 const roleUrl = (url, access, role) => `${url};acl/${access}/${encodeURIComponent(role)}`;
 
+// Opening costs one request (the ACLs); each change one more (the PUT or DELETE).
 export async function showAcl(section, url, inherited = []) {
   section.hidden = false;
   section.replaceChildren(element("p", { class: "muted" }, "Loading access control…"));
   let acls;
   try {
-    [acls] = await Promise.all([api("GET", url + ";acl"), accountNames()]);
+    acls = await api("GET", url + ";acl");
   } catch (error) {
     section.replaceChildren();
     section.hidden = true;
     fail(error);
     return;
   }
-  datalist();
-  const known = new Set([...suggestions.users, ...suggestions.groups, "*"]);
+  renderAcl(section, url, acls, inherited);
+}
+
+function renderAcl(section, url, acls, inherited) {
+  const again = () => renderAcl(section, url, acls, inherited);
   const table = element("table", { class: "acl-table" });
   table.append(element("thead", {}, element("tr", {},
     element("th", { scope: "col" }, "Access"), element("th", { scope: "col" }, "Roles"),
@@ -53,8 +52,9 @@ export async function showAcl(section, url, inherited = []) {
       remove.addEventListener("click", async () => {
         try {
           await api("DELETE", roleUrl(url, access, role));
+          acls[access] = acls[access].filter((r) => r !== role);
           say(`Removed ${role} from ${access}.`);
-          showAcl(section, url, inherited);
+          again();
         } catch (error) { fail(error); }
       });
       cell.append(element("span", { class: "role own", "data-role": role }, role, remove));
@@ -64,17 +64,22 @@ export async function showAcl(section, url, inherited = []) {
         entry.role, element("small", {}, ` from ${entry.source}`)));
     }
     const input = element("input", { list: "account-names", "aria-label": `Add a role to ${access}`, placeholder: "user, g:group or *", size: 16 });
+    input.addEventListener("focus", accountNames, { once: true });
     const add = element("button", { type: "submit", class: "small" }, "Add");
     const form = element("form", { class: "inline", "data-access": access }, input, add);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const role = input.value.trim();
       if (!role) return;
-      if (!known.has(role)) say(`Note: ${role} is not a built-in account or group; check the spelling.`, "warning");
+      const names = await accountNames();
+      if (![...names.users, ...names.groups, "*"].includes(role)) {
+        say(`Note: ${role} is not a built-in account or group; check the spelling.`, "warning");
+      }
       try {
         await api("PUT", roleUrl(url, access, role));
+        if (!acls[access].includes(role)) acls[access].push(role);
         say(`Granted ${access} to ${role}.`);
-        showAcl(section, url, inherited);
+        again();
       } catch (error) { fail(error); }
     });
     body.append(element("tr", { "data-access": access }, element("th", { scope: "row" }, access), cell, element("td", {}, form)));

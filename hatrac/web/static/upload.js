@@ -198,6 +198,7 @@ class Task {
     if (found) {
       this.job = found.url;
       if (Array.isArray(found.received)) received = new Set(found.received);
+      this.row.dataset.resumed = String(received.size);
       say(`${labelOf(this.target)}: resuming an unfinished upload (${received.size} of ${count} chunks already stored).`);
     } else {
       const spec = {
