@@ -63,18 +63,28 @@ def _here() -> str:
     return path + ("?" + query if query else "")
 
 
-def _page(template: str, status: int = 200, **values) -> Response:
+def _who(client) -> tuple[Optional[str], Optional[str]]:
+    """(identity, display name) of a client; (None, None) for anonymous or a dead credential."""
+    if client is None:
+        return None, None
+    try:
+        return client.identity, client.display_name or client.identity
+    except HatracError:  # a deferred session or token lookup that failed
+        return None, None
+
+
+def _page(template: str, status: int = 200, client=None, **values) -> Response:
     state = _state()
     config = state.config
-    client = g.get("client")
+    identity, display_name = _who(client if client is not None else g.get("client"))
     prefix = config.service_prefix
     context = {
         "prefix": prefix,
         "root_url": prefix + "/",
         "web": web_root(prefix),
         "static": web_root(prefix) + "/static",
-        "identity": client.identity if client is not None else None,
-        "display_name": (client.display_name or client.identity) if client is not None else None,
+        "identity": identity,
+        "display_name": display_name,
         "login_url": login_url(config, _here()),
         "sessions": "session" in config.authn_providers,
         "present": present,
@@ -86,13 +96,13 @@ def _page(template: str, status: int = 200, **values) -> Response:
     return secure(response)
 
 
-def error_page(error: HatracError) -> Response:
+def error_page(error: HatracError, client=None) -> Response:
     """An error as a page of the interface; an anonymous 401 goes to the login page."""
     config = _state().config
-    client = g.get("client")
+    client = client if client is not None else g.get("client")
     if (
         error.status == 401
-        and (client is None or client.is_anonymous)
+        and _who(client)[0] is None
         and request.method in ("GET", "HEAD")
         and login_url(config) is not None
     ):
@@ -109,6 +119,7 @@ def error_page(error: HatracError) -> Response:
     response = _page(
         "web/error.html",
         status=error.status,
+        client=client,
         error=error,
         crumbs=present.crumbs(config.service_prefix, "/"),
     )
@@ -152,7 +163,7 @@ class Pages:
             after, limit, contains = _page_arguments(self.config)
             page = call.model.browse_namespace(call.client, call.path.name, after, limit, contains)
         except HatracError as error:
-            return error_page(error)
+            return error_page(error, call.client)
         if page is None:
             return None
         prefix = call.prefix
@@ -166,6 +177,7 @@ class Pages:
             next_url = "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in arguments.items())
         return _page(
             "web/namespace.html",
+            client=call.client,
             name=page.namespace.name,
             url=call.url(page.namespace.name),
             crumbs=present.crumbs(prefix, page.namespace.name),
@@ -183,10 +195,11 @@ class Pages:
         try:
             page = call.model.object_page(call.client, call.path.name)
         except HatracError as error:
-            return error_page(error)
+            return error_page(error, call.client)
         name = page.object.name
         return _page(
             "web/object.html",
+            client=call.client,
             name=name,
             url=call.url(name),
             crumbs=present.crumbs(call.prefix, name),

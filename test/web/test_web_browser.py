@@ -202,7 +202,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
     alice = session_of(base, "alice")
     ns = unique("/hatrac/resume")
     alice.put(ns, headers=NS)
-    data = os.urandom(5 * 8 * 1024 * 1024 - 1000)  # five chunks, the last one short
+    data = os.urandom(3 * 8 * 1024 * 1024 - 1000)  # three chunks, the last one short
     source = tmp_path / "resume.bin"
     source.write_bytes(data)
     page = logged_in(browser_context, base)
@@ -211,7 +211,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
 
     def trouble(route):
         # chunk 1 is answered 503 once (the page retries it); the connection drops
-        # on every attempt at chunks 2-4, so the upload stops with a message
+        # on every attempt at chunk 2, so the upload stops with a message
         if route.request.url.endswith("/1"):
             if answered_503:
                 return route.continue_()
@@ -219,7 +219,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
             return route.fulfill(status=503, body="503 Service Unavailable\nTry again.\n")
         return route.abort("connectionreset")
 
-    page.route(re.compile(r";upload/[^/]+/[1234]$"), trouble)
+    page.route(re.compile(r";upload/[^/]+/[12]$"), trouble)
     page.set_input_files("#pick-files", str(source))
     page.wait_for_selector("li.upload[data-state='failed']", timeout=60_000)
     assert "connection was lost" in page.locator("li.upload .upload-text").inner_text()
@@ -228,7 +228,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
     assert alice.get(base + job).json()["chunks-received"] == [0, 1]
     assert alice.get(base + ns + "/resume.bin").status_code in (404, 409)  # no version
     assert answered_503 == [1]
-    page.unroute(re.compile(r";upload/[^/]+/[1234]$"))
+    page.unroute(re.compile(r";upload/[^/]+/[12]$"))
 
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
@@ -244,7 +244,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
     )
     page.set_input_files("#pick-files", str(source))
     page.wait_for_selector("li.upload[data-state='done']", timeout=60_000)
-    assert sorted(sent) == [2, 3, 4]
+    assert sorted(sent) == [2]
     assert page.locator("li.upload").get_attribute("data-resumed") == "2"
     stored = alice.get(base + ns + "/resume.bin")
     assert hashlib.md5(stored.content).digest() == hashlib.md5(data).digest()
