@@ -27,6 +27,7 @@ from ..model.directory.schema import pending_migrations
 from ..model.storage import StorageError, open_storage
 from ..urls import ROOT, resource_url
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from .admin import warn_if_new_default_store
 
 
 def _progress(total: int, unit: str = "B", description: str = ""):
@@ -216,6 +217,7 @@ def _verify_arguments(parser) -> None:
 )
 def verify(args) -> int:
     config = load_config(args.config)
+    warn_if_new_default_store(args, config)
     subtree = ROOT
     if args.path:
         subtree = _name_of(config, args.path)
@@ -351,6 +353,7 @@ def _gc_arguments(parser) -> None:
 )
 def gc(args) -> int:
     config = load_config(args.config)
+    warn_if_new_default_store(args, config)
     grace = config.orphan_grace_secs if args.grace is None else args.grace
     if grace < 0:
         raise ConfigError("--grace must not be negative")

@@ -18,6 +18,7 @@ from ..model.service import Hatrac
 from ..model.storage import open_storage
 from ..urls import ROOT
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from .admin import warn_if_new_default_store
 
 
 def _arguments(parser) -> None:
@@ -86,6 +87,7 @@ def migrate_from(args) -> int:
     except SourceError as error:
         print(f"hatrac: {error}", file=sys.stderr)
         return EXIT_USAGE
+    warn_if_new_default_store(args, config)
     directory = directory_from_config(config)
     directory.initialize(config.root_acls)
     service = Hatrac(config, directory, open_storage(config))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,6 +107,14 @@ def test_a_command_without_config_says_it_makes_a_new_store(tmp_path):
     assert first.returncode == 0 and first.stdout == ""
     assert "no config file" in first.stderr and "new, empty store" in first.stderr
     assert str(elsewhere / "hatrac_data") in first.stderr and "HATRAC_CONFIG" in first.stderr
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for command in (["verify"], ["gc"], ["init-db"]):
+        result = subprocess.run(
+            [HATRAC, *command], cwd=fresh, env=environment, capture_output=True, text=True
+        )
+        assert "new, empty store" in result.stderr, command
+        shutil.rmtree(fresh / "hatrac_data")
     # the store now exists: no more warning about creating one
     again = subprocess.run(
         [HATRAC, "user", "list"], cwd=elsewhere, env=environment, capture_output=True, text=True
