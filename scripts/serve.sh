@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the service needs and serve it on the embedded default
 # (SQLite + filesystem under ./hatrac_data), with gunicorn.
-# Usage: scripts/serve.sh [PORT]     (default 8080; HATRAC_CONFIG selects another config)
+# Usage: scripts/serve.sh [PORT]     (default 8080; HATRAC_CONFIG selects another config,
+#        HATRAC_EXTRAS=postgres,s3,oidc installs the extras it needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${1:-${PORT:-8080}}
@@ -10,11 +11,13 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-# (re)install only when .venv is new or the package metadata changed, so restarts are fast
+# (re)install only when .venv is new or the package metadata changed, so restarts are fast;
+# HATRAC_EXTRAS=postgres,s3,oidc adds what a config in HATRAC_CONFIG needs
+extras=${HATRAC_EXTRAS:+[$HATRAC_EXTRAS]}
 stamp=.venv/.hatrac-installed-serve
-want=$(cat pyproject.toml setup.py hatrac/__init__.py | sha256sum | cut -d' ' -f1)
+want=$( (cat pyproject.toml setup.py hatrac/__init__.py; printf '%s' "$extras") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    .venv/bin/pip install -q --disable-pip-version-check -e .
+    .venv/bin/pip install -q --disable-pip-version-check -e ".$extras"
     echo "$want" > "$stamp"
 fi
 
