@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..config import ConfigError, StartupError, load_config
 from ..model.directory import directory_from_config
@@ -134,25 +134,31 @@ class Finding:
     found: dict = field(default_factory=dict)
 
 
-def _live_versions(directory, subtree: str) -> list:
-    """Every live version (forwarders of renamed versions excluded) at or under ``subtree``."""
+def _live_versions(directory, subtree: str, page: int = 1000) -> tuple[int, int, Iterator]:
+    """(count, bytes, iterator) of every live version (forwarders of renamed versions
+    excluded) at or under ``subtree``, fetched a page at a time (memory stays flat)."""
 
-    def work(tx):
-        names = []
+    def totals(tx):
         if subtree != ROOT:
             top = tx.get_name(subtree)
             if top is None or top.deleted:
                 raise LookupError(subtree)
-            names.append(top)
-        names.extend(tx.descendants(subtree))
-        objects = [name.id for name in names if not name.is_namespace]
-        return tx.live_versions_of(objects)
+        return tx.subtree_version_totals(subtree)
 
-    versions = directory.run(work)
-    return sorted(
-        (v for v in versions if not v.deleted and v.renamed_to is None),
-        key=lambda v: (v.name, v.id),
-    )
+    count, size = directory.run(totals)
+
+    def pages() -> Iterator:
+        after = 0
+        while True:
+            batch = directory.run(
+                lambda tx: tx.subtree_versions_page(subtree, after, page)  # noqa: B023
+            )
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].id
+
+    return count, size, pages()
 
 
 def verify_version(
@@ -227,15 +233,17 @@ def verify(args) -> int:
     started = time.monotonic()
     try:
         try:
-            versions = _live_versions(directory, subtree)
+            _, total, versions = _live_versions(directory, subtree)
         except LookupError:
             print(f"hatrac: verify: {args.path} does not exist", file=sys.stderr)
             return EXIT_FAILED
         findings: list[Finding] = []
         checked_bytes = 0
         filled = 0
-        with _progress(sum(v.size for v in versions), description="verify") as bar:
+        checked = 0
+        with _progress(total, description="verify") as bar:
             for version in versions:
+                checked += 1
                 computed: dict = {}
                 finding = verify_version(storage, version, config.service_prefix, computed)
                 if (
@@ -256,10 +264,10 @@ def verify(args) -> int:
     seconds = round(time.monotonic() - started, 3)
     if args.json:
         report = {
-            "checked": len(versions),
+            "checked": checked,
             "bytes": checked_bytes,
             "seconds": seconds,
-            "ok": len(versions) - len(findings),
+            "ok": checked - len(findings),
             "missing": sum(1 for f in findings if f.problem == "missing"),
             "different": sum(1 for f in findings if f.problem == "different"),
             "problems": [asdict(finding) for finding in findings],
@@ -269,8 +277,8 @@ def verify(args) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(
-            f"verified {len(versions)} versions ({checked_bytes} bytes) in {seconds}s: "
-            f"{len(versions) - len(findings)} ok, {len(findings)} with problems"
+            f"verified {checked} versions ({checked_bytes} bytes) in {seconds}s: "
+            f"{checked - len(findings)} ok, {len(findings)} with problems"
         )
     return EXIT_FAILED if findings else EXIT_OK
 

@@ -373,6 +373,34 @@ class Transaction:
             found.extend(_version_row(row) for row in rows)
         return found
 
+    _SUBTREE_VERSIONS = (
+        "FROM versions v JOIN names n ON n.id = v.name_id WHERE NOT v.deleted "
+        "AND v.renamed_to_name IS NULL AND NOT n.deleted "
+        "AND (n.name = %s OR (n.name >= %s AND n.name < %s))"
+    )
+
+    def _subtree_bounds(self, name: str) -> tuple[str, str, str]:
+        if name == ROOT:
+            return ROOT, "/", "0"  # '0' sorts right after '/'
+        return name, name + "/", name + "0"
+
+    def subtree_version_totals(self, name: str) -> tuple[int, int]:
+        """(count, total size) of the live, non-forwarding versions at or under ``name``."""
+        row = self.one(
+            "SELECT count(*), COALESCE(sum(v.size), 0) " + self._SUBTREE_VERSIONS,
+            self._subtree_bounds(name),
+        )
+        return int(row[0]), int(row[1])
+
+    def subtree_versions_page(self, name: str, after_id: int, limit: int) -> list[ObjectVersion]:
+        """The next ``limit`` of those versions by id after ``after_id`` (keyset paging)."""
+        rows = self.all(
+            f"SELECT {_VERSION_COLUMNS} " + self._SUBTREE_VERSIONS + " AND v.id > %s "
+            "ORDER BY v.id LIMIT %s",
+            (*self._subtree_bounds(name), after_id, limit),
+        )
+        return [_version_row(row) for row in rows]
+
     def delete_version(self, version_id: int) -> None:
         self.execute("UPDATE versions SET deleted = %s WHERE id = %s", (True, version_id))
 
