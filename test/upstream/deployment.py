@@ -82,6 +82,7 @@ class Expected:
     content_type: Optional[str]
     content_md5: Optional[str]  # base64, only when stored
     readers: set = field(default_factory=set)  # roles (besides owners) that may read
+    content_disposition: Optional[str] = None
 
 
 class Deployment:
@@ -211,6 +212,7 @@ class Deployment:
             content_type,
             base64.b64encode(hashlib.md5(data).digest()).decode() if digests else None,
             set(read or []),
+            metadata.get("content-disposition"),
         )
         return version
 

@@ -59,6 +59,12 @@ def build(deployment: Deployment) -> dict:
     d.namespace("/pub", subtree_read=["*"])
     d.version("/pub/open", b"for everyone", content_type="text/csv")
     d.version(
+        "/pub/named",
+        b"a,b\n",
+        content_type="text/csv",
+        extra_metadata={"content-disposition": "filename*=UTF-8''report%20final.csv"},
+    )
+    d.version(
         "/pub/odd-role", b"odd", read=["https://auth.globus.org/ab12-cd34", "role with space"]
     )
     d.version("/lab/gone", b"deleted object")
@@ -175,6 +181,8 @@ def test_every_version_url_answers_as_upstream(site):
             )
             if expected.content_md5:
                 assert reply.headers["Content-MD5"] == expected.content_md5
+            if expected.content_disposition:
+                assert reply.headers["Content-Disposition"] == expected.content_disposition
             checked += 1
         head = _ask(client, "HEAD", url, "alice")
         assert int(head.headers["Content-Length"]) == len(expected.body)
