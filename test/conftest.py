@@ -17,16 +17,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from backends import BACKENDS, DIRECTORY_BACKENDS, TEST_ROOT_ACLS  # noqa: E402, F401
 from browser import browser_context, chromium  # noqa: E402, F401  (browser fixtures)
 from clients import FlaskProtocolClient  # noqa: E402
 from servers import MotoServer, PostgresServer  # noqa: E402
 
 import hatrac  # noqa: E402
-
-DIRECTORY_BACKENDS = ["sqlite", "postgres"]
-# (directory, storage) pairs every protocol test runs on
-BACKENDS = [("sqlite", "filesystem"), ("postgres", "filesystem"), ("postgres", "amazons3")]
-TEST_ROOT_ACLS = {"owner": ["admin"], "create": ["*"], "read": ["*"]}
 
 _schema_numbers = itertools.count()
 

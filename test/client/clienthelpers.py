@@ -16,6 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from backends import BACKENDS  # noqa: F401  (re-exported to conftest.py)
 from servers import GunicornServer
 
 from hatrac.auth.accounts import Accounts
@@ -23,7 +24,6 @@ from hatrac.client import main
 from hatrac.config import load_config
 from hatrac.model.directory import open_directory
 
-BACKENDS = [("sqlite", "filesystem"), ("postgres", "filesystem"), ("postgres", "amazons3")]
 ROOT_ACLS = {"owner": ["admin"], "create": ["alice", "bob"], "read": ["*"]}
 PASSWORD = "correct horse"
 _numbers = itertools.count()

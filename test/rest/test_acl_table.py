@@ -15,8 +15,8 @@ import itertools
 import os
 
 import pytest
+from backends import BACKENDS, TEST_ROOT_ACLS
 from clients import FlaskProtocolClient
-from conftest import BACKENDS, TEST_ROOT_ACLS
 
 import hatrac
 
