@@ -175,42 +175,99 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
     return run_rounds(context.large_rounds, plan)
 
 
-def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
-    """Session-cookie and 10-level requests against anonymous flat ones of the same round."""
-    per_round = max(2, context.per_client // 4 // context.rounds)
-    flat, by_session = "/hatrac/bench/flat", "/hatrac/bench/session"
-    deep = workloads.deep_namespace(10, "/hatrac/bench/deep")
+def _pair_puts(context: Context, variants: list[dict], tag: str):
+    """A step function: PUTs of two kinds side by side for the run's duration (a fixed
+    count would let the faster kind finish first and run alone); paths remembered."""
 
-    def flat_gets(headers):
-        # session and anonymous GETs read the same objects: only the cookie differs
-        return _gets(context, flat, headers)
+    def run(index: int) -> dict:
+        figures, created = workloads.side_by_side_puts(
+            context.url, variants, context.clients, context.duration, tag=f"{tag}{index}-"
+        )
+        for variant, paths in zip(variants, created):
+            context.created.setdefault(variant["namespace"], []).extend(paths)
+        return {"first": figures[0], "second": figures[1]}
+
+    return run
+
+
+def _pair_gets(context: Context, variants: list[dict]):
+    def run() -> dict:
+        chosen = [
+            {"paths": context.created.get(v["namespace"], []), "headers": v.get("headers")}
+            for v in variants
+        ]
+        figures = workloads.side_by_side_gets(
+            context.url, chosen, context.clients, context.duration
+        )
+        return {"first": figures[0], "second": figures[1]}
+
+    return run
+
+
+# the steps of a round of auth_and_depth, and the two figures each one yields
+PAIRS = {
+    "session_pair_put": ("anon_put", "session_put"),
+    "session_pair_get": ("anon_get", "session_get"),
+    "deep_pair_put": ("anon_put_deep_ref", "deep_put"),
+    "deep_pair_get": ("anon_get_deep_ref", "deep_get"),
+}
+
+
+def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
+    """Session-cookie and 10-level requests *side by side* with anonymous flat ones.
+
+    Half the clients send the one kind and half the other, at the same time,
+    so both see the very same machine: their ratio does not depend on the
+    load moving between two runs (which once made session requests look
+    1.35x faster than anonymous ones).
+    """
+    flat = {"namespace": "/hatrac/bench/flat"}
+    by_session = {"namespace": "/hatrac/bench/session", "headers": session}
+    deep = {"namespace": workloads.deep_namespace(10, "/hatrac/bench/deep")}
+    # session GETs read the very objects anonymous GETs read: only the cookie differs
+    flat_with_session = {"namespace": flat["namespace"], "headers": session}
 
     def plan(index: int) -> list[Step]:
-        anonymous_put = context.step("anon_put", _puts(context, flat, per_round), index)
-        anonymous_get = context.step("anon_get", flat_gets(None))
+        steps = []
         if session is None:
             unavailable = "not available: no session (see session_login)"
-            session_put = ("session_put", lambda _index: unavailable)
-            session_get = ("session_get", lambda _index: unavailable)
+            steps.append(("session_pair_put", lambda _index: unavailable))
+            steps.append(("session_pair_get", lambda _index: unavailable))
         else:
-            session_put = context.step(
-                "session_put",
-                _puts(context, by_session, per_round, session),
-                index,
-                profile="session_put",
+            steps.append(
+                context.step(
+                    "session_pair_put",
+                    _pair_puts(context, [flat, by_session], "s"),
+                    index,
+                    profile="session_put",
+                )
             )
-            session_get = context.step("session_get", flat_gets(session), profile="session_get")
-        puts, gets = [anonymous_put, session_put], [anonymous_get, session_get]
-        if index % 2:
-            puts.reverse()
-            gets.reverse()
-        return [
-            *puts,
-            *gets,
-            context.step("anon_put_deep_ref", _puts(context, flat, per_round, tag="d"), index),
-            context.step("deep_put", _puts(context, deep, per_round), index, profile="deep_put"),
-            context.step("anon_get_deep_ref", flat_gets(None)),
-            context.step("deep_get", _gets(context, deep), profile="deep_get"),
-        ]
+            steps.append(
+                context.step(
+                    "session_pair_get",
+                    _pair_gets(context, [flat, flat_with_session]),
+                    profile="session_get",
+                )
+            )
+        steps.append(
+            context.step(
+                "deep_pair_put",
+                _pair_puts(context, [flat, deep], "d"),
+                index,
+                profile="deep_put",
+            )
+        )
+        steps.append(
+            context.step("deep_pair_get", _pair_gets(context, [flat, deep]), profile="deep_get")
+        )
+        return steps
 
-    return run_rounds(context.rounds, plan)
+    rounds = run_rounds(context.rounds, plan)
+    for sample in rounds:
+        for step, (first, second) in PAIRS.items():
+            figures = sample.pop(step)
+            if isinstance(figures, str):
+                sample[first] = sample[second] = figures
+            else:
+                sample[first], sample[second] = figures["first"], figures["second"]
+    return rounds

@@ -13,6 +13,10 @@ A plan says what each request is:
   ``PREFIX cW-N`` with a body of ``size`` bytes;
 * ``{"kind": "mix", "get_fraction": 0.9, ...}``: both, chosen at random with a fixed seed.
 
+``"variants": [{...}, {...}]`` in a plan gives client ``i`` the plan updated
+with variant ``i % n``: two kinds of requests measured at the same moment, on
+the same machine load (:func:`run_variants` returns one result per variant).
+
 ``headers`` in a plan are sent with every request (e.g. a session cookie).
 Large transfers (:func:`large_put`, :func:`large_get`, :func:`upload_job`)
 run in child processes too.
@@ -105,6 +109,9 @@ class Requester:
 
 
 def _client(index, base_url, plan, count, duration, barrier, queue) -> None:
+    variants = plan.get("variants")
+    if variants:  # client i runs variant i % n (e.g. anonymous and session clients at once)
+        plan = {**plan, **variants[index % len(variants)]}
     headers = dict(plan.get("headers", {}))
     kind = plan["kind"]
     paths = plan.get("paths") or []
@@ -191,6 +198,41 @@ def run_load(
         total.created.extend(result.created)
     total.elapsed = max(ends) - min(starts)
     return total
+
+
+def run_variants(
+    base_url: str,
+    plan: dict,
+    clients: int = 8,
+    count: Optional[int] = None,
+    duration: Optional[float] = None,
+) -> list[LoadResult]:
+    """Like :func:`run_load`, with ``plan["variants"]`` run side by side: one result each."""
+    variants = len(plan["variants"])
+    barrier = CONTEXT.Barrier(clients)
+    queue = CONTEXT.Queue()
+    processes = [
+        CONTEXT.Process(
+            target=_client, args=(i, base_url, plan, count, duration, barrier, queue), daemon=True
+        )
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    parts = [queue.get(timeout=3600) for _ in processes]
+    for process in processes:
+        process.join()
+    totals = [LoadResult() for _ in range(variants)]
+    for number, total in enumerate(totals):
+        mine = [part for part in parts if part[0] % variants == number]
+        for _, _, _, result in mine:
+            total.ops += result.ops
+            total.errors += result.errors
+            total.latencies.extend(result.latencies)
+            total.first_error = total.first_error or result.first_error
+            total.created.extend(result.created)
+        total.elapsed = max(p[2] for p in parts) - min(p[1] for p in parts)
+    return totals
 
 
 class Unavailable(Exception):

@@ -143,16 +143,16 @@ def build_rows(ceilings: dict, service: dict) -> dict:
             series(large, "e4", "dd_e4"), "MiB/s", "disk write+fsync (dd)", 0.90
         ),
         "h_session_put": _row(
-            series(auth, "session_put", "anon_put"), "ops/s", "anonymous PUT, same round", 0.95
+            series(auth, "session_put", "anon_put"), "ops/s", "anonymous PUT, side by side", 0.95
         ),
         "h_session_get": _row(
-            series(auth, "session_get", "anon_get"), "ops/s", "anonymous GET, same round", 0.95
+            series(auth, "session_get", "anon_get"), "ops/s", "anonymous GET, side by side", 0.95
         ),
         "h_deep_acl_put": _row(
-            series(auth, "deep_put", "anon_put_deep_ref"), "ops/s", "flat anonymous PUT, same round"
+            series(auth, "deep_put", "anon_put_deep_ref"), "ops/s", "flat anon. PUT, side by side"
         ),
         "h_deep_acl_get": _row(
-            series(auth, "deep_get", "anon_get_deep_ref"), "ops/s", "flat anonymous GET, same round"
+            series(auth, "deep_get", "anon_get_deep_ref"), "ops/s", "flat anon. GET, side by side"
         ),
         "worker_memory": _memory(large),
     }

@@ -11,7 +11,7 @@ import threading
 import urllib.parse
 from typing import Optional
 
-from .load import MIB, Requester, Unavailable, in_child, run_load
+from .load import MIB, Requester, Unavailable, in_child, run_load, run_variants
 from .load import large_get as load_large_get
 from .load import large_put as load_large_put
 from .load import upload_job as run_upload_job
@@ -97,6 +97,40 @@ def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
     result = run_load(base_url, plan, clients, duration=duration)
     _check(result, "small GETs")
     return result.summary()
+
+
+def side_by_side_puts(
+    base_url, variants: list[dict], clients, duration, tag=""
+) -> tuple[list[dict], list[list]]:
+    """Small PUTs of several kinds at once for ``duration`` s: ``variants`` of
+    ``{"namespace", "headers"}``, client ``i`` doing variant ``i % n``. One
+    summary and list of created paths each."""
+    for variant in variants:
+        make_namespace(base_url, variant["namespace"], variant.get("headers"))
+    plan = {
+        "kind": "put",
+        "size": 1024,
+        "variants": [
+            {"prefix": f"{v['namespace']}/{tag}", "headers": v.get("headers") or {}}
+            for v in variants
+        ],
+    }
+    results = run_variants(base_url, plan, clients, duration=duration)
+    for result in results:
+        _check(result, "small PUTs side by side")
+    return [r.summary() for r in results], [sorted(r.created) for r in results]
+
+
+def side_by_side_gets(base_url, variants: list[dict], clients, duration) -> list[dict]:
+    """Small GETs of several kinds at once: ``variants`` of ``{"paths", "headers"}``."""
+    plan = {
+        "kind": "get",
+        "variants": [{"paths": v["paths"], "headers": v.get("headers") or {}} for v in variants],
+    }
+    results = run_variants(base_url, plan, clients, duration=duration)
+    for result in results:
+        _check(result, "small GETs side by side")
+    return [r.summary() for r in results]
 
 
 def large_put(base_url: str, path: str, source: str, worker_pids: list[int]) -> dict:
