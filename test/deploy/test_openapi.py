@@ -31,6 +31,7 @@ NOT_EXERCISED = {
     ("put", "/hatrac/{name}:{version}"): "answered 405 here; 201 needs version_import_roles",
 }
 # what each template parameter may match in a raw request path
+APP_ORIGIN = "https://app.example.org"
 SEGMENT = {"name": r"[^;:]+", "version": r"[^;:/]+"}
 
 
@@ -119,7 +120,11 @@ class Checker:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("openapi")
-    config = {"data_directory": str(directory / "data"), "root_acls": {"owner": ["admin"]}}
+    config = {
+        "data_directory": str(directory / "data"),
+        "root_acls": {"owner": ["admin"]},
+        "cors_allowed_origins": [APP_ORIGIN],
+    }
     config_path = directory / "setup.json"
     config_path.write_text(json.dumps(config))
     for user in ("admin", "bob"):
@@ -257,6 +262,31 @@ def test_live_answers_agree_with_the_document(spec, server):
     call(login, "DELETE", "/authn/session")
     call(anonymous, "GET", "/authn/token")
 
+    # CORS preflights, a refused one, and OPTIONS without a preflight
+    preflight = {"Origin": APP_ORIGIN, "Access-Control-Request-Method": "PUT"}
+    for path in ("/hatrac/", "/hatrac/lab/obj;acl/read", "/authn/session"):
+        assert call(anonymous, "OPTIONS", path, headers=preflight).status_code == 204
+    refused = {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "PUT"}
+    assert call(anonymous, "OPTIONS", "/hatrac/lab", headers=refused).status_code == 403
+    assert call(anonymous, "OPTIONS", version).status_code == 200
+
+    # the web interface: pages on the API's URLs when a browser asks, and its own resources
+    page = {"Accept": "text/html"}
+    assert (
+        call(admin, "GET", "/hatrac/lab", headers=page)
+        .headers["Content-Type"]
+        .startswith("text/html")
+    )
+    call(admin, "GET", "/hatrac/lab/obj;versions", headers=page)
+    call(anonymous, "GET", "/hatrac/", headers=page)
+    call(admin, "GET", "/hatrac/;web/account")
+    call(anonymous, "GET", "/hatrac/;web/account")
+    call(admin, "GET", "/hatrac/;web/accounts")
+    call(anonymous, "GET", "/hatrac/;web/accounts")
+    call(anonymous, "GET", "/hatrac/;web/static/hatrac.css")
+    call(anonymous, "GET", "/hatrac/;web/static/app.js")
+    call(anonymous, "GET", "/hatrac/;web/static/absent.js")
+
     # operational endpoints
     call(anonymous, "GET", "/hatrac-health/live")
     call(anonymous, "GET", "/hatrac-health/ready")
@@ -273,5 +303,8 @@ def test_live_answers_agree_with_the_document(spec, server):
         for method in METHODS
         if method in item
     }
+    # the preflight is one operation shared by every path (a YAML alias): a few suffice
+    every = {(method, path) for method, path in every if method != "options"}
+    assert len({path for method, path in checker.seen if method == "options"}) >= 4
     missing = every - checker.seen - set(NOT_EXERCISED)
     assert not missing, f"operations of the document no request reached: {sorted(missing)}"
