@@ -22,6 +22,7 @@ from flask import Response, current_app, g, render_template, request, send_from_
 
 from ..errors import BadRequest, HatracError, Unauthenticated
 from ..model.browse import PAGE_LIMIT_MAX
+from ..model.uploads import MAX_CONTENT_LENGTH
 from . import STATIC, present, web_root
 
 CONTENT_SECURITY_POLICY = (
@@ -90,6 +91,7 @@ def _page(template: str, status: int = 200, client=None, **values) -> Response:
         "present": present,
         "request_id": g.get("request_id", ""),
         "max_put": config.max_request_payload_size,
+        "max_object": MAX_CONTENT_LENGTH,
     }
     context.update(values)
     response = Response(render_template(template, **context), status=status, mimetype="text/html")

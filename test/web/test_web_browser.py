@@ -128,6 +128,10 @@ def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, browser_co
     assert page.locator("#children tbody tr:not([hidden])").count() == 1
     page.fill("#filter", "")
     screenshot(page, "namespace")
+    page.set_viewport_size({"width": 390, "height": 640})  # a phone's width
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "phone")
+    page.set_viewport_size({"width": 1000, "height": 640})
     crumbs = page.locator(".crumbs a")
     assert crumbs.all_inner_texts()[-3:] == [top.rsplit("/", 1)[1], "level1", "level2"]
     crumbs.nth(crumbs.count() - 3).click()
@@ -430,3 +434,52 @@ def test_account_page_tokens(server, browser_context):
     page.click("#logout")
     page.wait_for_selector("#login")
     assert errors == []
+
+
+def test_a_file_over_the_limit_is_refused_before_sending(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/huge")
+    alice.put(ns, headers=NS)
+    huge = tmp_path / "huge.bin"
+    with open(huge, "wb") as handle:  # sparse: one byte past 5 TiB costs no disk
+        handle.truncate(5 * 1024**4 + 1)
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns)
+    sent = []
+
+    def seen(request):
+        if ";upload" in request.url:
+            sent.append(request.url)
+
+    page.on("request", seen)
+    page.set_input_files("#pick-files", str(huge))
+    page.wait_for_selector("li.upload[data-state='failed']")
+    text = page.locator("#messages .message.error").inner_text()
+    assert "413" in text and "the largest object this service stores is 5.0 TiB" in text
+    assert sent == [] and alice.get(base + ns).json() == []
+
+
+def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/tabs")
+    alice.put(ns, headers=NS)
+    data = os.urandom(3 * 8 * 1024 * 1024)
+    source = tmp_path / "same.bin"
+    source.write_bytes(data)
+    first = logged_in(browser_context, base)
+    second = browser_context.new_page()
+    open_page(first, base + ns)
+    open_page(second, base + ns)
+    first.set_input_files("#pick-files", str(source))
+    second.set_input_files("#pick-files", str(source))
+    for page in (first, second):
+        page.wait_for_selector("li.upload[data-state='done']", timeout=90_000)
+    # either two jobs made two whole versions, or the second tab joined the
+    # first one's job; never a partial version
+    versions = alice.get(base + ns + "/same.bin;versions").json()
+    assert 1 <= len(versions) <= 2
+    digest = hashlib.sha256(data).digest()
+    for url in versions:
+        assert hashlib.sha256(alice.get(base + url).content).digest() == digest

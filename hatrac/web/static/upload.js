@@ -126,6 +126,10 @@ class Task {
     this.row.dataset.state = "running";
     this.started = performance.now();
     try {
+      if (this.size > Number(page.maxObject)) {
+        throw new ApiError(413, "Too large", `${labelOf(this.target)} is ${formatSize(this.size)}; ` +
+          `the largest object this service stores is ${formatSize(Number(page.maxObject))}. Nothing was sent.`);
+      }
       if (this.size <= Math.min(SMALL, Number(page.maxPut))) await this.put();
       else await this.chunked();
       forget(this.target);
@@ -133,6 +137,13 @@ class Task {
       this.finish("done", `done · ${formatSize(this.size)}`);
     } catch (error) {
       if (this.state === "cancelled") return;
+      if ([404, 409].includes(error.status) && this.sha256 && (await this.finishedElsewhere())) {
+        // another tab resumed the same job and finished it: the object holds these bytes
+        forget(this.target);
+        this.done = this.size;
+        this.finish("done", `done (finished by another upload of the same file) · ${formatSize(this.size)}`);
+        return;
+      }
       if ([401, 403, 404].includes(error.status) && page.identity && !(await sessionAlive())) {
         // a cookie that expired is no longer sent: the job then looks absent (404)
         error.detail = "Your session has ended: log in again, then choose the same file " +
@@ -190,8 +201,17 @@ class Task {
     return null;
   }
 
+  // Whether the object's current version is this file (by its SHA-256).
+  async finishedElsewhere() {
+    try {
+      const reply = await fetch(this.url, { method: "HEAD", credentials: "same-origin" });
+      return reply.ok && reply.headers.get("Content-SHA256") === this.sha256;
+    } catch { return false; }
+  }
+
   async chunked() {
     const { md5, sha256 } = await this.digests();
+    this.sha256 = sha256;
     const count = Math.ceil(this.size / CHUNK);
     let received = new Set();
     const found = await this.findJob(sha256);
