@@ -32,11 +32,32 @@ if [ -z "${HATRAC_CONFIG:-}" ]; then
 fi
 export HATRAC_CONFIG
 
-.venv/bin/hatrac init-db >/dev/null
+# one interpreter start: create or upgrade the schema, then say where the store is,
+# whether the admin exists and who owns the root (restarts stay fast)
+{ read -r data_dir; read -r has_admin; read -r owners; } < <(.venv/bin/python - <<'PY'
+import json, sys
+from hatrac.auth.accounts import Accounts
+from hatrac.config import ConfigError, load_config
+from hatrac.model.directory import directory_from_config
+from hatrac.urls import ROOT
+try:
+    config = load_config()
+    directory = directory_from_config(config)
+    directory.initialize(config.root_acls)
+    users = {user.name for user in Accounts(directory, config).users()}
+    owners = directory.run(lambda tx: tx.get_name(ROOT)).acls.get("owner", [])
+    directory.close()
+except (ConfigError, OSError) as error:
+    sys.exit(f"hatrac: {error}")
+print(config.data_directory)
+print("yes" if "admin" in users else "no")
+print(json.dumps(owners))
+PY
+)
+[ -n "${data_dir:-}" ] || exit 2   # the reason is on standard error
 
 # first run: a built-in "admin" account with a random password, owner of the root
-data_dir=$(.venv/bin/python -c 'from hatrac.config import load_config; print(load_config().data_directory)')
-if ! .venv/bin/hatrac user list | cut -f1 | grep -qx admin; then
+if [ "$has_admin" != yes ]; then
     password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(18))')
     printf '%s\n' "$password" | .venv/bin/hatrac user add admin --password-stdin --display-name Administrator >/dev/null
     .venv/bin/hatrac root-acl owner admin >/dev/null
@@ -54,7 +75,8 @@ if ! .venv/bin/hatrac user list | cut -f1 | grep -qx admin; then
     echo "More users: echo PASSWORD | .venv/bin/hatrac user add NAME --password-stdin  (see docs/authentication.md)"
 fi
 echo "Hatrac serves http://127.0.0.1:${port}/hatrac/ (also http://localhost:${port}/hatrac/, the name to give DERIVA clients)"
-echo "Root namespace owners: $(.venv/bin/hatrac root-acl owner)"
+[ "$has_admin" = yes ] || owners=$(.venv/bin/hatrac root-acl owner)
+echo "Root namespace owners: $owners"
 echo "To make a user an owner of the root: .venv/bin/hatrac root-acl owner USERNAME"
 echo "For 'hatrac' commands in another shell, use this store's config:"
 echo "  export HATRAC_CONFIG=$HATRAC_CONFIG"
