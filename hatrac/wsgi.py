@@ -22,7 +22,8 @@ mod_wsgi calls the ``application`` object of the script that a
   (``WSGIApplicationGroup %{GLOBAL}``).
 
 The application is built on the first request. If the config is missing or
-unusable, the reason is written as one line to the Apache error log,
+unusable, the reason is written as one line to the Apache error log (a
+JSON object of ``"kind": "error"``, :mod:`hatrac.logs`),
 requests answer 503 naming the log, and the build is retried at most every
 few seconds, so fixing the file needs no restart.
 """
@@ -82,13 +83,16 @@ class FullPathApplication:
                 self._failure = None
             except Exception as error:
                 from .config import ConfigError
+                from .logs import json_line
 
                 self._failure = f"hatrac: cannot start: {' '.join(str(error).split())}"
                 self._failed_at = time.monotonic()
                 errors = environ.get("wsgi.errors") or sys.stderr
-                print(self._failure, file=errors, flush=True)
+                fields = {"level": "ERROR", "logger": "hatrac.wsgi", "pid": os.getpid()}
+                fields["message"] = self._failure
                 if not isinstance(error, ConfigError):  # a bug, not a setting: show where
-                    traceback.print_exc(file=errors)
+                    fields["exception"] = traceback.format_exc()
+                print(json_line("error", fields), file=errors, flush=True)
             return self._app
 
     def __call__(self, environ: dict, start_response):

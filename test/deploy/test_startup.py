@@ -156,11 +156,12 @@ def test_wsgi_entry_point_reports_a_bad_config_and_recovers(tmp_path, monkeypatc
     }
     body = b"".join(application(dict(environ), start_response))
     assert statuses[-1].startswith("503") and b"error log" in body
-    logged = errors.getvalue().strip().splitlines()
-    assert logged == [
+    logged = [json.loads(line) for line in errors.getvalue().strip().splitlines()]
+    assert len(logged) == 1 and logged[0]["kind"] == "error" and "exception" not in logged[0]
+    assert logged[0]["message"] == (
         "hatrac: cannot start: unknown config field(s): bogus; see "
         "docs/configuration.md for the fields this service knows"
-    ]
+    )
     # the admin fixes the file: the next request starts the service, no restart
     path.write_text(
         json.dumps({"data_directory": str(tmp_path / "d"), "root_acls": {"read": ["*"]}})
