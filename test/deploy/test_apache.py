@@ -223,3 +223,18 @@ def test_session_login_through_apache(apache):
     assert session.get(apache.url + path + ";acl/owner").json() == [user]
     assert session.delete(apache.url + "/authn/session").status_code in (200, 204)
     assert session.get(apache.url + "/authn/session").status_code == 404
+
+
+def test_web_interface_through_apache(apache):
+    """The interface's pages and files under the /hatrac alias alone (no other alias)."""
+    path = fresh(apache)
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    assert requests.put(apache.url + path + "/a%2Fb", data=b"x", auth=ALICE).status_code == 201
+    page = requests.get(apache.url + path, headers=html, auth=ALICE)
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert f'href="{path}/a%2Fb;versions"' in page.text and ">a/b</a>" in page.text
+    versions = requests.get(apache.url + path + "/a%2Fb;versions", headers=html, auth=ALICE)
+    assert versions.status_code == 200 and "Current version" in versions.text
+    script = requests.get(apache.url + "/hatrac/;web/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
