@@ -483,3 +483,52 @@ def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_pa
     digest = hashlib.sha256(data).digest()
     for url in versions:
         assert hashlib.sha256(alice.get(base + url).content).digest() == digest
+
+
+def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/meta")
+    alice.put(ns, headers=NS)
+    created = alice.put(ns + "/data.csv", data=b"a,b\n", headers={"Content-Type": "text/plain"})
+    version = created.headers["Location"].rsplit(":", 1)[1]
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns + "/data.csv;versions")
+    # copy links: the current URL and the version-pinned one
+    page.click("button.copy:text('Copy link to this version')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == (
+        f"{base}{ns}/data.csv:{version}"
+    )
+    page.click(".toolbar button.copy:text-is('Copy link')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == f"{base}{ns}/data.csv"
+    # edit metadata (keyboard only: Enter submits)
+    page.click(".version-card .edit-meta")
+    page.fill("dd[data-field='content-type'] input", "text/csv")
+    page.press("dd[data-field='content-type'] input", "Enter")
+    page.wait_for_selector("dd[data-field='content-type']:text-is('text/csv')")
+    page.fill("dd[data-field='content-disposition'] input", "bad disposition")
+    page.press("dd[data-field='content-disposition'] input", "Enter")
+    page.wait_for_selector("#messages .message.error")
+    assert "400" in page.locator("#messages .message.error").inner_text()
+    assert alice.head(base + ns + "/data.csv").headers["Content-Type"].startswith("text/csv")
+    # rename: the object moves, parents made
+    page.click("#rename")
+    page.fill("dialog input", f"{ns[len('/hatrac') :]}/moved/data 2.csv")
+    page.click("dialog button[value=yes]")
+    page.wait_for_url(base + ns + "/moved/data%202.csv;versions")
+    assert alice.get(base + ns + "/moved/data%202.csv").content == b"a,b\n"
+    # a new namespace with parents, from the namespace page
+    open_page(page, base + ns)
+    page.click("#new-namespace")
+    page.fill("dialog input", "x/y/z")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#children tr[data-label='x']", timeout=30_000)
+    assert alice.get(base + ns + "/x/y/z", headers={"Accept": "application/json"}).json() == []
+    # the keyboard sorts too
+    page.focus("th[data-sort=name] button")
+    page.keyboard.press("Enter")
+    assert page.locator("th[data-sort=name]").get_attribute("aria-sort") == "descending"
+    # the one console line is the browser's own note of the refused disposition
+    assert len(errors) == 1 and "400" in errors[0]

@@ -147,11 +147,15 @@ export function promptDialog(question, initial = "", action = "OK") {
     const input = element("input", { value: initial, "aria-label": question, required: true });
     const yes = element("button", { value: "yes" }, action);
     const no = element("button", { value: "no", formnovalidate: true }, "Cancel");
-    form.append(element("label", {}, question, input), element("div", { class: "buttons" }, no, yes));
+    // the action first in the form, so that Enter in the field means it (shown last)
+    form.append(element("label", {}, question, input), element("div", { class: "buttons reversed" }, yes, no));
     dialog.append(form);
+    // Enter in the field submits without a submitter in some browsers: that means the action
+    let chosen = "no";
+    form.addEventListener("submit", (event) => { chosen = event.submitter ? event.submitter.value : "yes"; });
     dialog.addEventListener("close", () => {
       dialog.remove();
-      resolve(dialog.returnValue === "yes" ? input.value : null);
+      resolve(chosen === "yes" ? input.value : null);
     });
     document.body.append(dialog);
     dialog.showModal();
