@@ -42,8 +42,9 @@ class VersionMetadata:
     def read_metadata(
         self, client: Client, name: str, version: Optional[str] = None
     ) -> ObjectVersion:
-        """The version (the current one when ``version`` is None), readable by the client."""
-        return self.get_version(client, name, version)[1]
+        """The version (the current one when ``version`` is None), readable by the client;
+        a renamed-away version answers with the metadata of the version it became."""
+        return self.get_version(client, name, version, follow=True)[1]
 
     def _metadata_target(
         self, tx: Transaction, client: Client, name: str, version: Optional[str]

@@ -2,12 +2,14 @@
 
 Metadata only: no byte moves. Each renamed version gets a new version id under
 the target name, with the same storage key, size and metadata; the old
-version becomes a *forwarder* (``renamed_to``) that no longer counts as a
-version of its object (not current, not listed) but still answers GET with
-the location of its new name. Bytes are reclaimed only when no live,
-non-forwarder version refers to them (see ``Transaction.storage_key_in_use``),
-so deleting the source only drops forwarders, and deleting the target frees
-the bytes and leaves the forwarders answering 409.
+version becomes a *forwarder* (``renamed_to``). As upstream, a forwarder stays
+a version of its object: it is listed in ``;versions`` and can be the current
+version, and reading it (or the object, while it is current) follows the
+renames to the last one. Repeating a rename that was done answers with no new
+version (204). Bytes are reclaimed only when no live, non-forwarder version
+refers to them (see ``Transaction.storage_key_in_use``), so deleting the
+source only drops forwarders, and deleting the target frees the bytes and
+leaves the forwarders answering 409.
 :class:`Renames` is mixed into the :class:`~hatrac.model.service.Hatrac` model.
 """
 
@@ -23,7 +25,10 @@ from .conditions import NO_CONDITIONS
 from .directory import Transaction
 from .directory import uploads as sql
 from .ids import new_version_id
-from .resources import OBJECT, ObjectVersion
+from .resources import ObjectVersion
+
+# a chain of renames longer than this is refused rather than followed
+MAX_RENAME_HOPS = 64
 
 
 class Renames:
@@ -57,31 +62,36 @@ class Renames:
                     raise Conflict(f"The rename source {source_name} is not an existing object.")
                 raise access_denied(client.identity, f"Access to {source_name} is not granted.")
             self._require(client, "owner", source.chain, source_name)
+            # versions this very rename moved already: a repeated request skips them
+            done = 0
             if versions is None:
                 old = [tx.version_by_id(i) for i in sql.all_versions_oldest_first(tx, found.id)]
+                if not old:
+                    done = len(sql.forwarders_to(tx, found.id, target_name))
             else:
                 old = []
                 for wanted in dict.fromkeys(versions):
                     version = tx.get_version(found.id, wanted)
+                    if version is not None and not version.deleted and version.renamed_to:
+                        if version.renamed_to[0] == target_name:
+                            done += 1
+                            continue
                     if version is None or version.deleted or version.renamed_to is not None:
                         raise Conflict(
                             f"The version {source_name}:{wanted} does not exist (or was "
-                            "already renamed); nothing was renamed."
+                            "renamed elsewhere); nothing was renamed."
                         )
                     old.append(version)
                 old.sort(key=lambda v: v.id)
-            if not old:
+            if not old and not done:
                 raise Conflict(f"The object {source_name} has no version to rename.")
             resolved = self._check_new_version(
                 tx, client, target_name, parents, NO_CONDITIONS, lock="share"
             )
-            target = resolved.target
-            if target is None or target.deleted:
-                parent = self._make_parents(tx, client, resolved, now)
-                acls = dict(found.acls) if copy_acls else self._creator_acls(client)
-                target = tx.create_name(target_name, parent.id, OBJECT, acls, now)
-                if target is None:
-                    raise self._retry()
+            if not old:
+                return []  # the same rename again: nothing to do (idempotent)
+            acls = dict(found.acls) if copy_acls else None
+            target = self._bind_object(tx, client, resolved, now, acls)
             created = []
             for version in old:
                 new_id = new_version_id()
@@ -102,18 +112,12 @@ class Renames:
 
         return self.directory.run(work, write=True)
 
-    @staticmethod
-    def _retry() -> Exception:
-        from .directory.sql import RetryTransaction
-
-        return RetryTransaction()
-
-    def forwarded_to(self, version: ObjectVersion) -> ObjectVersion:
-        """The live version a forwarder points at; 409 when it was deleted since."""
-        assert version.renamed_to is not None
-        new_name, new_version = version.renamed_to
-
-        def work(tx: Transaction) -> ObjectVersion:
+    def _follow(self, tx: Transaction, version: ObjectVersion) -> ObjectVersion:
+        """The live version at the end of a chain of renames; 409 when it is gone."""
+        for _ in range(MAX_RENAME_HOPS):
+            if version.renamed_to is None:
+                return version
+            new_name, new_version = version.renamed_to
             target = tx.get_name(new_name)
             found = None
             if target is not None and not target.deleted and target.is_object:
@@ -123,6 +127,10 @@ class Renames:
                     f"This version was renamed to {new_name}:{new_version}, which has since "
                     "been deleted; its bytes are gone."
                 )
-            return found
+            version = found
+        raise Conflict(f"This version was renamed more than {MAX_RENAME_HOPS} times in a row.")
 
-        return self.directory.run(work)
+    def forwarded_to(self, version: ObjectVersion) -> ObjectVersion:
+        """The live version a forwarder leads to, through every later rename."""
+        assert version.renamed_to is not None
+        return self.directory.run(lambda tx: self._follow(tx, version))

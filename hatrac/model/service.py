@@ -61,6 +61,21 @@ class Listing:
 
 
 @dataclass
+class VersionList:
+    """An object and its live versions, newest first (renamed-away ones included)."""
+
+    object: Name
+    versions: list[ObjectVersion]
+
+    @cached_property
+    def etag(self) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        digest.update(self.object.name.encode())
+        digest.update("".join(f"\0{v.version}" for v in self.versions).encode())
+        return f'"{digest.hexdigest()}"'
+
+
+@dataclass
 class AclTarget:
     """A resource whose ACLs are being read or changed."""
 
@@ -166,14 +181,23 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
             if target.is_namespace:
                 self._require(client, "read", resolved.chain, name)
                 return Listing(target, tx.children(target.id))
-            return self._readable_version(tx, client, resolved, None, current)
+            return self._readable_version(tx, client, resolved, None, current, follow=True)
 
         return self.directory.run(work)
 
     def get_version(
-        self, client: Client, name: str, version: Optional[str] = None
+        self,
+        client: Client,
+        name: str,
+        version: Optional[str] = None,
+        follow: Optional[bool] = None,
     ) -> tuple[Name, ObjectVersion]:
-        """The current (or a given) version of an object, readable by the client."""
+        """The current (or a given) version of an object, readable by the client.
+
+        With ``follow`` (the default for the current version), a version that was
+        renamed away is replaced by the version it became (through every rename),
+        whose ``name`` then differs from ``name``."""
+        follow = version is None if follow is None else follow
 
         def work(tx: Transaction) -> tuple[Name, ObjectVersion]:
             resolved = self._resolve(tx, name)
@@ -182,7 +206,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
                 if version is not None:
                     raise NotFound(f"{name} is a namespace; namespaces have no versions.")
                 raise Conflict(f"{name} is a namespace, not an object.")
-            return self._readable_version(tx, client, resolved, version)
+            return self._readable_version(tx, client, resolved, version, follow=follow)
 
         return self.directory.run(work)
 
@@ -193,9 +217,13 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
         resolved: Resolved,
         version: Optional[str],
         current: Union[ObjectVersion, None, object] = _UNKNOWN,
+        follow: bool = False,
     ) -> tuple[Name, ObjectVersion]:
         """The version wanted (``None``: the current one, which the caller may have
-        looked up already and passes as ``current``) if the client may read it."""
+        looked up already and passes as ``current``) if the client may read it.
+
+        Rights are those on the version asked for; ``follow`` then replaces a
+        renamed-away version by the one it became (the same bytes)."""
         target = resolved.target
         assert target is not None
         name = resolved.name
@@ -210,16 +238,18 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
                 self._require_version_knowledge(client, resolved)
                 raise NotFound(f"The version {name}:{version} does not exist.")
         self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
+        if follow and found.renamed_to is not None:
+            found = self._follow(tx, found)
         return target, found
 
-    def list_versions(self, client: Client, name: str) -> tuple[Name, list[ObjectVersion]]:
-        def work(tx: Transaction) -> tuple[Name, list[ObjectVersion]]:
+    def list_versions(self, client: Client, name: str) -> VersionList:
+        def work(tx: Transaction) -> VersionList:
             resolved = self._resolve(tx, name)
             target = self._live(client, resolved, "object")
             if not target.is_object:
-                raise Conflict(f"{name} is a namespace; only objects have versions.")
+                raise NotFound(f"{name} is a namespace; namespaces have no ;versions.")
             self._require(client, "read", resolved.chain, name)
-            return target, tx.versions(target.id)
+            return VersionList(target, tx.versions(target.id))
 
         return self.directory.run(work)
 
@@ -262,6 +292,27 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
                 raise RetryTransaction()
             parent = created
         return parent
+
+    def _bind_object(
+        self,
+        tx: Transaction,
+        client: Client,
+        resolved: Resolved,
+        now: float,
+        acls: Optional[dict] = None,
+    ) -> Name:
+        """The object ``resolved`` names, bound now (with missing parents) if it is new.
+
+        The caller has checked, in this transaction, that it may be created."""
+        target = resolved.target
+        if target is not None and not target.deleted:
+            return target
+        parent = self._make_parents(tx, client, resolved, now)
+        acls = self._creator_acls(client) if acls is None else acls
+        created = tx.create_name(resolved.name, parent.id, OBJECT, acls, now)
+        if created is None:
+            raise RetryTransaction()  # bound concurrently: look again
+        return created
 
     @staticmethod
     def _creator_acls(client: Client) -> dict:
@@ -400,13 +451,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
             # them cannot both pass the same If-Match
             lock = "update" if conditions.present else "share"
             resolved = self._check_new_version(tx, client, name, parents, conditions, lock)
-            target = resolved.target
-            if target is None or target.deleted:
-                parent = self._make_parents(tx, client, resolved, now)
-                target = tx.create_name(name, parent.id, OBJECT, self._creator_acls(client), now)
-                if target is None:
-                    raise RetryTransaction()
-            elif given_id and tx.get_version(target.id, version) is not None:
+            existed = resolved.target is not None and not resolved.target.deleted
+            target = self._bind_object(tx, client, resolved, now)
+            if existed and given_id and tx.get_version(target.id, version) is not None:
                 raise Conflict(
                     f"The object {name} has or had a version {version}; version ids are "
                     "never reused."

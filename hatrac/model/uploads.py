@@ -7,7 +7,8 @@ model (a mixin: it relies on the model's authorization helpers and on
 1. **create**: rights to make a new version of the name (create on the parent
    for a new object, update for an existing one) are checked, the backend
    prepares storage (a sparse file, an S3 multipart upload), then the job row
-   is inserted. The name itself is bound only at finalization.
+   is inserted; a new name is bound to an object with no version in the same
+   transaction (as upstream), so deleting that object cancels the job.
 2. **chunks**: each ``PUT JOB/N`` first forgets chunk N in the directory (so a
    chunk whose write fails or is interrupted is missing, never half-present),
    writes the bytes, then records the chunk. Idempotent, any order, in
@@ -32,8 +33,9 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from ..errors import BadRequest, Conflict, NotFound, NotImplementedHere
+from ..errors import BadRequest, Conflict, NotFound, NotImplementedHere, access_denied
 from ..urls import ROOT, split_name
+from .acl import allows
 from .client import Client
 from .conditions import NO_CONDITIONS
 from .directory import Transaction
@@ -120,7 +122,10 @@ class UploadJobs:
         def work(tx: Transaction) -> JobRow:
             now = time.time()
             # the writers' lock on names: a namespace delete waits for this job, then cancels it
-            self._check_new_version(tx, client, name, parents, NO_CONDITIONS, lock="share")
+            resolved = self._check_new_version(tx, client, name, parents, NO_CONDITIONS, "share")
+            # as upstream: a job on a new name binds the object (with no version yet), so
+            # its ACLs can be set, a second job sees it, and deleting it cancels the job
+            self._bind_object(tx, client, resolved, now)
             sql.create_job(
                 tx,
                 job_key,
@@ -153,10 +158,25 @@ class UploadJobs:
         return self.directory.run(work)
 
     def list_jobs(self, client: Client, name: str) -> list[JobRow]:
-        """The client's own open jobs on ``name`` (none for anonymous clients)."""
-        if client.identity is None:
-            return []
-        return self.directory.run(lambda tx: sql.jobs_of(tx, name, client.identity))
+        """The client's own open jobs on the object ``name`` (none for anonymous clients).
+
+        404 for a namespace (namespaces have no ;upload) or a missing name; the
+        object's existence is only shown to clients who may list its namespace
+        or make versions of it."""
+
+        def work(tx: Transaction) -> list[JobRow]:
+            resolved = self._resolve(tx, name)
+            target = self._live(client, resolved, "object")
+            if not target.is_object:
+                raise NotFound(f"{name} is a namespace; namespaces have no ;upload.")
+            visible = allows(client, "read", resolved.ancestors)
+            if not (visible or allows(client, "update", resolved.chain)):
+                raise access_denied(client.identity, f"Access to {name} is not granted.")
+            if client.identity is None:
+                return []
+            return sql.jobs_of(tx, name, client.identity)
+
+        return self.directory.run(work)
 
     # -- chunks ------------------------------------------------------------------
     def put_chunk(

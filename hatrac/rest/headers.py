@@ -1,6 +1,8 @@
-"""Parsing request headers: digests, Content-Disposition, conditions, Range.
+"""Request and response headers: digests, Content-Disposition, conditions, Range.
 
 Each parser refuses malformed input with a 400 that says what was wrong.
+:func:`content_disposition` is the one place that decides the
+Content-Disposition an object response carries.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from ..errors import BadRequest
 from ..model.conditions import Preconditions
+from ..model.resources import ObjectVersion
 
 _DIGEST_SIZES = {"content-md5": 16, "content-sha256": 32}
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -64,6 +67,19 @@ def parse_content_disposition(value: str) -> str:
     return value.strip()
 
 
+def content_disposition(version: ObjectVersion) -> str:
+    """The Content-Disposition of a version's responses: the stored one, else (as
+    upstream) ``filename*=UTF-8''`` and the object's last name segment, so that
+    browsers and download tools save the file under its object name.
+
+    The canonical name is percent-encoded with only unreserved characters
+    bare, all of which RFC 8187 allows as they are.
+    """
+    if version.content_disposition:
+        return version.content_disposition
+    return "filename*=UTF-8''" + version.name.rsplit("/", 1)[-1]
+
+
 def _tag_list(value: Optional[str]) -> Optional[list[str]]:
     if value is None:
         return None
@@ -102,12 +118,17 @@ def parse_range(value: Optional[str], size: int) -> Optional[tuple[int, int]]:
     if not match:
         return None
     specs = match.group(1).split(",")
-    parsed = [_ONE_RANGE.fullmatch(spec) for spec in specs]
-    if any(p is None or (p.group(1) == "" and p.group(2) == "") for p in parsed):
-        return None
-    if len(parsed) > 1:
+    bounds = []
+    for spec in specs:
+        one = _ONE_RANGE.fullmatch(spec)
+        if one is None or (one.group(1) == "" and one.group(2) == ""):
+            return None
+        if one.group(1) and one.group(2) and int(one.group(2)) < int(one.group(1)):
+            return None  # a range whose last byte is before its first is invalid (RFC 9110)
+        bounds.append((one.group(1), one.group(2)))
+    if len(bounds) > 1:
         raise MultiRange()
-    first, last = parsed[0].group(1), parsed[0].group(2)  # type: ignore[union-attr]
+    first, last = bounds[0]
     if first == "":
         suffix = int(last)
         if suffix == 0 or size == 0:
@@ -115,8 +136,6 @@ def parse_range(value: Optional[str], size: int) -> Optional[tuple[int, int]]:
         start = max(0, size - suffix)
         return start, size - start
     start = int(first)
-    if last and int(last) < start:
-        return None  # syntactically invalid per RFC 9110: ignore
     if start >= size:
         raise ValueError("unsatisfiable")
     end = int(last) if last else size - 1

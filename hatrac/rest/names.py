@@ -27,6 +27,7 @@ from .body import body_stream
 from .content_safety import NOSNIFF, on_download_origin, protect
 from .headers import (
     MultiRange,
+    content_disposition,
     parse_content_disposition,
     parse_digest,
     parse_preconditions,
@@ -65,7 +66,13 @@ def get_name(call: Call) -> Response:
     found = call.model.read_name(call.client, call.path.name)
     if isinstance(found, Listing):
         return render_listing(call, found)
-    return render_version(call, found[1])
+    version = found[1]
+    response = render_version(call, version)
+    if version.name != call.path.name and response.status_code < 300:
+        # the current version was renamed away: served from where it went, as
+        # upstream; Content-Location (upstream's tests) and Location (its docs) say where
+        response.headers["Location"] = response.headers["Content-Location"]
+    return response
 
 
 def render_listing(call: Call, listing: Listing) -> Response:
@@ -92,8 +99,8 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
         headers["Content-MD5"] = version.content_md5
     if version.content_sha256:
         headers["Content-SHA256"] = version.content_sha256
-    if version.content_disposition:
-        headers["Content-Disposition"] = version.content_disposition
+    headers["Content-Disposition"] = content_disposition(version)
+    # for active content types, content safety makes that an attachment
     return protect(headers, call.config, on_download_origin(call.config))
 
 
@@ -130,6 +137,10 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
         start, length = wanted
         status = 206
         headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{version.size}"
+        # the digests describe the whole object, not this part: a client checking
+        # them would reject the body (upstream sends none on 206 either)
+        headers.pop("Content-MD5", None)
+        headers.pop("Content-SHA256", None)
 
     if call.method == "HEAD":
         response = Response(status=status, headers=headers)
@@ -142,7 +153,7 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
         start,
         length,
         content_type=headers["Content-Type"],
-        content_disposition=headers.get("Content-Disposition"),
+        content_disposition=headers["Content-Disposition"],
     )
     if body.redirect is not None:
         response = Response(
@@ -185,9 +196,13 @@ def get_versions(call: Call) -> Response:
         raise BadRequest(";versions takes no arguments.")
     if call.state.pages is not None and render.prefers_html():
         return call.state.pages.versions(call)  # the web interface's object page
-    _, versions = call.model.list_versions(call.client, call.path.name)
-    urls = [call.url(v.name, v.version) for v in versions]
-    return render.listing(urls, f"Versions of {call.url(call.path.name)}")
+    found = call.model.list_versions(call.client, call.path.name)
+    try:
+        parse_preconditions(request.headers).check(found.etag, safe_method=True)
+    except NotModified as unchanged:
+        return not_modified(unchanged.etag)
+    urls = [call.url(v.name, v.version) for v in found.versions]
+    return render.listing(urls, f"Versions of {call.url(call.path.name)}", found.etag)
 
 
 # -- writing --------------------------------------------------------------------

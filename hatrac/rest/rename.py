@@ -74,10 +74,10 @@ def rename_from(call: Call) -> Response:
         copy_acls,
         flag("parents"),
     )
+    if not created:  # the same rename again: already done
+        return render.no_content()
     urls = [call.url(v.name, v.version) for v in created]
-    response = Response(render.uri_list(urls), status=201, mimetype="text/uri-list")
-    response.headers["Location"] = urls[-1]
-    return response
+    return render.created_list(urls)
 
 
 def render_forwarder(call: Call, version: ObjectVersion) -> Response:

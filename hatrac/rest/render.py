@@ -18,6 +18,8 @@ from flask import Response, request
 from ..errors import HatracError
 
 LISTING_TYPES = ["application/json", "text/uri-list", "text/html"]
+# upstream's exact Content-Type for uri-lists, with no charset: clients compare it literally
+URI_LIST = "text/uri-list"
 ERROR_TYPES = ["text/plain", "application/json", "application/problem+json", "text/html"]
 
 
@@ -46,8 +48,13 @@ def uri_list(urls: Iterable[str]) -> str:
 
 def created(url: str, extra_headers: Optional[dict] = None) -> Response:
     """201 with Location and the new URL as a one-line uri-list body."""
-    response = Response(uri_list([url]), status=201, mimetype="text/uri-list")
-    response.headers["Location"] = url
+    return created_list([url], extra_headers)
+
+
+def created_list(urls: list[str], extra_headers: Optional[dict] = None) -> Response:
+    """201 with a uri-list body of the new URLs; Location names the last one."""
+    response = Response(uri_list(urls), status=201, content_type=URI_LIST)
+    response.headers["Location"] = urls[-1]
     for key, value in (extra_headers or {}).items():
         response.headers[key] = value
     return response
@@ -57,7 +64,7 @@ def listing(urls: list[str], title: str, etag: Optional[str] = None) -> Response
     """A list of URLs in the negotiated representation."""
     kind = negotiate(LISTING_TYPES)
     if kind == "text/uri-list":
-        response = Response(uri_list(urls), mimetype="text/uri-list")
+        response = Response(uri_list(urls), content_type=URI_LIST)
     elif kind == "text/html":
         items = "\n".join(
             f'<li><a href="{html.escape(url, quote=True)}">{html.escape(url)}</a></li>'

@@ -39,9 +39,12 @@ def test_rename_all_versions(client, ns, source, app):
     assert client.get(ns + "/new;versions", user="alice").json() == urls[::-1]
     # no bytes moved: the new versions share the old storage keys
     assert storage_keys(app) == keys_before
-    # the source has no current version any more, its versions forward
-    assert client.get(old, user="alice").status == 409
-    assert client.get(old + ";versions", user="alice").json() == []
+    # as upstream, the source keeps its versions, which forward; its name serves
+    # the current one from where it went
+    got = client.get(old, user="alice")
+    assert got.status == 200 and got.body == b"two"
+    assert got.headers["Content-Location"] == got.headers["Location"] == urls[1]
+    assert client.get(old + ";versions", user="alice").json() == [second, first]
     moved = client.get(first, user="alice")
     assert moved.status == 307
     assert moved.headers["Location"] == urls[0]
@@ -148,6 +151,7 @@ def test_chained_renames(client, ns, source):
     old, first, _ = source
     middle = rename(client, ns + "/b", old).text.splitlines()
     final = rename(client, ns + "/c", ns + "/b").text.splitlines()
-    assert client.get(first, user="alice").headers["Location"] == middle[0]
+    # each forwarder names the end of the chain, as upstream
+    assert client.get(first, user="alice").headers["Location"] == final[0]
     assert client.get(middle[0], user="alice").headers["Location"] == final[0]
     assert client.get(final[0], user="alice").body == b"one"

@@ -99,13 +99,15 @@ def test_legacy_aliases_and_parents(client, ns):
     assert new_job(client, ns + "/c/obj", data).status == 404
 
 
-def test_missing_parent_created_only_at_finalize(client, ns):
+def test_job_binds_parents_and_object_at_creation(client, ns):
     job = client.post(
         ns + "/p/q;upload?parents=true",
         user="alice",
         json={"chunk-length": 2, "content-length": 2},
     ).headers["Location"]
-    assert client.get(ns + "/p", user="alice").status == 404
+    # as upstream: the object exists from job creation on, with no version yet
+    assert client.get(ns + "/p", user="alice").json() == [ns + "/p/q"]
+    assert client.get(ns + "/p/q", user="alice").status == 409
     client.put(job + "/0", user="alice", data=b"xy")
     assert client.post(job, user="alice").status == 201
     assert client.get(ns + "/p/q", user="alice").body == b"xy"
@@ -142,13 +144,15 @@ def test_cancel(client, ns, app):
     assert client.put(job + "/1", user="alice", data=b"5678").status == 404
     assert client.post(job, user="alice").status == 404
     assert client.delete(job, user="alice").status == 404
-    assert client.get(ns + "/obj", user="alice").status == 404
+    # the object the job bound stays, with no version (as upstream)
+    assert client.get(ns + "/obj", user="alice").status == 409
 
 
 def test_listing_pending_jobs(client, ns):
     first = open_job(client, ns + "/obj", b"1234")
     second = open_job(client, ns + "/obj", b"1234")
-    assert client.put(ns + ";acl/create", user="alice", json=["bob"]).status == 204
+    # the first job bound the object: a second client needs update rights on it
+    assert client.put(ns + "/obj;acl/update", user="alice", json=["bob"]).status == 204
     open_job(client, ns + "/obj", b"1234", user="bob")
     listed = client.get(ns + "/obj;upload", user="alice")
     assert listed.status == 200
@@ -175,17 +179,21 @@ def test_rights_checked_at_creation_and_finalization(client, ns):
     # bob may not create in alice's namespace
     assert new_job(client, ns + "/obj", b"1234", user="bob").status == 403
     assert new_job(client, ns + "/obj", b"1234", user=None).status == 401
-    # grant bob create, open a job, revoke: finalization is refused
+    # grant bob create: his job binds the object, which he then owns
     acl = ns + ";acl/create"
     assert client.put(acl, user="alice", json=["bob"]).status == 204
-    job = open_job(client, ns + "/obj", b"1234", user="bob")
-    client.put(job + "/0", user="bob", data=b"1234")
-    assert client.put(acl, user="alice", json=[]).status == 204
-    assert client.post(job, user="bob").status == 403
-    assert client.get(ns + "/obj", user="alice").status == 404
-    # update rights on an existing object
+    open_job(client, ns + "/obj", b"1234", user="bob")
+    assert client.get(ns + "/obj;acl/owner", user="bob").json() == ["bob"]
+    # update rights on an existing object; granted, a job opened, revoked: refused
     assert client.put(ns + "/obj2", user="alice", data=b"x").status == 201
     assert new_job(client, ns + "/obj2", b"1234", user="bob").status == 403
+    update = ns + "/obj2;acl/update"
+    assert client.put(update, user="alice", json=["bob"]).status == 204
+    job = open_job(client, ns + "/obj2", b"1234", user="bob")
+    client.put(job + "/0", user="bob", data=b"1234")
+    assert client.put(update, user="alice", json=[]).status == 204
+    assert client.post(job, user="bob").status == 403
+    assert client.get(ns + "/obj2", user="alice").body == b"x"
 
 
 @pytest.mark.parametrize(
@@ -246,7 +254,7 @@ def test_finalize_with_missing_chunks(client, ns):
     reply = client.post(job, user="alice")
     assert reply.status == 409
     assert "0, 2" in reply.text
-    assert client.get(ns + "/obj", user="alice").status == 404
+    assert client.get(ns + "/obj", user="alice").status == 409  # no version yet
     assert client.get(job, user="alice").status == 200
 
 
@@ -258,7 +266,7 @@ def test_checksum_mismatch_at_finalize_keeps_the_job(client, ns, app, field):
     send_all(client, job, data, 4)
     reply = client.post(job, user="alice")
     assert reply.status == 409, reply.text
-    assert client.get(ns + "/obj", user="alice").status == 404
+    assert client.get(ns + "/obj", user="alice").status == 409  # no version yet
     assert object_files(app) in (None, [])
     # the job is kept: cancel works, and nothing is left behind
     assert client.get(job, user="alice").status == 200
@@ -341,11 +349,15 @@ def test_jobs_deleted_with_their_object_or_namespace(client, ns, app):
     assert job_files(app) in (None, [])
 
 
-def test_finalize_when_name_became_a_namespace(client, ns):
+def test_deleting_the_object_of_a_new_job_cancels_it(client, ns):
+    # upstream: the job bound the object, so DELETE of the object ends the job
     job = open_job(client, ns + "/obj", b"1234")
     client.put(job + "/0", user="alice", data=b"1234")
-    assert client.mkdir(ns + "/obj").status == 201
-    assert client.post(job, user="alice").status == 409
+    assert client.delete(ns + "/obj", user="alice").status == 204
+    assert client.get(job, user="alice").status == 404
+    assert client.post(job, user="alice").status == 404
+    assert client.get(ns + "/obj", user="alice").status == 404
+    assert client.get(ns, user="alice").json() == []
 
 
 def test_expiry_sweep(client, ns, app):

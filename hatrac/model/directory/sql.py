@@ -203,8 +203,7 @@ class Transaction:
         rows = self._rows_with_credential(
             f"SELECT {_NAME_COLUMNS_OF_N}, {_VERSION_COLUMNS} FROM names n "
             "LEFT JOIN versions v ON n.name = %s AND v.id = ("
-            "SELECT max(c.id) FROM versions c WHERE c.name_id = n.id AND NOT c.deleted "
-            "AND c.renamed_to_name IS NULL) "
+            "SELECT max(c.id) FROM versions c WHERE c.name_id = n.id AND NOT c.deleted) "
             f"WHERE n.name IN ({_placeholders(len(chain))})",
             [name, *chain],
         )
@@ -341,9 +340,10 @@ class Transaction:
         return _version_row(row) if row else None
 
     def current_version(self, name_id: int) -> Optional[ObjectVersion]:
+        """The newest live version (a forwarder left by a rename, as upstream, counts)."""
         row = self.one(
             f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
-            "WHERE v.name_id = %s AND NOT v.deleted AND v.renamed_to_name IS NULL "
+            "WHERE v.name_id = %s AND NOT v.deleted "
             "ORDER BY v.id DESC LIMIT 1",
             (name_id,),
             prepared=True,
@@ -351,10 +351,10 @@ class Transaction:
         return _version_row(row) if row else None
 
     def versions(self, name_id: int) -> list[ObjectVersion]:
-        """Live versions of an object, newest first."""
+        """Live versions of an object, newest first (forwarders included, as upstream)."""
         rows = self.all(
             f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
-            "WHERE v.name_id = %s AND NOT v.deleted AND v.renamed_to_name IS NULL "
+            "WHERE v.name_id = %s AND NOT v.deleted "
             "ORDER BY v.id DESC",
             (name_id,),
         )

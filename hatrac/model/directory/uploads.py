@@ -262,6 +262,15 @@ def forward_version(tx, version_id: int, new_name: str, new_version: str) -> Non
     )
 
 
+def forwarders_to(tx, name_id: int, new_name: str) -> list[int]:
+    """Ids of the live versions of an object that were renamed to ``new_name``."""
+    rows = tx.all(
+        "SELECT id FROM versions WHERE name_id = %s AND NOT deleted AND renamed_to_name = %s",
+        (name_id, new_name),
+    )
+    return [row[0] for row in rows]
+
+
 def all_versions_oldest_first(tx, name_id: int) -> list[int]:
     """Ids of the live, non-forwarded versions of an object, oldest first."""
     rows = tx.all(
