@@ -1,7 +1,8 @@
 """Rename (``rename_from``): new versions under a new name, sharing the old bytes.
 
-Metadata only: no byte moves. Each renamed version gets a new version id under
-the target name, with the same storage key, size and metadata; the old
+Metadata only: no byte moves. Each renamed version becomes a version of the
+target name with the same id (as upstream; a new one only when the target
+has or had that id), storage key, size and metadata; the old
 version becomes a *forwarder* (``renamed_to``). As upstream, a forwarder stays
 a version of its object: it is listed in ``;versions`` and can be the current
 version, and reading it (or the object, while it is current) follows the
@@ -94,7 +95,11 @@ class Renames:
             target = self._bind_object(tx, client, resolved, now, acls)
             created = []
             for version in old:
-                new_id = new_version_id()
+                # as upstream, the version keeps its id under the new name (the same
+                # bytes), unless the target has or had a version of that id
+                new_id = version.version
+                if tx.get_version(target.id, new_id) is not None:
+                    new_id = new_version_id()
                 acls = dict(version.acls) if copy_acls else self._creator_acls(client)
                 created.append(
                     tx.create_version(
@@ -129,8 +134,3 @@ class Renames:
                 )
             version = found
         raise Conflict(f"This version was renamed more than {MAX_RENAME_HOPS} times in a row.")
-
-    def forwarded_to(self, version: ObjectVersion) -> ObjectVersion:
-        """The live version a forwarder leads to, through every later rename."""
-        assert version.renamed_to is not None
-        return self.directory.run(lambda tx: self._follow(tx, version))

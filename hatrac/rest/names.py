@@ -66,11 +66,16 @@ def get_name(call: Call) -> Response:
     found = call.model.read_name(call.client, call.path.name)
     if isinstance(found, Listing):
         return render_listing(call, found)
-    version = found[1]
+    return render_followed(call, found[1])
+
+
+def render_followed(call: Call, version: ObjectVersion) -> Response:
+    """A version read through a name it may have been renamed away from."""
     response = render_version(call, version)
-    if version.name != call.path.name and response.status_code < 300:
-        # the current version was renamed away: served from where it went, as
-        # upstream; Content-Location (upstream's tests) and Location (its docs) say where
+    moved = version.name != call.path.name or call.path.version not in (None, version.version)
+    if moved and response.status_code < 300:
+        # renamed away: served from where it went, as upstream; Content-Location
+        # (upstream's tests) and Location (its docs) both say where
         response.headers["Location"] = response.headers["Content-Location"]
     return response
 
@@ -106,12 +111,10 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
 
 def get_version(call: Call) -> Response:
     """GET/HEAD of ``name:VERSION``."""
-    _, version = call.model.get_version(call.client, call.path.name, call.path.version)
-    if version.renamed_to is not None:  # a forwarder left by a rename
-        from .rename import render_forwarder
-
-        return render_forwarder(call, version)
-    return render_version(call, version)
+    _, version = call.model.get_version(
+        call.client, call.path.name, call.path.version, follow=True
+    )
+    return render_followed(call, version)
 
 
 def render_version(call: Call, version: ObjectVersion) -> Response:

@@ -5,10 +5,10 @@ service prefix: DERIVA strips a leading ``/hatrac``), optionally the versions
 (``source_versions``, or ``versions`` as DERIVA sends it) and ``copy_acls``.
 The answer is 201 with the new version URLs as a uri-list.
 
-A renamed-away version is a forwarder: GET answers 307 with ``Location`` of
-the new version; HEAD answers 200 with the version's headers plus
-``Location`` (DERIVA does not follow redirects for HEAD); both answer 409 once
-the new version was deleted.
+A renamed-away version is a forwarder: GET and HEAD of it (and of its object,
+while it is current) serve the version it became, with ``Content-Location``
+and ``Location`` naming it (see :mod:`.names`); 409 once that was deleted.
+Repeating a rename that was done answers 204.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import json
 from flask import Response
 
 from ..errors import BadRequest
-from ..model.resources import ObjectVersion
 from . import Call, render
 from .acl import read_small_body
-from .names import flag, version_headers
+from .names import flag
 
 RENAME_BODY_LIMIT = 1024 * 1024
 
@@ -78,20 +77,3 @@ def rename_from(call: Call) -> Response:
         return render.no_content()
     urls = [call.url(v.name, v.version) for v in created]
     return render.created_list(urls)
-
-
-def render_forwarder(call: Call, version: ObjectVersion) -> Response:
-    """A renamed-away version: where it went (or 409 when that was deleted)."""
-    new = call.model.forwarded_to(version)
-    location = call.url(new.name, new.version)
-    if call.method == "HEAD":
-        headers = version_headers(call, version)
-        headers["Location"] = location
-        response = Response(status=200, headers=headers)
-        response.headers["Content-Length"] = str(version.size)
-        return response
-    response = Response(
-        f"This version was renamed to {location}\n", status=307, mimetype="text/plain"
-    )
-    response.headers["Location"] = location
-    return response

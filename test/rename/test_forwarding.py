@@ -35,8 +35,11 @@ def test_the_old_name_serves_the_current_version_where_it_went(client, ns, renam
     assert client.get(old + ";metadata/content-type", user="alice").text.strip() == "c/d"
     listed = client.get(old + ";versions", user="alice").json()
     assert len(listed) == 2 and all(url.startswith(old + ":") for url in listed)
+    # as upstream, a renamed version keeps its id
+    assert [u.rsplit(":", 1)[1] for u in listed] == [u.rsplit(":", 1)[1] for u in urls[::-1]]
     for url in listed:  # each listed version still forwards
-        assert client.get(url, user="alice").status == 307
+        reply = client.get(url, user="alice")
+        assert reply.status == 200 and reply.headers["Location"] in urls
 
 
 def test_through_a_chain_the_old_name_names_the_last(client, ns, renamed):
