@@ -111,9 +111,7 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
 
 def get_version(call: Call) -> Response:
     """GET/HEAD of ``name:VERSION``."""
-    _, version = call.model.get_version(
-        call.client, call.path.name, call.path.version, follow=True
-    )
+    _, version = call.model.get_version(call.client, call.path.name, call.path.version, follow=True)
     return render_followed(call, version)
 
 
