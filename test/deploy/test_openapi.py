@@ -229,13 +229,16 @@ def test_live_answers_agree_with_the_document(spec, server):
     call(admin, "GET", other)
     call(admin, "POST", "/hatrac/lab/bad;upload", json={"chunk-length": 0})
 
-    # rename: the old version forwards to the new one
+    # rename: the old versions stay listed and forward to the new ones
     rename = {"command": "rename_from", "source_name": "/hatrac/lab/big"}
     moved = call(admin, "POST", "/hatrac/lab/moved", json=rename)
     assert moved.status_code == 201
+    assert call(admin, "POST", "/hatrac/lab/moved", json=rename).status_code == 204
     old = call(admin, "GET", "/hatrac/lab/big;versions")
-    assert old.json() == []
-    call(admin, "GET", "/hatrac/lab/big")
+    assert len(old.json()) == 1
+    assert (
+        call(admin, "GET", "/hatrac/lab/big").headers["Location"].startswith("/hatrac/lab/moved:")
+    )
 
     # deletes, and a deleted name stays deleted
     assert call(admin, "DELETE", "/hatrac/lab/moved").status_code == 204

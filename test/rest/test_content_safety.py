@@ -83,7 +83,8 @@ def test_passive_types_keep_their_disposition(client, ns, content_type):
 def test_every_object_answer_carries_nosniff(client, ns):
     client.put(ns + "/o", user="alice", data=b"0123456789", headers={"Content-Type": "text/html"})
     plain = client.get(ns + "/o", user="alice")
-    assert plain.headers["Content-Disposition"] == "attachment"  # no stored name
+    # no stored name: the object's name, as upstream (issue 11)
+    assert plain.headers["Content-Disposition"] == "attachment; filename*=UTF-8''o"
     etag = plain.headers["ETag"]
     unchanged = client.get(ns + "/o", user="alice", headers={"If-None-Match": etag})
     ranged = client.get(ns + "/o", user="alice", headers={"Range": "bytes=2-4"})
@@ -93,7 +94,7 @@ def test_every_object_answer_carries_nosniff(client, ns):
     assert ranged.status == 206 and ranged.headers["Content-Security-Policy"] == "sandbox"
     assert untyped.status == 201 and raw.headers["Content-Type"] == "application/octet-stream"
     assert raw.headers["X-Content-Type-Options"] == "nosniff"
-    assert "Content-Disposition" not in raw.headers
+    assert raw.headers["Content-Disposition"] == "filename*=UTF-8''raw"  # not an attachment
 
 
 def test_admin_adds_attachment_types(make_config):
@@ -109,7 +110,7 @@ def test_admin_adds_attachment_types(make_config):
         )
         assert put.status_code == 201
         got = test_client.get("/hatrac/notes.md", environ_base=environ)
-        assert got.headers["Content-Disposition"] == "attachment"
+        assert got.headers["Content-Disposition"] == "attachment; filename*=UTF-8''notes.md"
     finally:
         app.extensions["hatrac"].close()
 
