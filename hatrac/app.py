@@ -125,6 +125,7 @@ def _finish_request(response: Response) -> Response:
 
 def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> HatracState:
     """Mount Hatrac inside ``app``: state, blueprint and error rendering."""
+    from .login import create_login_blueprint
     from .observability import init_observability
     from .rest import create_blueprint
     from .rest.authn import create_authn_blueprint
@@ -136,6 +137,7 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     init_observability(app, state)
     app.register_blueprint(create_blueprint(state.config.service_prefix))
     app.register_blueprint(create_authn_blueprint())
+    app.register_blueprint(create_login_blueprint())
     from .web import init_web
 
     init_web(app, state)

@@ -133,7 +133,14 @@ def handle_hatrac_error(error: HatracError) -> Response:
         audit_denial(error)
     if error.status >= 500:
         logger.warning("request %s failed: %s %s", request_id, error.status, error.message)
-    return render.error_response(error, state.config.error_templates, request_id)
+    login = None
+    if error.status == 401:
+        from ..login import challenge, login_link
+
+        html = render.negotiate(render.ERROR_TYPES) == "text/html"
+        error.headers.setdefault("WWW-Authenticate", challenge(state.config, request.environ, html))
+        login = login_link(state.config, request.environ)
+    return render.error_response(error, state.config.error_templates, request_id, login)
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -99,9 +99,16 @@ def no_content(etag: Optional[str] = None) -> Response:
 
 
 def error_response(
-    error: HatracError, templates: dict, request_id: Optional[str] = None
+    error: HatracError,
+    templates: dict,
+    request_id: Optional[str] = None,
+    login_url: Optional[str] = None,
 ) -> Response:
-    """Render an error in the format the client prefers."""
+    """Render an error in the format the client prefers.
+
+    ``login_url`` (a 401 where sessions are enabled) becomes a "Log in" link
+    on HTML pages, ``$login_url`` in templates.
+    """
     kind = negotiate(ERROR_TYPES)
     message = error.message
     if kind in ("application/json", "application/problem+json"):
@@ -120,14 +127,19 @@ def error_response(
             "status": str(error.status),
             "title": html.escape(error.title),
             "message": html.escape(message),
+            "login_url": html.escape(login_url or "", quote=True),
         }
+        login = (
+            f'\n<p><a id="login" href="{values["login_url"]}">Log in</a></p>' if login_url else ""
+        )
         if template:
             page = Template(template).safe_substitute(values)
         else:
             page = (
                 '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
                 f"<title>{values['status']} {values['title']}</title></head>\n"
-                f"<body><h1>{values['title']}</h1>\n<p>{values['message']}</p></body></html>\n"
+                f"<body><h1>{values['title']}</h1>\n<p>{values['message']}</p>{login}"
+                "</body></html>\n"
             )
         response = Response(page, mimetype="text/html")
     else:
