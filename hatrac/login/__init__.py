@@ -83,7 +83,8 @@ def challenge(config, environ: dict, html: bool = False) -> str:
     """The ``WWW-Authenticate`` value of a 401 (RFC 9110 asks for one).
 
     ``Basic`` only where Basic is enabled, the request is not a script's
-    (``X-Requested-With``) and does not ask for an HTML page (``html``): a
+    (``X-Requested-With``, or a browser's ``Sec-Fetch-Mode`` other than
+    ``navigate``) and does not ask for an HTML page (``html``): a
     browser prompts for any Basic challenge, and its prompt would hide the
     401 page's link to the login page (and a Basic login cannot be ended).
     ``Bearer`` where tokens are accepted; else a ``Session`` challenge that
@@ -91,7 +92,11 @@ def challenge(config, environ: dict, html: bool = False) -> str:
     """
     providers = config.authn_providers
     challenges = []
-    if "basic" in providers and not environ.get("HTTP_X_REQUESTED_WITH") and not html:
+    # a browser marks its scripts' requests (fetch, XHR) with Sec-Fetch-Mode
+    script = bool(environ.get("HTTP_X_REQUESTED_WITH")) or (
+        environ.get("HTTP_SEC_FETCH_MODE", "navigate") != "navigate"
+    )
+    if "basic" in providers and not script and not html:
         challenges.append('Basic realm="hatrac", charset="UTF-8"')
     if "token" in providers or "jwt" in providers:
         challenges.append('Bearer realm="hatrac"')

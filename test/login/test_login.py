@@ -37,14 +37,26 @@ def backends():
 @pytest.fixture
 def web(make_config):
     application = hatrac.create_app(
-        make_config(root_acls={"owner": ["admin"]}, password_hash_rounds=1000)
+        make_config(root_acls={"owner": ["admin"]}, password_hash_rounds=1000, web_interface=False)
     )
     yield application.test_client()
     application.extensions["hatrac"].close()
 
 
 def app_with(make_config, **settings):
+    # the 401 pages of the REST layer: the web interface (hatrac.web) has its own
+    settings.setdefault("web_interface", False)
     return hatrac.create_app(make_config(root_acls={"owner": ["admin"]}, **settings))
+
+
+def test_with_the_web_interface_a_page_request_goes_to_the_login_page(make_config):
+    application = app_with(make_config, web_interface=True)
+    try:
+        reply = application.test_client().get("/hatrac/", headers={"Accept": "text/html"})
+        assert reply.status_code == 303
+        assert reply.headers["Location"] == "/authn/login?referrer=%2Fhatrac%2F"
+    finally:
+        application.extensions["hatrac"].close()
 
 
 def test_401_carries_a_challenge(web):
@@ -56,6 +68,8 @@ def test_401_carries_a_challenge(web):
     )
     script = web.get("/hatrac/", headers={"X-Requested-With": "XMLHttpRequest"})
     assert script.headers["WWW-Authenticate"] == 'Bearer realm="hatrac"'
+    fetch = web.get("/hatrac/", headers={"Sec-Fetch-Mode": "cors", "Accept": "application/json"})
+    assert fetch.headers["WWW-Authenticate"] == 'Bearer realm="hatrac"'
     # a browser navigation gets the page with the login link, not a Basic prompt
     page = web.get("/hatrac/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.headers["WWW-Authenticate"] == 'Bearer realm="hatrac"'

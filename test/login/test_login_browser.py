@@ -23,14 +23,28 @@ def server(tmp_path_factory):
     server.stop()
 
 
+def test_without_the_web_interface_the_401_page_links_to_the_login_page(chromium, tmp_path):
+    server = start_service(tmp_path, root_acls={"owner": ["admin"]}, web_interface=False)
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        assert page.goto(server.url + "/hatrac/").status == 401
+        page.click("#login")
+        page.wait_for_selector("#login-form")
+        assert page.url == server.url + "/authn/login?referrer=%2Fhatrac%2F"
+    finally:
+        context.close()
+        server.stop()
+
+
 def test_the_login_page_logs_in_and_returns_to_the_listing(browser_context, server):
     page = browser_context.new_page()
-    denied = page.goto(server.url + "/hatrac/")
-    assert denied.status == 401
-    errors = watch_console(page)  # from here on: the 401 itself was expected
-    page.click("#login")
+    errors = watch_console(page)
+    # the web interface sends an anonymous visitor of a private page to the login page
+    page.goto(server.url + "/hatrac/")
     page.wait_for_selector("#login-form")
     assert page.url == server.url + "/authn/login?referrer=%2Fhatrac%2F"
+    assert errors == []
 
     page.fill("#username", "ana")
     page.fill("#password", "wrong")
@@ -41,15 +55,16 @@ def test_the_login_page_logs_in_and_returns_to_the_listing(browser_context, serv
     errors.clear()  # the 401 of the wrong password is logged by the browser
 
     page.fill("#password", "ana pw")
-    with page.expect_navigation(url=server.url + "/hatrac/"):
-        page.click("#login-button")
-    assert page.title() == "Index of /hatrac/"
+    page.click("#login-button")
+    page.wait_for_url(server.url + "/hatrac/", wait_until="domcontentloaded")
+    assert page.url == server.url + "/hatrac/"
     session = page.evaluate("async () => (await (await fetch('/authn/session')).json()).client.id")
     assert session == "ana"
     assert errors == []
 
     page.goto(server.url + "/authn/logout?referrer=/hatrac/")
-    with page.expect_navigation(url=server.url + "/hatrac/"):
-        page.click("#logout-button")
+    page.click("#logout-button")
+    # back to the (private) listing, which sends the now anonymous visitor to log in
+    page.wait_for_url(server.url + "/authn/login?referrer=%2Fhatrac%2F")
     status = page.evaluate("async () => (await fetch('/authn/session')).status")
     assert status == 404
