@@ -290,6 +290,20 @@ def test_live_answers_agree_with_the_document(spec, server):
     call(anonymous, "GET", "/hatrac/;web/static/app.js")
     call(anonymous, "GET", "/hatrac/;web/static/absent.js")
 
+    # the browser's login and logout pages, and webauthn2's /authn/preauth
+    assert call(anonymous, "GET", "/authn/login?referrer=%2Fhatrac%2Flab").status_code == 200
+    call(anonymous, "HEAD", "/authn/login")
+    call(anonymous, "GET", "/authn/login?referrer=https%3A%2F%2Felsewhere.example%2F")
+    call(anonymous, "GET", "/authn/logout")
+    call(anonymous, "HEAD", "/authn/logout")
+    assert call(anonymous, "GET", "/authn/preauth?referrer=%2Fhatrac%2F").status_code == 200
+    call(anonymous, "HEAD", "/authn/preauth")
+    call(anonymous, "GET", "/authn/preauth?do_redirect=true")
+    call(anonymous, "GET", "/authn/static/login.css")
+    call(anonymous, "GET", "/authn/static/login.js")
+    call(anonymous, "HEAD", "/authn/static/login.js")
+    call(anonymous, "GET", "/authn/static/absent.js")
+
     # operational endpoints
     call(anonymous, "GET", "/hatrac-health/live")
     call(anonymous, "GET", "/hatrac-health/ready")
