@@ -66,6 +66,7 @@ def build_authenticator(config, directory) -> Authenticator:
                     config.webauthn2_timeout_secs,
                     config.webauthn2_ca_file,
                     trust,
+                    config.cors_allowed_origins,
                 )
             )
     authenticator = Authenticator(providers, trust)

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import Collection, Optional
 
 from ..errors import ServiceUnavailable
 from ..model.client import Client
@@ -117,8 +117,10 @@ class Webauthn2Provider:
         timeout_secs: float = 5,
         ca_file: Optional[str] = None,
         trust_forwarded: bool = False,
+        allowed_origins: Collection[str] = (),
     ):
         self.session_url = session_url
+        self.allowed_origins = frozenset(o for o in allowed_origins if o != "*")
         self.cookie_name = cookie_name
         self.timeout = timeout_secs
         self.cache = SessionCache(cache_secs)
@@ -143,7 +145,7 @@ class Webauthn2Provider:
         if client is None:
             raise refuse(environ, "webauthn2", "unknown or ended session", self.trust_forwarded)
         if cookies and environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
-            check_same_origin(environ, client.identity, self.trust_forwarded)
+            check_same_origin(environ, client.identity, self.trust_forwarded, self.allowed_origins)
         return Authentication(client, self.method)
 
     def _ask(self, headers: dict) -> Optional[Client]:

@@ -113,6 +113,7 @@ def site(webauthn2, tmp_path_factory):
         "webauthn2_cache_secs": CACHE_SECS,
         "webauthn2_timeout_secs": 1,
         "root_acls": {"owner": [GLOBUS_USER]},
+        "cors_allowed_origins": ["https://lab.example.org"],
     }
     server = GunicornServer(config, directory, workers=1, threads=4).start()
     yield server
@@ -229,6 +230,18 @@ def test_cookie_requests_from_another_site_are_refused(site, stand_in):
         headers={**NS, **cookie("csrf-cookie"), "Origin": "https://evil.example.com"},
     )
     assert reply.status_code == 403
+    for origin in ("https://lab.example.org.evil.com", "null", "https://Lab.example.org"):
+        reply = requests.put(
+            f"{site.url}/hatrac/csrf{time.time_ns()}",
+            headers={**NS, **cookie("csrf-cookie"), "Origin": origin},
+        )
+        assert reply.status_code == 403, origin
+    # an origin listed in cors_allowed_origins is a browser app the site trusts
+    reply = requests.put(
+        f"{site.url}/hatrac/csrf{time.time_ns()}",
+        headers={**NS, **cookie("csrf-cookie"), "Origin": "https://lab.example.org"},
+    )
+    assert reply.status_code == 201, reply.text
 
 
 def test_parse_session_shapes():
