@@ -532,3 +532,25 @@ def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
     assert page.locator("th[data-sort=name]").get_attribute("aria-sort") == "descending"
     # the one console line is the browser's own note of the refused disposition
     assert len(errors) == 1 and "400" in errors[0]
+
+
+def test_cancel_an_upload(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/cancel")
+    alice.put(ns, headers=NS)
+    source = tmp_path / "cancelled.bin"
+    source.write_bytes(os.urandom(4 * 8 * 1024 * 1024))
+    page = logged_in(browser_context, base)
+    open_page(page, base + ns)
+    page.route(re.compile(r";upload/[^/]+/3$"), lambda route: route.abort("connectionreset"))
+    page.set_input_files("#pick-files", str(source))
+    page.wait_for_selector("li.upload[data-job]", timeout=60_000)
+    job = page.locator("li.upload").get_attribute("data-job")
+    page.click("li.upload button:text('Cancel')")
+    page.wait_for_selector("li.upload[data-state='cancelled']")
+    assert alice.get(base + job).status_code == 404  # the job is gone on the server
+    assert alice.get(base + ns + "/cancelled.bin").status_code in (404, 409)
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#resumable").is_hidden()  # nothing left to resume
