@@ -1,8 +1,8 @@
 // Uploads from the browser: small files by one PUT, large ones by an upload
 // job whose chunks go in parallel; progress per file and overall; cancel;
-// resume after a reload or a lost connection (the open job for the same
-// target, size and SHA-256 is found on the server, which says which chunks
-// it has; only the others are sent). Digests are computed here and sent, so
+// resume after a reload or a lost connection (for an upload this browser
+// remembers, the open job for the same target, size and SHA-256 is found on
+// the server, which says which chunks it has; only the others are sent). Digests are computed here and sent, so
 // the server verifies every byte: Content-MD5 on each PUT and chunk, and the
 // job's whole-file MD5 and SHA-256.
 
@@ -214,7 +214,9 @@ class Task {
     this.sha256 = sha256;
     const count = Math.ceil(this.size / CHUNK);
     let received = new Set();
-    const found = await this.findJob(sha256);
+    // only an upload this browser remembers is looked for (a new name has no job list)
+    const remembered = unfinished().some((e) => e.target === this.target && e.size === this.size);
+    const found = remembered ? await this.findJob(sha256) : null;
     if (found) {
       this.job = found.url;
       if (Array.isArray(found.received)) received = new Set(found.received);
