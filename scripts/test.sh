@@ -13,6 +13,8 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_debian+=(apach
 # the browser tests: Debian's Chromium, driven by Playwright from PyPI (test/browser.py);
 # Playwright's own browser download is never used
 [ -x /usr/bin/chromium ] || need_debian+=(chromium)
+# hatrac-client's https test makes a self-signed certificate with the openssl command
+command -v openssl >/dev/null || need_debian+=(openssl)
 if ((${#need_debian[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "scripts/test.sh: needs Debian packages ${need_debian[*]}; run as root or install them" >&2
