@@ -295,3 +295,39 @@ def test_https_with_a_ca_bundle_and_an_honest_certificate_error(
         assert (tmp_path / "g").read_bytes() == b"over TLS"
     finally:
         server.stop()
+
+
+def test_resume_without_chunks_received_resends_every_chunk(live, alice, tmp_path, monkeypatch):
+    """Upstream's job status has no chunks-received: resuming then sends every chunk
+    again (idempotent), and the version is still right."""
+    import base64
+    import hashlib
+
+    from hatrac.client import http
+
+    data = os.urandom(300_000)
+    local = tmp_path / "f"
+    local.write_bytes(data)
+    assert alice("mkdir", "t:/upstreamish")[0] == 0
+    cookie = json.loads((alice.config_dir / "credentials.json").read_text())[live.url]["cookie"]
+    sha256 = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    spec = {"chunk-length": 65536, "content-length": len(data), "content-sha256": sha256}
+    headers = {"Cookie": cookie}
+    job = requests.post(
+        live.url + "/hatrac/upstreamish/f;upload", json=spec, headers=headers
+    ).text.strip()
+    assert requests.put(live.url + job + "/1", data=data[65536:131072], headers=headers).ok
+    real = http.Connection.get_json
+
+    def upstream_status(self, resource):
+        found = real(self, resource)
+        if isinstance(found, dict):
+            found.pop("chunks-received", None)
+            found.pop("chunk-count", None)
+        return found
+
+    monkeypatch.setattr(http.Connection, "get_json", upstream_status)
+    (result,) = alice.json("put", local, "t:/upstreamish/f", "--threshold", "100k")
+    assert result["resumed"] and result["job"] == job and result["chunks-sent"] == 5
+    info = alice.json("stat", "t:/upstreamish/f")[0]
+    assert info["content-sha256"] == sha256 and info["size"] == len(data)
