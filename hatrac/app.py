@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .auth import build_authenticator
 from .config import Config, StartupError, load_config
-from .errors import HatracError, InternalError
+from .errors import HatracError, InternalError, ServiceUnavailable
 from .logs import configure_default_logging, log_startup
 from .model.client import Client
 from .model.directory import directory_from_config
@@ -129,6 +129,7 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     from .observability import init_observability
     from .rest import create_blueprint
     from .rest.authn import create_authn_blueprint
+    from .rest.bodies import BodyGuard
     from .rest.content_safety import check_download_request
     from .rest.cors import init_cors
 
@@ -147,10 +148,22 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     app.after_request(_finish_request)
     init_cors(app)
     app.before_request(lambda: check_download_request(state.config))
+    if not isinstance(app.wsgi_app, BodyGuard):
+        # outermost: bodies the server cannot read are 400s, refused ones drained
+        app.wsgi_app = BodyGuard(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.errorhandler(500)
     def internal_error(error) -> Response:  # an unexpected bug: log it, say little
         original = getattr(error, "original_exception", error)
+        database = getattr(state.directory, "database", None)
+        if database is not None and database.is_connection_error(original):
+            # a lost database connection outside the directory's retries: transient
+            logger.warning(
+                "request %s: database connection lost: %s", g.get("request_id"), original
+            )
+            return _render_error(
+                ServiceUnavailable("The database connection was lost; please retry.")
+            )
         logger.error("request %s failed", g.get("request_id"), exc_info=original)
         return _render_error(
             InternalError(

@@ -1,6 +1,7 @@
 """Default gunicorn settings for Hatrac (``gunicorn --config python:hatrac.gunicorn_conf``).
 
-Threads let one worker overlap slow clients and disk or database waits;
+Threads let one worker overlap disk or database waits (slow clients wait
+in the worker's event loop, see :mod:`hatrac.gunicorn_worker`);
 the long timeout leaves room for 100 MiB PUTs and job finalization on slow
 links. gunicorn's own error log is written as JSON lines like Hatrac's
 (:mod:`hatrac.logs`). With ``metrics_enabled``, several workers share a
@@ -22,7 +23,13 @@ from hatrac.logs import GunicornFormatter
 
 workers = int(os.environ.get("HATRAC_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("HATRAC_THREADS", 8))
-worker_class = "gthread"
+# gthread that parks connections in its event loop until their request
+# headers are complete (slow clients hold no thread), with header and body
+# timeouts; see hatrac/gunicorn_worker.py and docs/operations.md
+worker_class = "hatrac.gunicorn_worker.ParkingThreadWorker"
+# forwarded headers are the application's business (trust_forwarded_headers),
+# never gunicorn's: it would otherwise trust X-Forwarded-Proto from loopback
+forwarded_allow_ips = ""
 timeout = int(os.environ.get("HATRAC_TIMEOUT", 300))
 graceful_timeout = 30
 keepalive = 75

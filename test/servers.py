@@ -214,8 +214,17 @@ class PostgresServer:
 class GunicornServer:
     """The service under a real gunicorn, configured by a JSON file."""
 
-    def __init__(self, config: dict, directory: Path, workers: int = 2, threads: int = 4):
+    def __init__(
+        self,
+        config: dict,
+        directory: Path,
+        workers: int = 2,
+        threads: int = 4,
+        serve_conf: bool = False,
+    ):
         self.config = config
+        # serve_conf: with hatrac.gunicorn_conf, as scripts/serve.sh runs it
+        self.serve_conf = serve_conf
         self.directory = Path(directory)
         self.port = free_port()
         self.workers = workers
@@ -244,6 +253,7 @@ class GunicornServer:
                 str(self.threads),
                 "--timeout",
                 "120",
+                *(["--config", "python:hatrac.gunicorn_conf"] if self.serve_conf else []),
                 "hatrac:create_app()",
             ],
             cwd=self.directory,

@@ -11,6 +11,7 @@ that it cannot accept. The chain stores how the request was authenticated in
 
 from __future__ import annotations
 
+import ssl
 from typing import Optional, Protocol, Union
 
 from ..errors import Unauthenticated
@@ -38,9 +39,18 @@ def client_address(environ: dict, trust_forwarded: bool = False) -> str:
 
 
 def is_https(environ: dict, trust_forwarded: bool = False) -> bool:
-    """Whether the client talks HTTPS to us (or to our trusted proxy)."""
+    """Whether the client talks HTTPS to us (or to our trusted proxy).
+
+    Forwarded headers count only with ``trust_forwarded_headers``. gunicorn
+    rewrites ``wsgi.url_scheme`` from ``X-Forwarded-Proto`` for peers in its
+    ``forwarded_allow_ips`` (loopback by default), so under gunicorn the
+    socket itself says whether the connection is TLS.
+    """
     if trust_forwarded and environ.get("HTTP_X_FORWARDED_PROTO", "").lower() == "https":
         return True
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        return isinstance(sock, ssl.SSLSocket)
     return environ.get("wsgi.url_scheme") == "https"
 
 

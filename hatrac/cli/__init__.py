@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     from ..config import ConfigError, StartupError
+    from ..errors import HatracError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,3 +70,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ConfigError as error:
         print(f"hatrac: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except HatracError as error:  # e.g. the database refuses us: one line, no traceback
+        print(f"hatrac: {' '.join(error.message.split())}", file=sys.stderr)
+        return EXIT_FAILED

@@ -372,16 +372,19 @@ def gc(args) -> int:
         report["upload_jobs"] = _expire_jobs(config, storage, directory, args.delete)
         live = directory.run(lambda tx: tx.all_storage_keys())
         older_than = time.time() - grace
+        # the dry run reports exactly what --delete removes: the same search
+        found = storage.find_orphans(live, older_than)
         if args.delete:
-            removed = storage.sweep_orphans(live, older_than)
-            report["orphans"] = {"removed": len(removed), "keys": sorted(removed)}
-        else:
-            candidates = _orphan_candidates(storage, live, older_than)
-            report["orphans"] = (
-                {"would_remove": len(candidates), "keys": sorted(candidates)}
-                if candidates is not None
-                else {"would_remove": None, "note": "this backend lists orphans only by deleting"}
-            )
+            for category, keys in found.items():
+                for key in keys:
+                    storage.remove_orphan(category, key)
+        count = sum(len(keys) for keys in found.values())
+        verb = "removed" if args.delete else "would_remove"
+        report["orphans"] = {
+            verb: count,
+            "by_category": {category: len(keys) for category, keys in found.items()},
+            "keys": sorted(key for keys in found.values() for key in keys),
+        }
     except StorageError as error:
         print(f"hatrac: gc: storage: {_reason(error)}", file=sys.stderr)
         status = EXIT_FAILED
@@ -395,7 +398,11 @@ def gc(args) -> int:
         verb = "removed" if args.delete else "would remove"
         print(f"upload jobs: {verb} {jobs.get('count', 0)} expired ({jobs.get('note', '')})")
         count = orphans.get("removed", orphans.get("would_remove"))
-        print(f"orphaned bytes: {verb} {count if count is not None else 'unknown'}")
+        detail = ", ".join(f"{n} {c}" for c, n in orphans.get("by_category", {}).items())
+        print(f"orphaned bytes: {verb} {count if count is not None else 'unknown'} ({detail})")
+        lost = jobs.get("lost_storage")
+        if lost is not None:
+            print(f"storage of lost upload jobs: {verb} {lost}")
         if not args.delete:
             print("nothing was deleted; run again with --delete to delete")
     return status
@@ -417,35 +424,8 @@ def _expire_jobs(config, storage, directory, delete: bool) -> dict:
 
     idle_before = time.time() - config.upload_job_expiry_secs
     expired = directory.run(lambda tx: job_rows.expired_jobs(tx, idle_before, 10**9))
-    return {"count": len(expired), "note": note}
-
-
-def _orphan_candidates(storage, live: set, older_than: float) -> Optional[list[str]]:
-    """What ``sweep_orphans`` would remove, when the backend can say without deleting."""
-    finder = getattr(storage, "find_orphans", None)
-    if finder is not None:
-        return list(finder(live, older_than))
-    keys = getattr(storage, "keys", None)
-    if keys is None:
-        return None
-    candidates = []
-    for key in keys():
-        if key in live:
-            continue
-        modified = _modified(storage, key)
-        if modified is None or modified < older_than:
-            candidates.append(key)
-    return candidates
-
-
-def _modified(storage, key: str) -> Optional[float]:
-    path_of = getattr(storage, "path_of", None)
-    if path_of is None:
-        return None
-    try:
-        return path_of(key).stat().st_mtime
-    except OSError:
-        return None
+    lost = model.find_lost_job_storage()
+    return {"count": len(expired), "lost_storage": len(lost), "note": note}
 
 
 __all__ = ["check_config", "gc", "verify", "verify_version", "EXIT_USAGE"]

@@ -31,7 +31,7 @@ from .browse import Browsing
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
 from .directory import Directory, Transaction
-from .directory.sql import RetryTransaction
+from .directory.sql import CommitOutcomeUnknown, RetryTransaction
 from .ids import new_version_id
 from .metadata import VersionMetadata
 from .rename import Renames
@@ -468,9 +468,34 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
             # READ COMMITTED with the names-table lock above: binding versions in one
             # namespace concurrently must not fail on SERIALIZABLE's predicate locks
             return self.directory.run(work, write=True, serializable=False)
+        except CommitOutcomeUnknown:
+            # the connection broke during COMMIT: look whether the version exists
+            # (then the client gets its 201), else it was not made (503, bytes
+            # reclaimed); if the database cannot even say, keep the bytes (503):
+            # the orphan sweep removes them if no version refers to them
+            try:
+                made = self.directory.run(lambda tx: self._bound_version(tx, name, version))
+            except Exception:
+                logger.warning("outcome of binding version %s of %s unknown", version, name)
+                raise CommitOutcomeUnknown(
+                    "The database connection broke while the version was being recorded; it "
+                    f"may or may not exist. GET {name};versions to check before retrying."
+                ) from None
+            if made is not None:
+                return made
+            self._reclaim([storage_key])
+            raise
         except BaseException:
             self._reclaim([storage_key])
             raise
+
+    @staticmethod
+    def _bound_version(tx: Transaction, name: str, version: str) -> Optional[ObjectVersion]:
+        """Version ``version`` of object ``name``, if it was committed."""
+        found = tx.get_name(name)
+        if found is None or found.deleted:
+            return None
+        return tx.get_version(found.id, version)
 
     # -- deleting ---------------------------------------------------------------
     def _reclaim(self, keys: Iterable[str]) -> None:

@@ -377,8 +377,8 @@ class UploadJobs:
                 removed.append(job_key)
         return removed
 
-    def sweep_lost_job_storage(self, now: Optional[float] = None) -> list[str]:
-        """Release job storage whose row is gone (a crash between the two steps)."""
+    def find_lost_job_storage(self, now: Optional[float] = None) -> list[str]:
+        """Job storage whose row is gone (a crash between the two steps)."""
         lister = getattr(self.storage, "job_keys", None)
         if lister is None:
             return []
@@ -387,7 +387,11 @@ class UploadJobs:
         if not on_disk:
             return []
         known = self.directory.run(sql.all_job_keys)
-        lost = [key for key in on_disk if key not in known]
+        return [key for key in on_disk if key not in known]
+
+    def sweep_lost_job_storage(self, now: Optional[float] = None) -> list[str]:
+        """Release what :meth:`find_lost_job_storage` finds."""
+        lost = self.find_lost_job_storage(now)
         for key in lost:
             self._release_job_storage(key, "")
         return lost

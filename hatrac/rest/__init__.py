@@ -158,7 +158,22 @@ def create_blueprint(prefix: str) -> Blueprint:
     from . import acl, metadata, names, upload  # noqa: F401  (they register their families)
 
     blueprint = Blueprint("hatrac", __name__)
-    blueprint.add_url_rule(prefix or "/", "root", dispatch, methods=METHODS, strict_slashes=False)
-    blueprint.add_url_rule((prefix or "") + "/<path:path>", "resource", dispatch, methods=METHODS)
+    # merge_slashes off: an encoded "/" (%2F) is data, and PATH_INFO decodes it,
+    # so "/hatrac/%2Ftop" must reach dispatch, not be redirected to "/hatrac/top"
+    blueprint.add_url_rule(
+        prefix or "/",
+        "root",
+        dispatch,
+        methods=METHODS,
+        strict_slashes=False,
+        merge_slashes=False,
+    )
+    blueprint.add_url_rule(
+        (prefix or "") + "/<path:path>",
+        "resource",
+        dispatch,
+        methods=METHODS,
+        merge_slashes=False,
+    )
     blueprint.register_error_handler(HatracError, handle_hatrac_error)
     return blueprint

@@ -7,14 +7,13 @@ against If-Match and refused when it would leave the resource ownerless.
 
 from __future__ import annotations
 
-import json
-
 from flask import Response, request
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge
 from ..model.conditions import NotModified
 from . import Call, by_method, register_family, render
 from .authn import audit_acl_change
+from .bodies import parse_json
 from .headers import parse_preconditions
 from .names import not_modified
 
@@ -60,10 +59,7 @@ def get_acl(call: Call) -> Response:
 
 
 def _role_list(body: bytes) -> list:
-    try:
-        roles = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("The ACL body must be a JSON array of role strings.") from None
+    roles = parse_json(body, "The ACL body must be a JSON array of role strings.")
     if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
         raise BadRequest("The ACL body must be a JSON array of non-empty role strings.")
     return roles

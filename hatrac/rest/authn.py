@@ -45,6 +45,7 @@ from ..errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from .bodies import MAX_JSON_DEPTH, json_nesting
 
 LOGIN_BODY_LIMIT = 64 * 1024
 
@@ -137,7 +138,7 @@ def _login_fields() -> tuple[str, str]:
     try:
         text = body.decode("utf-8")
         if request.mimetype == "application/json":
-            fields = json.loads(text)
+            fields = json.loads(text) if json_nesting(text) <= MAX_JSON_DEPTH else None
             if not isinstance(fields, dict):
                 raise ValueError
             username, password = fields.get("username"), fields.get("password")
@@ -145,7 +146,7 @@ def _login_fields() -> tuple[str, str]:
             form = parse_qs(text, keep_blank_values=True, max_num_fields=20)
             username = (form.get("username") or [None])[0]
             password = (form.get("password") or [None])[0]
-    except ValueError:  # also UnicodeDecodeError and JSONDecodeError
+    except (ValueError, RecursionError):  # also UnicodeDecodeError and JSONDecodeError
         raise BadRequest(
             "The login body must be a UTF-8 form (or JSON) with username and password."
         )
@@ -279,10 +280,13 @@ def create_token() -> Response:
     if len(body) > LOGIN_BODY_LIMIT:
         raise PayloadTooLarge(f"A token request may be at most {LOGIN_BODY_LIMIT} bytes.")
     try:
-        fields = json.loads(body.decode("utf-8")) if body.strip() else {}
+        text = body.decode("utf-8")
+        if json_nesting(text) > MAX_JSON_DEPTH:
+            raise ValueError
+        fields = json.loads(text) if text.strip() else {}
         if not isinstance(fields, dict):
             raise ValueError
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest(
             'The body must be empty or JSON: {"expires_in": SECONDS, "description": TEXT}.'
         ) from None

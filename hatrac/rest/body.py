@@ -82,11 +82,18 @@ def body_stream(environ: dict, length: Optional[int], fallback: Any) -> Any:
         return fallback
     stream = environ.get("wsgi.input")
     counter = None
-    inner = getattr(stream, "_stream", None)  # hatrac.observability's counting wrapper
-    if inner is not None and hasattr(stream, "count"):
-        counter, stream = stream, inner
-    if not isinstance(stream, _GunicornBody):
-        return fallback
+    # through the wrappers: hatrac.observability's counting one, hatrac.rest.bodies'
+    # guard, hatrac.gunicorn_worker's Expect: 100-continue
+    wrappers = []
+    while not isinstance(stream, _GunicornBody):
+        fields = getattr(stream, "__dict__", {})
+        inner = fields.get("_stream") or fields.get("_body")
+        if inner is None:
+            return fallback
+        if counter is None and "count" in fields:
+            counter = stream
+        wrappers.append(stream)
+        stream = inner
     reader = stream.reader
     if (
         not isinstance(reader, _GunicornLengthReader)
@@ -96,4 +103,8 @@ def body_stream(environ: dict, length: Optional[int], fallback: Any) -> Any:
         or not hasattr(reader.unreader, "take_buffered")
     ):
         return fallback
+    for wrapper in wrappers:  # e.g. answer 100-continue, stop guarding reads
+        bypassed = getattr(type(wrapper), "body_bypassed", None)
+        if bypassed is not None:
+            bypassed(wrapper)
     return SocketBody(stream, counter)

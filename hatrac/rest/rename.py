@@ -13,13 +13,12 @@ Repeating a rename that was done answers 204.
 
 from __future__ import annotations
 
-import json
-
 from flask import Response
 
 from ..errors import BadRequest
 from . import Call, render
 from .acl import read_small_body
+from .bodies import parse_json
 from .names import flag
 
 RENAME_BODY_LIMIT = 1024 * 1024
@@ -42,10 +41,10 @@ def rename_from(call: Call) -> Response:
     """POST on a name: only the rename_from command is known."""
     if call.path.version is not None:
         raise BadRequest("POST a rename to the new object name, not to a version.")
-    try:
-        body = json.loads(read_small_body(RENAME_BODY_LIMIT).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest('POST on a name takes a JSON object {"command": "rename_from", ...}.')
+    body = parse_json(
+        read_small_body(RENAME_BODY_LIMIT),
+        'POST on a name takes a JSON object {"command": "rename_from", ...}.',
+    )
     if not isinstance(body, dict) or body.get("command") != "rename_from":
         raise BadRequest('The only command POST on a name accepts is "rename_from".')
     known = {"command", "source_name", "source_versions", "versions", "copy_acls"}

@@ -24,6 +24,7 @@ from ..model.directory.uploads import JobRow
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
 from .acl import read_small_body
+from .bodies import parse_json
 from .body import body_stream
 from .headers import parse_content_disposition, parse_digest
 from .names import flag, request_length
@@ -75,13 +76,10 @@ def _text(body: dict, field: str) -> Optional[str]:
 
 def parse_job_request(body: bytes) -> tuple[int, int, dict]:
     """``(chunk_length, content_length, metadata)`` from a job-creation body."""
-    try:
-        spec = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest(
-            "The upload job must be described by a JSON object with chunk-length and "
-            "content-length."
-        ) from None
+    spec = parse_json(
+        body,
+        "The upload job must be described by a JSON object with chunk-length and content-length.",
+    )
     if not isinstance(spec, dict):
         raise BadRequest("The upload job description must be a JSON object.")
     chunk_length = _size(spec, "chunk-length")

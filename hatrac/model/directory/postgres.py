@@ -32,11 +32,66 @@ _RETRYABLE = {
     psycopg2.errorcodes.DEADLOCK_DETECTED,
 }
 
+# SQLSTATE classes of a connection the server broke (08: connection exception,
+# 57P: operator intervention, e.g. an immediate shutdown)
+_CONNECTION_CODES = ("08", "57P")
+
 # how long a request waits for a free pooled connection before answering 503
 POOL_WAIT_SECS = 30.0
 
 # a fixed key for pg_advisory_xact_lock around schema upgrades ("hatrac" in ASCII)
 _SCHEMA_LOCK_KEY = 0x686174726163
+
+
+class DatabaseUnusable(ServiceUnavailable):
+    """The database refuses us for good (credentials, database name, host):
+    retrying cannot help, an administrator must fix the DSN or the server."""
+
+
+# libpq messages of failures that retrying cannot cure, and what to check
+_PERMANENT = [
+    (
+        re.compile(r"authentication failed|no pg_hba\.conf entry|role .* does not exist"),
+        "the user and password of database_dsn, and pg_hba.conf of the server",
+    ),
+    (
+        re.compile(r"database .* does not exist"),
+        "the database name of database_dsn "
+        "(create it, or run 'hatrac init-db' against an existing one)",
+    ),
+    (
+        re.compile(
+            r"could not translate host name|Name or service not known|nodename nor "
+            r"servname"
+        ),
+        "the host of database_dsn",
+    ),
+    (
+        re.compile(r"invalid dsn|missing \"=\"|invalid connection option|invalid URI"),
+        "the syntax of database_dsn",
+    ),
+]
+
+
+def permanent_failure(dsn: str, error: BaseException) -> Optional[str]:
+    """One line saying why connecting failed for good, or None if a retry may help."""
+    text = " ".join(str(error).split())
+    for pattern, check in _PERMANENT:
+        if pattern.search(text):
+            reason = text.split("FATAL:", 1)[-1].strip()
+            return f"PostgreSQL refuses the connection: {reason}; check {check}"
+    return None
+
+
+def connect_failure(error: BaseException) -> str:
+    """One line for a connection failure a retry may cure (no server there yet)."""
+    text = " ".join(str(error).split())
+    where = re.search(r'server at "([^"]+)"(?: \([^)]*\))?, port (\d+)', text)
+    if where and "refused" in text.lower():
+        return f"no server at {where.group(1)}:{where.group(2)} (connection refused)"
+    if "timeout expired" in text:
+        return "no answer from the database server (connection timeout)"
+    return text[:300]
 
 
 class _Connection(psycopg2.extensions.connection):
@@ -127,7 +182,13 @@ class PostgresDatabase:
                 "Every database connection of this server process is busy; please retry."
             )
         try:
-            conn = pool.getconn()
+            try:
+                conn = pool.getconn()
+            except psycopg2.OperationalError as error:
+                permanent = permanent_failure(self.dsn, error)
+                if permanent is not None:
+                    raise DatabaseUnusable(permanent) from None
+                raise
             try:
                 yield conn
             finally:
@@ -231,10 +292,26 @@ class PostgresDatabase:
 
     @staticmethod
     def is_connection_error(error: BaseException) -> bool:
-        return isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and (
-            getattr(error, "pgcode", None) is None
-            or str(getattr(error, "pgcode", "")).startswith("57P")
-        )
+        """A lost or refused connection, wherever it surfaced (checkout, statement,
+        COMMIT): libpq reports these without an SQLSTATE, as OperationalError,
+        InterfaceError or a bare DatabaseError ("server closed the connection
+        unexpectedly"); the server itself as class 08 or 57P (shutdown)."""
+        if not isinstance(error, psycopg2.Error):
+            return False
+        code = getattr(error, "pgcode", None)
+        if code is None:
+            return (
+                isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+                or type(error) is psycopg2.DatabaseError
+            )
+        return str(code).startswith(_CONNECTION_CODES)
+
+    @staticmethod
+    def describe_failure(error: BaseException) -> str:
+        """One line about a transient failure, for logs and the 503's reason."""
+        if isinstance(error, psycopg2.OperationalError) and "connection" in str(error):
+            return connect_failure(error)
+        return " ".join(str(error).split())[:300]
 
     def discard(self, conn) -> None:
         try:

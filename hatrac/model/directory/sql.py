@@ -40,6 +40,12 @@ _VERSION_COLUMNS = (
 )
 
 
+class CommitOutcomeUnknown(ServiceUnavailable):
+    """The connection broke during COMMIT: the transaction may or may not have
+    committed. Never retried (that could do the work twice); the caller finds
+    out which (e.g. :meth:`Hatrac.bind_version` looks for its version)."""
+
+
 class RetryTransaction(Exception):
     """Raised inside a transaction function to ask for a fresh attempt."""
 
@@ -472,7 +478,16 @@ class Directory:
                 if lookup is not None:
                     lookup.open_transaction = tx  # a lookup made meanwhile runs in it
                 yield tx
-                self.database.commit(conn)
+                try:
+                    self.database.commit(conn)
+                except Exception as error:
+                    if not self.database.is_connection_error(error):
+                        raise
+                    self.database.discard(conn)
+                    raise CommitOutcomeUnknown(
+                        "The database connection broke while committing; the change may or "
+                        "may not have been made. Please check, then retry."
+                    ) from error
             except BaseException as error:
                 try:
                     self.database.rollback(conn)
@@ -507,9 +522,10 @@ class Directory:
                 if not transient:
                     raise
                 if attempt > self.max_retries:
-                    logger.warning("database still failing after %d attempts: %s", attempt, error)
+                    reason = self.database.describe_failure(error)
+                    logger.warning("database still failing after %d attempts: %s", attempt, reason)
                     raise ServiceUnavailable(
-                        "The database is busy or unavailable; please retry."
+                        f"The database is busy or unavailable ({reason}); please retry."
                     ) from error
             if attempt > self.max_retries:
                 raise ServiceUnavailable("The database is busy; please retry.")

@@ -82,6 +82,10 @@ class SQLiteDatabase:
         return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
 
     @staticmethod
+    def describe_failure(error: BaseException) -> str:
+        return " ".join(str(error).split())[:300]
+
+    @staticmethod
     def is_connection_error(error: BaseException) -> bool:
         return False
 

@@ -275,9 +275,23 @@ class Storage(ABC):
                 body.file.close()
         return digests
 
+    def find_orphans(self, live_keys: set[str], older_than: float) -> dict[str, list[str]]:
+        """Stored and staged bytes no live version refers to, last changed before
+        ``older_than``, by category (e.g. ``temp_files``, ``objects``): exactly
+        what :meth:`sweep_orphans` would remove now."""
+        return {}
+
+    def remove_orphan(self, category: str, key: str) -> None:  # noqa: B027 - no orphans
+        """Remove one orphan that :meth:`find_orphans` reported."""
+
     def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
         """Remove stored and staged bytes no live version refers to; returns the keys."""
-        return []
+        removed = []
+        for category, keys in self.find_orphans(live_keys, older_than).items():
+            for key in keys:
+                self.remove_orphan(category, key)
+                removed.append(key)
+        return removed
 
     def space_left(self) -> Optional[int]:
         """Bytes that can still be written (None: unknown or unbounded, e.g. S3)."""

@@ -402,20 +402,24 @@ class FilesystemStorage(Storage):
         )
 
     # -- maintenance ----------------------------------------------------------
-    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
-        """Delete unreferenced files last modified before ``older_than`` (epoch seconds)."""
-        removed = []
-        for directory in (self.tmp,):
-            for entry in directory.iterdir():
-                if _mtime(entry) < older_than:
-                    entry.unlink(missing_ok=True)
-                    removed.append(entry.name)
-        for shard in self.objects.glob("*/*"):
-            for entry in shard.iterdir():
-                if entry.name not in live_keys and _mtime(entry) < older_than:
-                    entry.unlink(missing_ok=True)
-                    removed.append(entry.name)
-        return removed
+    def find_orphans(self, live_keys: set[str], older_than: float) -> dict[str, list[str]]:
+        """Files last modified before ``older_than`` (epoch seconds): every file in
+        ``tmp/`` (bodies of PUTs that were cut off or killed) and unreferenced
+        files in ``objects/`` (bytes whose version row never committed)."""
+        temp = sorted(e.name for e in self.tmp.iterdir() if _mtime(e) < older_than)
+        objects = sorted(
+            entry.name
+            for shard in self.objects.glob("*/*")
+            for entry in shard.iterdir()
+            if entry.name not in live_keys and _mtime(entry) < older_than
+        )
+        return {"temp_files": temp, "objects": objects}
+
+    def remove_orphan(self, category: str, key: str) -> None:
+        if "/" in key or key in ("", ".", ".."):
+            raise ValueError(f"invalid orphan {key!r}")
+        path = self.tmp / key if category == "temp_files" else self.path_of(key)
+        path.unlink(missing_ok=True)
 
     def keys(self) -> Iterable[str]:
         for shard in self.objects.glob("*/*"):

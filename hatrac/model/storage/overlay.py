@@ -103,8 +103,14 @@ class OverlayStorage(Storage):
             if _has(backend, key):
                 backend.delete(key)
 
-    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
+    def find_orphans(self, live_keys: set[str], older_than: float) -> dict[str, list[str]]:
         """Only the first (written) backend is swept; the others are read-only here."""
+        return self.first.find_orphans(live_keys, older_than)
+
+    def remove_orphan(self, category: str, key: str) -> None:
+        self.first.remove_orphan(category, key)
+
+    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
         return self.first.sweep_orphans(live_keys, older_than)
 
 

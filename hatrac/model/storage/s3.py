@@ -727,30 +727,37 @@ class S3Storage(Storage):
             found.extend(f"{mapping.bucket}/{u['Key']}" for u in uploads)
         return found
 
-    def sweep_orphans(self, live_keys: set[str], older_than: float) -> list[str]:
-        """Delete objects under our prefixes that no live version refers to.
-
-        Staged chunks of jobs are left to job expiry (``cancel_job``).
-        """
-        removed = []
+    def find_orphans(self, live_keys: set[str], older_than: float) -> dict[str, list[str]]:
+        """Objects under our prefixes that no live version refers to, and multipart
+        uploads of plain PUTs whose abort failed (S3 unreachable then), as
+        ``BUCKET/KEY``. Staged chunks of jobs are left to job expiry
+        (``cancel_job``)."""
+        objects = []
         for mapping, entry in list(self._stored()):
             key = f"{mapping.bucket}/{entry['Key']}"
-            if key in live_keys or entry["LastModified"].timestamp() >= older_than:
-                continue
-            _purge(mapping.client(), mapping.bucket, entry["Key"], exact=True)
-            removed.append(key)
-        # multipart uploads of plain PUTs whose abort failed (S3 unreachable then)
+            if key not in live_keys and entry["LastModified"].timestamp() < older_than:
+                objects.append(key)
+        uploads = []
         for mapping, prefix in self._areas():
-            client = mapping.client()
-            for upload in _multipart_uploads(client, mapping.bucket, prefix):
+            for upload in _multipart_uploads(mapping.client(), mapping.bucket, prefix):
                 if f"/{JOBS_DIRECTORY}/" in f"/{upload['Key']}":
                     continue  # upload jobs expire through the model
-                if upload["Initiated"].timestamp() >= older_than:
-                    continue
-                where = Location(mapping, mapping.bucket, upload["Key"])
-                self._abort(client, where, upload["UploadId"])
-                removed.append(f"{mapping.bucket}/{upload['Key']}")
-        return removed
+                if upload["Initiated"].timestamp() < older_than:
+                    uploads.append(f"{mapping.bucket}/{upload['Key']}")
+        return {"objects": sorted(objects), "multipart_uploads": sorted(uploads)}
+
+    def remove_orphan(self, category: str, key: str) -> None:
+        bucket, object_key = key.split("/", 1)
+        mapping = self.by_bucket[bucket]
+        if category == "multipart_uploads":
+            # keys are unique per version: every upload on this key is the stale one
+            client = mapping.client()
+            where = Location(mapping, bucket, object_key)
+            for upload in _multipart_uploads(client, bucket, object_key):
+                if upload["Key"] == object_key:
+                    self._abort(client, where, upload["UploadId"])
+        else:
+            _purge(mapping.client(), bucket, object_key, exact=True)
 
 
 def _stream_chunks(stream) -> Iterator[bytes]:

@@ -1,0 +1,137 @@
+"""Defects 2 and 11 of issue 13: a PostgreSQL that breaks connections, and
+one that refuses us for good.
+
+* every broken connection (at a statement, at COMMIT, pooled connections
+  killed while idle) becomes a retry on a fresh connection or a 503 with
+  Retry-After, never a 500, and the service works again without a restart;
+* a COMMIT whose connection breaks has an unknown outcome: the client gets
+  201 if the version was in fact committed, 503 (and no version, bytes
+  reclaimed) if it was not; never a duplicate or a version without bytes;
+* a wrong credential, database or host: one line naming the server's reason
+  and what to check, exit 1, no traceback, no retry loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psycopg2
+import psycopg2.extensions
+import pytest
+from clients import FlaskProtocolClient
+
+import hatrac
+from hatrac.model.directory.postgres import PostgresDatabase
+
+PG = [("postgres", "filesystem")]
+
+
+def _terminate(postgres, pid: int) -> None:
+    postgres.psql(f"SELECT pg_terminate_backend({int(pid)})")
+
+
+@pytest.mark.parametrize("backends", PG, indirect=True)
+def test_killed_connections_are_replaced(client, app, postgres):
+    assert client.put("/hatrac/before", data=b"1", user="alice").status == 201
+    # kill every connection of the test database (the pool's, idle)
+    postgres.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = 'hatrac_test' AND pid <> pg_backend_pid()"
+    )
+    for index in range(12):
+        assert client.put(f"/hatrac/after{index}", data=b"2", user="alice").status == 201
+        assert client.get("/hatrac/before", user="alice").body == b"1"
+
+
+@pytest.mark.parametrize("backends", PG, indirect=True)
+@pytest.mark.parametrize("committed", [False, True])
+def test_commit_with_unknown_outcome(client, app, postgres, monkeypatch, committed):
+    storage = app.extensions["hatrac"].storage
+    original = PostgresDatabase.commit
+    armed = {"on": True}
+
+    def breaking_commit(conn):
+        in_write = conn.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+        if not armed["on"] or not in_write:
+            return original(conn)
+        armed["on"] = False
+        if committed:
+            original(conn)  # the COMMIT reached the server...
+        _terminate(postgres, conn.info.backend_pid)  # ...and the connection broke
+        original(conn) if not committed else conn.cursor().execute("SELECT 1")
+
+    monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(breaking_commit))
+    reply = client.put("/hatrac/unsure", data=b"payload", user="alice")
+    monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(original))
+    assert not armed["on"], "the fault was not injected"
+    versions = client.get("/hatrac/unsure;versions", user="alice")
+    stored = sorted(p.name for p in storage.objects.glob("*/*/*"))
+    if committed:
+        assert reply.status == 201, reply.text
+        assert versions.json() == [reply.headers["Location"]]
+        assert client.get("/hatrac/unsure", user="alice").body == b"payload"
+        assert len(stored) == 1
+    else:
+        assert reply.status == 503, reply.text
+        assert int(reply.headers["Retry-After"]) > 0
+        assert versions.status == 404
+        assert stored == []  # the bytes of a version that was not made are reclaimed
+    # and the service goes on
+    assert client.put("/hatrac/unsure", data=b"again", user="alice").status == 201
+
+
+def test_connection_errors_are_classified():
+    database = PostgresDatabase("dbname=x")
+    assert database.is_connection_error(psycopg2.DatabaseError("server closed the connection"))
+    assert database.is_connection_error(psycopg2.OperationalError("could not connect"))
+    assert not database.is_connection_error(psycopg2.IntegrityError("duplicate"))
+    assert not database.is_connection_error(ValueError("x"))
+
+
+def _bad_dsns(postgres):
+    good = postgres.dsn()
+    return [
+        ("wrong password", good + " user=nobody_here password=wrong", "nobody_here"),
+        ("unknown database", good.replace("dbname=hatrac_test", "dbname=no_such_db"), "no_such_db"),
+        ("unknown host", "host=no-such-host.invalid dbname=x user=x", "no-such-host.invalid"),
+    ]
+
+
+def test_bad_dsn_is_one_line_exit_1_no_retries(postgres, tmp_path):
+    for what, dsn, named in _bad_dsns(postgres):
+        config = tmp_path / "hatrac_config.json"
+        config.write_text(json.dumps({"data_directory": str(tmp_path), "database_dsn": dsn}))
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "hatrac.cli", "--config", str(config), "init-db"],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=60,
+        )
+        took = time.monotonic() - started
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1, (what, result.stderr)
+        assert len(lines) == 1 and "Traceback" not in result.stderr, (what, result.stderr)
+        assert named in lines[0] and "check" in lines[0], (what, lines[0])
+        assert "wrong" not in lines[0].replace("wrong password", "")  # no password shown
+        assert took < 10, f"{what}: {took:.1f} s (a retry loop?)"
+
+
+def test_readiness_reports_why_the_database_refuses(postgres, tmp_path):
+    config = {"data_directory": str(tmp_path), "database_dsn": postgres.dsn()}
+    app = hatrac.create_app(config)
+    try:
+        state = app.extensions["hatrac"]
+        # the credentials stop working while the service runs
+        state.directory.database.close()
+        state.directory.database.dsn = postgres.dsn() + " user=nobody_here password=wrong"
+        ready = FlaskProtocolClient(app).get("/hatrac-health/ready")
+        assert ready.status == 503
+        assert "nobody_here" in ready.json()["database"], ready.text
+    finally:
+        app.extensions["hatrac"].close()
