@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from typing import Union
 
 from flask import Flask, Response, g, request
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import __version__
 from .auth import build_authenticator
-from .config import Config, StartupError, load_config
+from .config import Config, ConfigError, StartupError, load_config
 from .errors import HatracError, InternalError, ServiceUnavailable
 from .logs import configure_default_logging, log_startup
 from .model.client import Client
@@ -179,7 +180,16 @@ def create_app(config: Union[None, str, dict, Config] = None) -> Flask:
     """The Hatrac application; ``config`` is a dict, a file path, or None (environment)."""
     app = Flask("hatrac")
     app.url_map.strict_slashes = False
-    state = init_app(app, config)
+    try:
+        state = init_app(app, config)
+    except ConfigError as error:
+        if "gunicorn.arbiter" in sys.modules:
+            # gunicorn prints an AppImportError as one line and stops (no
+            # traceback, no respawning of workers that cannot start)
+            from gunicorn.errors import AppImportError
+
+            raise AppImportError(f"hatrac: cannot start: {' '.join(str(error).split())}") from None
+        raise
     configure_default_logging(state.config.log_level)
     log_startup(
         "hatrac application ready",

@@ -193,6 +193,13 @@ class PostgresServer:
                 raise RuntimeError("PostgreSQL did not come back after a restart")
             time.sleep(0.1)
 
+    def crash(self) -> None:
+        """Stop the cluster as ``pg_ctl stop -m immediate`` does (SIGQUIT: no
+        checkpoint, every backend dropped); ``restart`` brings it back."""
+        postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGQUIT)
+        self.process.wait(timeout=30)
+
     def _signal_postmaster(self) -> None:
         """SIGINT (fast shutdown) to the postmaster itself: runuser does not pass it on."""
         try:

@@ -505,8 +505,8 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
                 in_use = self.directory.run(lambda tx, key=key: tx.storage_key_in_use(key))
                 if not in_use:
                     self.storage.delete(key)
-            except Exception:  # the orphan sweep will get it
-                logger.exception("could not reclaim storage key %s", key)
+            except Exception as error:  # the orphan sweep ('hatrac gc') will get it
+                logger.warning("could not reclaim storage key %s yet: %s", key, error)
 
     def delete_name(
         self, client: Client, name: str, conditions: Preconditions = NO_CONDITIONS

@@ -135,3 +135,33 @@ def test_readiness_reports_why_the_database_refuses(postgres, tmp_path):
         assert "nobody_here" in ready.json()["database"], ready.text
     finally:
         app.extensions["hatrac"].close()
+
+
+def test_gunicorn_start_up_with_a_bad_credential(postgres, tmp_path):
+    config = tmp_path / "hatrac_config.json"
+    dsn = postgres.dsn() + " user=nobody_here password=wrong"
+    config.write_text(json.dumps({"data_directory": str(tmp_path), "database_dsn": dsn}))
+    from servers import free_port
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{free_port()}",
+            "hatrac:create_app()",
+        ],
+        env=dict(os.environ, HATRAC_CONFIG=str(config)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20, "a retry loop?"
+    reasons = [line for line in result.stderr.splitlines() if "nobody_here" in line]
+    assert reasons and "check" in reasons[0], result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "wrong" not in result.stderr
