@@ -268,6 +268,11 @@ class UploadJobs:
             self._check_new_version(tx, client, found.name, found.parents, NO_CONDITIONS)
             stored = sql.chunks(tx, found.id)
             if len(stored) != found.chunk_count:
+                if sql.get_job(tx, name, job) is None:  # a racing finalization won meanwhile
+                    raise NotFound(
+                        f"The upload job {job} of {name} was finalized (or cancelled) by "
+                        "another request."
+                    )
                 have = {row[0] for row in stored}
                 missing = [i for i in range(found.chunk_count) if i not in have]
                 shown = ", ".join(str(i) for i in missing[:20])

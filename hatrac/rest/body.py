@@ -103,8 +103,27 @@ def body_stream(environ: dict, length: Optional[int], fallback: Any) -> Any:
         or not hasattr(reader.unreader, "take_buffered")
     ):
         return fallback
-    for wrapper in wrappers:  # e.g. answer 100-continue, stop guarding reads
-        bypassed = getattr(type(wrapper), "body_bypassed", None)
-        if bypassed is not None:
-            bypassed(wrapper)
-    return SocketBody(stream, counter)
+
+    def direct() -> SocketBody:
+        for wrapper in wrappers:  # e.g. answer 100-continue, stop guarding reads
+            bypassed = getattr(type(wrapper), "body_bypassed", None)
+            if bypassed is not None:
+                bypassed(wrapper)
+        return SocketBody(stream, counter)
+
+    return DirectOnRead(direct)
+
+
+class DirectOnRead:
+    """A :class:`SocketBody` made on the first read: a request refused before
+    its body is read leaves the body to the wrappers (which may drain it, or
+    must not answer ``Expect: 100-continue``)."""
+
+    def __init__(self, make: Any):
+        self._make = make
+        self._reader: Optional[SocketBody] = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._reader is None:
+            self._reader = self._make()
+        return self._reader.read(size)

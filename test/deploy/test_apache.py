@@ -238,3 +238,22 @@ def test_web_interface_through_apache(apache):
     assert versions.status_code == 200 and "Current version" in versions.text
     script = requests.get(apache.url + "/hatrac/;web/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
+
+
+def test_untrusted_forwarded_proto_does_not_make_the_cookie_secure(apache):
+    """Issue 13, defect 9: without trust_forwarded_headers, X-Forwarded-Proto
+    from the client (or any proxy) is not believed under Apache either."""
+    user = f"fwd{uuid.uuid4().hex[:6]}"
+    assert as_service_account(apache, ["user", "add", user]).returncode == 0
+    password = "a long enough password 123"
+    changed = as_service_account(
+        apache, ["user", "passwd", user, "--password-stdin"], input=password + "\n"
+    )
+    assert changed.returncode == 0, changed.stderr
+    login = requests.post(
+        apache.url + "/authn/session",
+        data={"username": user, "password": password},
+        headers={"X-Forwarded-Proto": "https"},
+    )
+    assert login.status_code in (200, 201), login.text
+    assert "Secure" not in login.headers["Set-Cookie"], login.headers["Set-Cookie"]

@@ -1,0 +1,43 @@
+"""The request-body wrappers of issue 13 (guard, 100-continue) keep the direct
+socket read of large bodies (hatrac.rest.body) working, and answer
+``Expect: 100-continue`` before it starts."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import SocketUnreader
+
+from hatrac.gunicorn_worker import CONTINUE, ContinueOnRead
+from hatrac.observability import _CountingInput
+from hatrac.rest.bodies import GuardedInput
+from hatrac.rest.body import DirectOnRead, SocketBody, body_stream
+
+
+def test_direct_read_through_every_wrapper():
+    server, client = socket.socketpair()
+    try:
+        size = 1024 * 1024
+        body = Body(LengthReader(SocketUnreader(server), size))
+        expecting = ContinueOnRead(body, server)
+        guarded = GuardedInput(expecting, size, chunked=False)
+        counted = _CountingInput(guarded)
+        reader = body_stream({"wsgi.input": counted}, size, fallback=counted)
+        assert isinstance(reader, DirectOnRead)
+        assert guarded.drainable() is False and expecting.continue_pending
+        first = reader.read(0)  # the first read makes the direct reader
+        assert first == b"" and isinstance(reader._reader, SocketBody)
+        assert client.recv(len(CONTINUE)) == CONTINUE  # sent before the body is read
+        assert not guarded.drainable()  # read past the guard: never drained
+        sender = threading.Thread(target=client.sendall, args=(b"z" * size,))
+        sender.start()
+        got = 0
+        while got < size:
+            got += len(reader.read(256 * 1024))
+        sender.join(10)
+        assert counted.count == size
+    finally:
+        server.close()
+        client.close()
