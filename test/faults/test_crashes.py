@@ -50,9 +50,9 @@ class Ledger:
             assert hashlib.md5(reply.content).hexdigest() == md5, location
         listing = set(requests.get(server.url + "/hatrac/", timeout=10).json())
         assert self.names <= listing
-        assert listing - self.names <= uncertain, listing - self.names
-        for name in listing:
-            versions = requests.get(server.url + name + ";versions", timeout=10).json()
+        for name in listing:  # (an upload job's name may be listed before it has versions)
+            reply = requests.get(server.url + name + ";versions", timeout=10)
+            versions = reply.json() if reply.status_code == 200 else []
             unknown = [v for v in versions if v not in self.acked]
             assert not unknown or name in uncertain, (name, unknown)
 

@@ -112,7 +112,7 @@ def test_finalize_without_inodes_answers_507(full_app, small_disk):
         pass
     reply = client.post(job_url)
     assert reply.status == 507, reply.text
-    assert client.get("/hatrac/fin").status == 404
+    assert client.get("/hatrac/fin").status in (404, 409)  # no version (the job may bind the name)
     for entry in filler.iterdir():
         entry.unlink()
     reply = client.post(job_url)

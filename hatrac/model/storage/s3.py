@@ -771,6 +771,14 @@ def _stream_chunks(stream) -> Iterator[bytes]:
         stream.close()
 
 
+def _chunk_fault(bucket: str, error: BaseException) -> HatracError:
+    """A job's staged bytes could not be read: gone (a racing finalization or a
+    cancellation released them) or the store failed."""
+    if _error_code(error) in ("NoSuchKey", "404"):
+        return JobGone("The upload job was finalized (or cancelled) by another request.")
+    return _fault("read the uploaded chunks", bucket, error)
+
+
 def _read_objects(client, bucket: str, object_keys: list[str]) -> Iterator[bytes]:
     """The bytes of several objects, one after the other, in blocks."""
     for object_key in object_keys:
@@ -778,7 +786,7 @@ def _read_objects(client, bucket: str, object_keys: list[str]) -> Iterator[bytes
             reply = client.get_object(Bucket=bucket, Key=object_key)
             yield from _stream_chunks(reply["Body"])
         except _S3_ERRORS as error:
-            raise _fault("read the uploaded chunks", bucket, error) from None
+            raise _chunk_fault(bucket, error) from None
 
 
 def _prefetch_objects(client, bucket: str, object_keys: list[str], ahead: int) -> Iterator[bytes]:
@@ -789,7 +797,7 @@ def _prefetch_objects(client, bucket: str, object_keys: list[str], ahead: int) -
             reply = client.get_object(Bucket=bucket, Key=object_key)
             return reply["Body"].read()
         except _S3_ERRORS as error:
-            raise _fault("read the uploaded chunks", bucket, error) from None
+            raise _chunk_fault(bucket, error) from None
 
     pending: deque = deque()
     remaining = iter(object_keys)
