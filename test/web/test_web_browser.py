@@ -554,3 +554,24 @@ def test_cancel_an_upload(server, browser_context, tmp_path):
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#resumable").is_hidden()  # nothing left to resume
+
+
+def test_anonymous_visitor_logs_in_and_returns(server, browser_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/private")
+    alice.put(ns + "/inner?parents=true", headers=NS)  # owned by alice, read by no one else
+    page = browser_context.new_page()
+    errors = watch_console(page)
+    target = base + ns + "/inner?filter=x"
+    page.goto(target)  # the page needs a login: the browser lands on the login page
+    assert page.url.startswith(base + "/authn/login?referrer=")
+    screenshot(page, "login")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(target)
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#whoami").inner_text() == "Alice"
+    assert page.locator("h1").inner_text().strip() == "inner"
+    assert errors == []
