@@ -562,6 +562,7 @@ def test_anonymous_visitor_logs_in_and_returns(server, browser_context):
     ns = unique("/hatrac/private")
     alice.put(ns + "/inner?parents=true", headers=NS)  # owned by alice, read by no one else
     page = browser_context.new_page()
+    page.set_viewport_size({"width": 1000, "height": 640})
     errors = watch_console(page)
     target = base + ns + "/inner?filter=x"
     page.goto(target)  # the page needs a login: the browser lands on the login page
