@@ -257,7 +257,7 @@ def test_postgres_immediate_stop_under_load(tmp_path):
             thread.start()
         time.sleep(1.0)
         database.crash()
-        time.sleep(1.5)
+        time.sleep(3.0)  # longer than the directory's retries (about 2 s): 503s are seen
         database.restart()
         recovered_at = time.monotonic()
         while requests.get(server.url + "/hatrac-health/ready", timeout=10).status_code != 200:
