@@ -69,7 +69,10 @@ class UploadJobs:
         a job created anonymously, whose unguessable URL is the capability)."""
         found = sql.get_job(tx, name, job)
         if found is None:
-            raise NotFound(f"The upload job {job} of {name} does not exist (any more).")
+            raise NotFound(
+                f"The upload job {job} of {name} does not exist (finalized, cancelled "
+                "or expired, or never made)."
+            )
         if found.owner is not None and found.owner != client.identity:
             # someone else's job: as if it did not exist (job URLs are not listed)
             raise NotFound(f"The upload job {job} of {name} does not exist (for this client).")
@@ -160,12 +163,16 @@ class UploadJobs:
     def list_jobs(self, client: Client, name: str) -> list[JobRow]:
         """The client's own open jobs on the object ``name`` (none for anonymous clients).
 
-        404 for a namespace (namespaces have no ;upload) or a missing name; the
-        object's existence is only shown to clients who may list its namespace
-        or make versions of it."""
+        404 for a namespace (namespaces have no ;upload); none for a name not
+        bound yet, to clients who may list its namespace. An object's existence
+        is only shown to clients who may list its namespace or make versions of it."""
 
         def work(tx: Transaction) -> list[JobRow]:
             resolved = self._resolve(tx, name)
+            unbound = resolved.target is None or resolved.target.deleted
+            complete = len(resolved.ancestors) == len(split_name(name)) - 1
+            if unbound and complete and allows(client, "read", resolved.ancestors):
+                return []  # no job has bound this name: none open (the web uploader asks)
             target = self._live(client, resolved, "object")
             if not target.is_object:
                 raise NotFound(f"{name} is a namespace; namespaces have no ;upload.")
