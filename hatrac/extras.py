@@ -53,5 +53,10 @@ def check_config_extras(values: dict) -> None:
         ]
     if "amazons3" in backends:
         require("boto3", "storage_backend 'amazons3'")
+    if any(
+        isinstance(e, dict) and e.get("storage_backend") == "upstream" and e.get("upstream_s3")
+        for e in values.get("overlay_backends") or []
+    ):
+        require("boto3", "upstream's S3 buckets (overlay_backends)")
     if values.get("jwt_issuers") and "jwt" in (values.get("authn_providers") or ()):
         require("jwt", "jwt_issuers (OIDC/JWT bearer tokens)")

@@ -218,6 +218,40 @@ def test_the_default_install_needs_no_extra(monkeypatch, tmp_path):
         app.extensions["hatrac"].close()
 
 
+def test_upstream_filesystem_layout_needs_no_s3_extra(monkeypatch, tmp_path):
+    """An imported filesystem site (overlay: ours, then upstream's directory) without boto3."""
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    for name in [m for m in sys.modules if m.startswith("hatrac.model.storage.upstream")]:
+        monkeypatch.delitem(sys.modules, name)
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    overlay = [
+        {"storage_backend": "filesystem", "storage_path": str(tmp_path / "ours")},
+        {"storage_backend": "upstream", "label": "upstream", "storage_path": str(upstream)},
+    ]
+    app = hatrac.create_app(
+        {
+            "data_directory": str(tmp_path),
+            "storage_backend": "overlay",
+            "overlay_backends": overlay,
+        }
+    )
+    try:
+        assert app.test_client().get("/hatrac-health/ready").status_code == 200
+    finally:
+        app.extensions["hatrac"].close()
+    s3_overlay = [overlay[0], {**overlay[1], "upstream_s3": {"": {}}}]
+    with pytest.raises(ConfigError) as error:
+        load_config(
+            {
+                "data_directory": str(tmp_path),
+                "storage_backend": "overlay",
+                "overlay_backends": s3_overlay,
+            }
+        )
+    assert "pip install 'hatrac[s3]'" in str(error.value)
+
+
 def test_packaging_metadata():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import quote, unquote
 
-import boto3
-import botocore.config
-import botocore.exceptions
+try:  # the s3 extra: needed only for upstream sites whose bytes are in S3
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError:  # a filesystem site's layout is read without it
+    boto3 = None
 
 from .base import BLOCK_SIZE, Body, Staged, Storage, StorageError
 
