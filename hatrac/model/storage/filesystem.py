@@ -102,6 +102,22 @@ def storage_fault(action: str, error: OSError) -> StorageError:
 _FLOCK = "hhqqi4x"
 
 
+def open_file_body(path: Path, start: int, length: int, where: str = "") -> Body:
+    """``length`` bytes of a stored file from ``start``, for the WSGI server to send."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the response
+    except FileNotFoundError:
+        raise StorageError(
+            f"The stored bytes of this version are missing{where}; an administrator should "
+            "run 'hatrac verify'."
+        ) from None
+    except OSError as error:
+        raise StorageError(f"cannot read from storage: {error.strerror}") from None
+    if start:
+        handle.seek(start)
+    return Body(size=length, file=handle)
+
+
 @contextmanager
 def range_lock(fd: int, start: int, length: int) -> Iterator[None]:
     """An exclusive lock on bytes ``[start, start + length)`` of an open file
@@ -227,18 +243,7 @@ class FilesystemStorage(Storage):
         content_type: Optional[str] = None,
         content_disposition: Optional[str] = None,
     ) -> Body:
-        try:
-            handle = open(self.path_of(key), "rb")  # noqa: SIM115 - closed by the response
-        except FileNotFoundError:
-            raise StorageError(
-                "The stored bytes of this version are missing; an administrator should run "
-                "'hatrac verify'."
-            ) from None
-        except OSError as error:
-            raise StorageError(f"cannot read from storage: {error.strerror}") from None
-        if start:
-            handle.seek(start)
-        return Body(size=size if length is None else length, file=handle)
+        return open_file_body(self.path_of(key), start, size - start if length is None else length)
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).exists()

@@ -31,6 +31,7 @@ except ImportError:  # a filesystem site's layout is read without it
     boto3 = None
 
 from .base import BLOCK_SIZE, Body, Staged, Storage, StorageError
+from .filesystem import open_file_body
 
 
 def filesystem_key(label: str, relative_path: str) -> str:
@@ -152,18 +153,7 @@ class UpstreamLayoutStorage(Storage):
         if length is None:
             length = size - start
         if self.root is not None:
-            try:
-                handle = open(self.path_of(key), "rb")  # noqa: SIM115 - closed by the response
-            except FileNotFoundError:
-                raise StorageError(
-                    "The stored bytes of this version are missing from upstream's directory; "
-                    "an administrator should run 'hatrac verify'."
-                ) from None
-            except OSError as error:
-                raise StorageError(f"cannot read from storage: {error.strerror}") from None
-            if start:
-                handle.seek(start)
-            return Body(size=length, file=handle)
+            return open_file_body(self.path_of(key), start, length, " from upstream's directory")
         bucket, version, object_key, settings = self._s3(key)
         client = self.client(bucket)
         arguments = self._object_arguments(bucket, version, object_key)
