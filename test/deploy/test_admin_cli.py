@@ -174,7 +174,11 @@ def test_serve_runs_gunicorn_with_bind_workers_and_threads(tmp_path, config_file
     lines = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
     booted = [line for line in lines if "Booting worker" in line.get("message", "")]
     assert len(booted) == 2  # --workers 2
-    assert any("gthread" in line.get("message", "") for line in lines)
+    # the packaged config's worker: gthread's subclass that parks slow clients
+    assert any(
+        "Using worker: hatrac.gunicorn_worker.ParkingThreadWorker" in line.get("message", "")
+        for line in lines
+    ), lines
     assert (tmp_path / "store" / "hatrac.sqlite3").exists()
 
 
