@@ -17,7 +17,6 @@ are durable.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from typing import Callable, Iterable, Optional, Union
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
 from ..urls import ROOT, parent_name, split_name
-from .acl import allows, granted_roles, may_know_versions, normalize_acls
+from .acl import allows, may_know_versions
+from .acl_changes import AccessControl
 from .browse import Browsing
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
@@ -35,7 +35,7 @@ from .directory.sql import CommitOutcomeUnknown, RetryTransaction
 from .ids import new_version_id
 from .metadata import VersionMetadata
 from .rename import Renames
-from .resources import ACCESS_MODES, NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
+from .resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
 from .storage import Storage
 from .uploads import UploadJobs
 
@@ -75,26 +75,7 @@ class VersionList:
         return f'"{digest.hexdigest()}"'
 
 
-@dataclass
-class AclTarget:
-    """A resource whose ACLs are being read or changed."""
-
-    kind: str  # "namespace", "object" or "version"
-    chain: list[Name]
-    version: Optional[ObjectVersion] = None
-
-    @property
-    def acls(self) -> dict:
-        source = self.version.acls if self.version is not None else self.chain[-1].acls
-        return normalize_acls(self.kind, source)
-
-    @property
-    def etag(self) -> str:
-        text = json.dumps(self.acls, sort_keys=True)
-        return '"' + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest() + '"'
-
-
-class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
+class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
     """The service model: names, versions and ACLs, authorized per client."""
 
     def __init__(self, config, directory: Directory, storage: Storage):
@@ -575,91 +556,6 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing):
         key = self.directory.run(work, write=True)
         if key is not None:
             self._reclaim([key])
-
-    # -- ACLs ----------------------------------------------------------------------
-    def _acl_target(
-        self,
-        tx: Transaction,
-        client: Client,
-        name: str,
-        version: Optional[str],
-        lock: Optional[str] = None,
-    ) -> AclTarget:
-        resolved = self._resolve(tx, name, lock)
-        target = self._live(client, resolved)
-        if version is None:
-            return AclTarget(target.kind, resolved.chain)
-        if not target.is_object:
-            raise NotFound(f"{name} is a namespace; namespaces have no versions.")
-        found = tx.get_version(target.id, version)
-        if found is None or found.deleted:
-            self._require_version_knowledge(client, resolved)
-            raise NotFound(f"The version {name}:{version} does not exist.")
-        return AclTarget("version", resolved.chain, found)
-
-    @staticmethod
-    def _check_access_mode(target: AclTarget, access: str) -> None:
-        if access not in ACCESS_MODES[target.kind]:
-            raise BadRequest(
-                f"'{access}' is not an access mode of a {target.kind}; known: "
-                + ", ".join(ACCESS_MODES[target.kind])
-            )
-
-    def get_acls(self, client: Client, name: str, version: Optional[str] = None) -> AclTarget:
-        """The ACLs of a resource; reading them needs ownership."""
-
-        def work(tx: Transaction) -> AclTarget:
-            target = self._acl_target(tx, client, name, version)
-            self._require(client, "owner", target.chain, name, target.version)
-            return target
-
-        return self.directory.run(work)
-
-    def check_access_mode(self, target: AclTarget, access: str) -> None:
-        self._check_access_mode(target, access)
-
-    def change_acl(
-        self,
-        client: Client,
-        name: str,
-        version: Optional[str],
-        access: str,
-        change,
-        conditions: Preconditions = NO_CONDITIONS,
-    ) -> AclTarget:
-        """Apply ``change(list_of_roles) -> list_of_roles`` to one ACL, atomically.
-
-        Refuses (409) a change that would leave the resource with no owner.
-        """
-        self.firewall(client, "manage_acls")
-
-        def work(tx: Transaction) -> AclTarget:
-            lock = "share" if version is not None else "update"
-            target = self._acl_target(tx, client, name, version, lock)
-            self._check_access_mode(target, access)
-            self._require(client, "owner", target.chain, name, target.version)
-            conditions.check(target.etag)
-            acls = target.acls
-            acls[access] = list(dict.fromkeys(change(list(acls[access]))))
-            if target.version is not None:
-                changed_version = ObjectVersion(**{**target.version.__dict__, "acls": acls})
-                new_target = AclTarget(target.kind, target.chain, changed_version)
-            else:
-                resource = target.chain[-1]
-                changed = Name(**{**resource.__dict__, "acls": acls})
-                new_target = AclTarget(target.kind, [*target.chain[:-1], changed])
-            if access.endswith("owner") and not granted_roles(
-                "owner", new_target.chain, new_target.version
-            ):
-                raise Conflict("This change would leave the resource without any owner.")
-            stored = {mode: roles for mode, roles in acls.items() if roles}
-            if target.version is not None:
-                tx.set_version_acls(target.version.id, stored)
-            else:
-                tx.set_name_acls(target.chain[-1].id, stored)
-            return new_target
-
-        return self.directory.run(work, write=True)
 
 
 def verify_digests(metadata: dict, md5_b64: str, sha256_b64: str) -> None:
