@@ -147,16 +147,25 @@ def _page(name: str) -> Response:
     return response
 
 
+def _with_referrer(page: str) -> Optional[Response]:
+    """Without a referrer, send the browser to the page that names the service root, so
+    that the page's script returns there whatever the service prefix is."""
+    if request.args.get("referrer"):
+        return None
+    back = _referrer_argument()
+    return Response(status=303, headers={"Location": f"{page}?referrer={quote(back, safe='')}"})
+
+
 def login_page() -> Response:
     if not _sessions_enabled():
         raise NotFound("Login sessions are not enabled on this service.")
     _referrer_argument()  # refuse a foreign referrer here too, with the reason
-    return _page("login.html")
+    return _with_referrer(LOGIN_PATH) or _page("login.html")
 
 
 def logout_page() -> Response:
     _referrer_argument()
-    return _page("logout.html")
+    return _with_referrer(LOGOUT_PATH) or _page("logout.html")
 
 
 def preauth() -> Response:

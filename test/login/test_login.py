@@ -174,3 +174,18 @@ def test_without_sessions_there_is_no_login(make_config):
         assert "/authn/login" not in html
     finally:
         application.extensions["hatrac"].close()
+
+
+def test_pages_without_a_referrer_name_the_service_root(make_config):
+    """The page's script returns to its referrer: under any service prefix, there is one."""
+    application = app_with(make_config, service_prefix="/files")
+    try:
+        web = application.test_client()
+        for page in ("/authn/login", "/authn/logout"):
+            reply = web.get(page)
+            assert reply.status_code == 303
+            assert reply.headers["Location"] == f"{page}?referrer=%2Ffiles%2F"
+            followed = web.get(reply.headers["Location"])
+            assert followed.status_code == 200 and followed.mimetype == "text/html"
+    finally:
+        application.extensions["hatrac"].close()
