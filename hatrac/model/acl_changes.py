@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict
 from .acl import granted_roles, normalize_acls
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
@@ -54,13 +54,9 @@ class AccessControl:
         target = self._live(client, resolved)
         if version is None:
             return AclTarget(target.kind, resolved.chain)
-        if not target.is_object:
-            raise NotFound(f"{name} is a namespace; namespaces have no versions.")
-        found = tx.get_version(target.id, version)
-        if found is None or found.deleted:
-            self._require_version_knowledge(client, resolved)
-            raise NotFound(f"The version {name}:{version} does not exist.")
-        return AclTarget("version", resolved.chain, found)
+        return AclTarget(
+            "version", resolved.chain, self._live_version(tx, client, resolved, version)
+        )
 
     @staticmethod
     def _check_access_mode(target: AclTarget, access: str) -> None:

@@ -132,6 +132,20 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             raise self._missing(client, resolved, what)
         return target
 
+    def _live_version(
+        self, tx: Transaction, client: Client, resolved: Resolved, version: str
+    ) -> ObjectVersion:
+        """A live version of the (live) name resolved, or a 404 that reveals no more than
+        the client may know."""
+        name = resolved.name
+        if not resolved.target.is_object:
+            raise NotFound(f"{name} is a namespace; namespaces have no versions.")
+        found = tx.get_version(resolved.target.id, version)
+        if found is None or found.deleted:
+            self._require_version_knowledge(client, resolved)
+            raise NotFound(f"The version {name}:{version} does not exist.")
+        return found
+
     # -- reading ---------------------------------------------------------------
     def resolve(self, name: str) -> Resolved:
         return self.directory.run(lambda tx: self._resolve(tx, name))
@@ -541,13 +555,8 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
 
         def work(tx: Transaction) -> Optional[str]:
             resolved = self._resolve(tx, name, lock="share")
-            target = self._live(client, resolved, "object")
-            if not target.is_object:
-                raise NotFound(f"{name} is a namespace; namespaces have no versions.")
-            found = tx.get_version(target.id, version)
-            if found is None or found.deleted:
-                self._require_version_knowledge(client, resolved)
-                raise NotFound(f"The version {name}:{version} does not exist.")
+            self._live(client, resolved, "object")
+            found = self._live_version(tx, client, resolved, version)
             self._require(client, "owner", resolved.chain, f"{name}:{version}", found)
             conditions.check(found.etag)
             tx.delete_version(found.id)
