@@ -15,8 +15,6 @@ copy goes on with the rest.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from threading import Lock
 from typing import Callable, Optional
 
 from ..model.ids import new_version_id
+from ..model.metadata import canonical_digest
 from ..model.resources import NAMESPACE, OBJECT
 from ..model.service import Hatrac
 from ..urls import ROOT, parent_name
@@ -70,20 +69,14 @@ class Report:
         }
 
 
-def base64_digest(value: Optional[str], size: int) -> Optional[str]:
+def base64_digest(field: str, value: Optional[str]) -> Optional[str]:
     """A stored digest as base64, whether the source gave base64 or hex; None if absent."""
     if not value:
         return None
-    value = value.strip()
-    try:
-        if len(value) == 2 * size:
-            return base64.b64encode(bytes.fromhex(value)).decode()
-        raw = base64.b64decode(value, validate=True)
-    except (ValueError, binascii.Error):
-        raise ValueError(f"the stored digest {value!r} is neither hex nor base64") from None
-    if len(raw) != size:
-        raise ValueError(f"the stored digest {value!r} has the wrong length")
-    return value
+    canonical = canonical_digest(field, value)
+    if canonical is None:
+        raise ValueError(f"the stored {field} {value!r} is neither hex nor base64 of a digest")
+    return canonical
 
 
 class Migration:
@@ -186,8 +179,8 @@ class Migration:
                 self.report.problem(f"{name}:{version}", str(error))
 
     def _copy_version(self, found: SourceVersion) -> None:
-        md5 = base64_digest(found.metadata.get("content-md5"), 16)
-        sha256 = base64_digest(found.metadata.get("content-sha256"), 32)
+        md5 = base64_digest("content-md5", found.metadata.get("content-md5"))
+        sha256 = base64_digest("content-sha256", found.metadata.get("content-sha256"))
         existing = self.directory.run(
             lambda tx: (
                 tx.get_version(tx.get_name(found.name).id, found.version)

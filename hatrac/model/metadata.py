@@ -10,8 +10,11 @@ by the REST layer (digests as canonical base64).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
 from typing import Optional
 
 from ..errors import Conflict, NotFound
@@ -24,6 +27,27 @@ MUTABLE_FIELDS = ("content-type", "content-disposition")
 DIGEST_FIELDS = ("content-md5", "content-sha256")
 METADATA_FIELDS = MUTABLE_FIELDS + DIGEST_FIELDS
 _ATTRIBUTE = {field: field.replace("-", "_") for field in METADATA_FIELDS}
+
+
+DIGEST_SIZES = {"content-md5": 16, "content-sha256": 32}
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+
+
+def canonical_digest(field: str, value: str) -> Optional[str]:
+    """A digest (``content-md5``/``content-sha256``) given as base64 or hex, as canonical
+    base64; None when it is neither, or of the wrong length."""
+    size = DIGEST_SIZES[field]
+    value = value.strip()
+    if len(value) == 2 * size and _HEX.fullmatch(value):
+        raw = bytes.fromhex(value)
+    else:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    if len(raw) != size:
+        return None
+    return base64.b64encode(raw).decode("ascii")
 
 
 def metadata_etag(version: ObjectVersion) -> str:

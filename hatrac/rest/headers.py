@@ -7,38 +7,27 @@ Content-Disposition an object response carries.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Optional
 from urllib.parse import unquote_to_bytes
 
 from ..errors import BadRequest
 from ..model.conditions import Preconditions
+from ..model.metadata import DIGEST_SIZES, canonical_digest
 from ..model.resources import ObjectVersion
 
-_DIGEST_SIZES = {"content-md5": 16, "content-sha256": 32}
-_HEX = re.compile(r"[0-9A-Fa-f]+")
 _DISPOSITION = re.compile(r"filename\*=UTF-8''([A-Za-z0-9!#$&+.^_`|~%-]+)")
 
 
 def parse_digest(field: str, value: str, label: str) -> str:
     """A digest header/field as canonical base64; hex input is accepted."""
-    size = _DIGEST_SIZES[field]
-    value = value.strip()
-    raw: Optional[bytes] = None
-    if len(value) == 2 * size and _HEX.fullmatch(value):
-        raw = bytes.fromhex(value)
-    else:
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raw = None
-    if raw is None or len(raw) != size:
+    canonical = canonical_digest(field, value)
+    if canonical is None:
         raise BadRequest(
-            f"{label} must be the base64 (or hex) encoding of a {size}-byte digest; got {value!r}."
+            f"{label} must be the base64 (or hex) encoding of a {DIGEST_SIZES[field]}-byte "
+            f"digest; got {value.strip()!r}."
         )
-    return base64.b64encode(raw).decode("ascii")
+    return canonical
 
 
 def parse_content_disposition(value: str) -> str:
