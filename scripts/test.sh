@@ -13,6 +13,8 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_debian+=(apach
 # the browser tests: Debian's Chromium, driven by Playwright from PyPI (test/browser.py);
 # Playwright's own browser download is never used
 [ -x /usr/bin/chromium ] || need_debian+=(chromium)
+# and Debian's Firefox ESR, driven by the same Playwright over WebDriver BiDi (test/firefox.py)
+[ -x /usr/bin/firefox-esr ] || need_debian+=(firefox-esr)
 # hatrac-client's https test makes a self-signed certificate with the openssl command
 command -v openssl >/dev/null || need_debian+=(openssl)
 if ((${#need_debian[@]})); then

@@ -176,16 +176,22 @@ class StaticSite:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """One headless Chromium for the whole test module."""
+def playwright_driver() -> Iterator[object]:
+    """Playwright, started once for a test module (its browsers share it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright_driver) -> Iterator[object]:
+    """One headless Chromium for the whole test module."""
+    browser = launch_chromium(playwright_driver)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from backends import BACKENDS, DIRECTORY_BACKENDS, TEST_ROOT_ACLS  # noqa: E402, F401
-from browser import browser_context, chromium  # noqa: E402, F401  (browser fixtures)
+from browser import browser_context, chromium, playwright_driver  # noqa: E402, F401  (browser fixtures)
 from clients import FlaskProtocolClient  # noqa: E402
+from firefox import firefox, firefox_context  # noqa: E402, F401  (Firefox fixtures)
 from servers import MotoServer, PostgresServer  # noqa: E402
 
 import hatrac  # noqa: E402

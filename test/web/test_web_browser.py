@@ -1,5 +1,6 @@
 """The web interface in a real browser: Debian's Chromium through Playwright
-(test/browser.py), one browser for the module, against one live gunicorn.
+(test/browser.py), one browser for the module, against one live gunicorn; the
+tests that take ``any_context`` run in Debian's Firefox ESR too (test/firefox.py).
 
 Each test logs in as a person would (the session cookie of /authn/session),
 uses the pages, and checks the result through the HTTP API. With
@@ -13,94 +14,23 @@ import base64
 import hashlib
 import os
 import re
-import time
 from pathlib import Path
 
-import pytest
 import requests
 from browser import watch_console
-from servers import GunicornServer
-
-from hatrac.auth.accounts import Accounts
-from hatrac.config import load_config
-from hatrac.model.directory import open_directory
-
-NS = {"Content-Type": "application/x-hatrac-namespace"}
-PASSWORD = "correct horse"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
-CHUNK_URL = re.compile(r";upload/[^/]+/(\d+)$")
-
-
-def screenshot(page, name: str) -> None:
-    """Save a small PNG for the docs when HATRAC_WEB_SCREENSHOTS is set."""
-    if os.environ.get("HATRAC_WEB_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"web-{name}.png"))
+from webhelpers import (
+    CHUNK_URL,
+    NS,
+    PASSWORD,
+    logged_in,
+    open_page,
+    screenshot,
+    session_of,
+    unique,
+)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("web")
-    config = {
-        "data_directory": str(directory / "data"),
-        "root_acls": {"owner": ["admin"], "create": ["*"], "read": ["*"]},
-        "password_hash_rounds": 1000,
-    }
-    settings = load_config(config)
-    accounts_directory = open_directory(settings.database_dsn)
-    accounts_directory.initialize(settings.root_acls)
-    accounts = Accounts(accounts_directory, settings)
-    for user in ("alice", "bob"):
-        accounts.add_user(user, PASSWORD, display_name=user.title())
-    accounts.add_group("lab")
-    accounts_directory.close()
-    server = GunicornServer(config, directory, workers=2, threads=4).start()
-    yield server
-    server.stop()
-
-
-class UserSession(requests.Session):
-    """A logged-in API session; paths are taken relative to the server."""
-
-    def __init__(self, base: str):
-        super().__init__()
-        self.base = base
-
-    def request(self, method, url, *args, **kwargs):
-        if url.startswith("/"):
-            url = self.base + url
-        return super().request(method, url, *args, **kwargs)
-
-
-def session_of(base: str, user: str) -> requests.Session:
-    session = UserSession(base)
-    reply = session.post("/authn/session", data={"username": user, "password": PASSWORD})
-    assert reply.status_code == 201, reply.text
-    return session
-
-
-def logged_in(context, base: str, user: str = "alice"):
-    """A page of ``context`` logged in as ``user`` (the session cookie set by /authn/session)."""
-    reply = context.request.post(
-        base + "/authn/session", form={"username": user, "password": PASSWORD}
-    )
-    assert reply.status == 201, reply.text()
-    page = context.new_page()
-    page.set_viewport_size({"width": 1000, "height": 640})
-    return page
-
-
-def open_page(page, url: str):
-    reply = page.goto(url)
-    page.wait_for_selector("body[data-ready='1']")
-    return reply
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{time.time_ns()}"
-
-
-def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, browser_context):
+def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, any_context):
     base = server.url
     alice = session_of(base, "alice")
     top = unique("/hatrac/browse")
@@ -108,7 +38,7 @@ def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, browser_co
     alice.put(top + "/level1/level2/small.txt", data=b"a", headers={"Content-Type": "text/plain"})
     alice.put(top + "/level1/level2/big.bin", data=b"b" * 5000)
     alice.put(top + "/level1/level2/zeta", headers=NS)
-    page = logged_in(browser_context, base)
+    page = logged_in(any_context, base)
     errors = watch_console(page)
     open_page(page, base + top)
     assert page.locator("#whoami").inner_text() == "Alice"
@@ -143,7 +73,7 @@ def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, browser_co
     assert errors == []
 
 
-def test_upload_small_and_large_files_with_progress(server, browser_context, tmp_path):
+def test_upload_small_and_large_files_with_progress(server, any_context, tmp_path):
     base = server.url
     alice = session_of(base, "alice")
     ns = unique("/hatrac/up")
@@ -152,7 +82,7 @@ def test_upload_small_and_large_files_with_progress(server, browser_context, tmp
     small.write_bytes(os.urandom(1024))
     large = tmp_path / "large.bin"
     large.write_bytes(os.urandom(40 * 1024 * 1024))
-    page = logged_in(browser_context, base)
+    page = logged_in(any_context, base)
     errors = watch_console(page)
     open_page(page, base + ns)
     flying, most, chunk_requests = set(), [0], []
@@ -333,7 +263,7 @@ def test_delete_with_confirmation(server, browser_context):
     assert alice.get(base + ns + "/doomed").status_code == 404
 
 
-def test_hostile_names_render_inert_and_link_correctly(server, browser_context):
+def test_hostile_names_render_inert_and_link_correctly(server, any_context):
     base = server.url
     alice = session_of(base, "alice")
     ns = unique("/hatrac/names")
@@ -341,7 +271,7 @@ def test_hostile_names_render_inert_and_link_correctly(server, browser_context):
     script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
     assert alice.put(base + ns + "/" + script, data=b"evil").status_code == 201
     assert alice.put(base + ns + "/a%2Fb", headers=NS).status_code == 201
-    page = logged_in(browser_context, base)
+    page = logged_in(any_context, base)
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     errors = watch_console(page)
@@ -354,7 +284,7 @@ def test_hostile_names_render_inert_and_link_correctly(server, browser_context):
     with page.expect_download() as download:
         page.click("a:text('Download current')")
     assert Path(download.value.path()).read_bytes() == b"evil"
-    page.go_back()
+    open_page(page, base + ns)
     page.click("td.name >> text=a/b")
     page.wait_for_url(base + ns + "/a%2Fb")
     assert page.locator(".crumbs li").last.inner_text() == "a/b"
@@ -575,4 +505,56 @@ def test_anonymous_visitor_logs_in_and_returns(server, browser_context):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#whoami").inner_text() == "Alice"
     assert page.locator("h1").inner_text().strip() == "inner"
+    assert errors == []
+
+
+FOCUSED = "() => { const e = document.activeElement; return e.id || e.textContent.trim(); }"
+
+
+def tab_until(page, wanted: str, most: int = 20) -> list[str]:
+    """Press Tab until the focused element's id or text is ``wanted``; what was passed."""
+    passed = []
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        passed.append(page.evaluate(FOCUSED))
+        if passed[-1] == wanted:
+            return passed
+    raise AssertionError(f"Tab never reached {wanted!r}: {passed}")
+
+
+def test_keyboard_use_of_the_table(server, any_context):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/keys")
+    alice.put(ns + "/alpha?parents=true", headers=NS)
+    alice.put(ns + "/beta.txt", data=b"bb", headers={"Content-Type": "text/plain"})
+    alice.put(ns + "/gamma.txt", data=b"g")
+    page = logged_in(any_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    names = page.locator("#children tbody td.name")
+    # the filter: typing hides rows, Enter asks the server
+    page.focus("#filter")
+    page.keyboard.type("ta")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + ns + "?filter=ta")
+    page.wait_for_selector("body[data-ready='1']")
+    assert names.all_inner_texts() == ["beta.txt"]
+    open_page(page, base + ns)
+    # from the filter, Tab reaches every control, then the column headers
+    page.focus("#filter")
+    passed = tab_until(page, "Name")
+    assert passed[:4] == ["new-namespace", "Upload files", "Upload folder", "show-acl"]
+    page.keyboard.press("Enter")
+    page.wait_for_selector("th[data-sort=name][aria-sort=descending]")
+    assert names.all_inner_texts() == ["gamma.txt", "beta.txt", "alpha"]
+    page.keyboard.press("Space")
+    page.wait_for_selector("th[data-sort=name][aria-sort=ascending]")
+    assert names.all_inner_texts() == ["alpha", "beta.txt", "gamma.txt"]
+    # then into the rows: Enter on a name opens it
+    tab_until(page, "alpha")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + ns + "/alpha")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("h1").inner_text().strip() == "alpha"
     assert errors == []

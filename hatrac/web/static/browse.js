@@ -111,6 +111,10 @@ export function namespacePage() {
     const input = document.getElementById(id);
     input.addEventListener("change", () => { uploader.add(pickedFiles(input)); input.value = ""; });
   }
+  // buttons rather than labels open the pickers, so that the keyboard reaches them
+  for (const button of document.querySelectorAll("button[data-picker]")) {
+    button.addEventListener("click", () => document.getElementById(button.dataset.picker).click());
+  }
   const drop = document.getElementById("drop");
   for (const type of ["dragenter", "dragover"]) {
     document.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("active"); });
