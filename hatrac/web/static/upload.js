@@ -1,8 +1,8 @@
 // Uploads from the browser: small files by one PUT, large ones by an upload
 // job whose chunks go in parallel; progress per file and overall; cancel;
-// resume after a reload or a lost connection (for an upload this browser
-// remembers, the open job for the same target, size and SHA-256 is found on
-// the server, which says which chunks it has; only the others are sent). Digests are computed here and sent, so
+// resume after a reload, a lost connection or in another browser (the user's
+// open job for the same target, size, chunk size and SHA-256 is found on the
+// server, which says which chunks it has; only the others are sent). Digests are computed here and sent, so
 // the server verifies every byte: Content-MD5 on each PUT and chunk, and the
 // job's whole-file MD5 and SHA-256.
 
@@ -185,15 +185,18 @@ class Task {
     return { md5: base64(md5.digest()), sha256: base64(sha.digest()) };
   }
 
-  // An open job of this client for the same target, size, chunk size and digest.
-  async findJob(sha256) {
+  // An open job of this client (the server lists only the client's own) for the
+  // same target, size and chunk size whose declared SHA-256 is this file's, and
+  // whose MD5, if declared, too: a job made for other bytes is never resumed.
+  async findJob(md5, sha256) {
     let jobs;
     try { jobs = await api("GET", this.url + ";upload"); } catch { return null; }
     for (const url of jobs || []) {
       try {
         const status = await api("GET", url);
         if (status["content-length"] === this.size && status["chunk-length"] === CHUNK &&
-            (!status["content-sha256"] || status["content-sha256"] === sha256)) {
+            status["content-sha256"] === sha256 &&
+            (!status["content-md5"] || status["content-md5"] === md5)) {
           return { url, received: status["chunks-received"] };
         }
       } catch { /* a job that went away meanwhile */ }
@@ -214,9 +217,9 @@ class Task {
     this.sha256 = sha256;
     const count = Math.ceil(this.size / CHUNK);
     let received = new Set();
-    // only an upload this browser remembers is looked for (a new name has no job list)
-    const remembered = unfinished().some((e) => e.target === this.target && e.size === this.size);
-    const found = remembered ? await this.findJob(sha256) : null;
+    // the server's list of this user's jobs, not this browser's memory, is asked
+    // (another browser, or cleared storage, may have started the upload)
+    const found = await this.findJob(md5, sha256);
     if (found) {
       this.job = found.url;
       if (Array.isArray(found.received)) received = new Set(found.received);
