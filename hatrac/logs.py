@@ -30,20 +30,32 @@ from typing import Any, Optional
 KINDS = ("access", "audit", "startup", "error")
 
 
+# the formatted whole second of the last timestamp: a request log line costs a
+# strftime only once per second (the pair is replaced at once, so threads agree)
+_last_second: tuple[int, str] = (-1, "")
+# one encoder for every line (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def timestamp(seconds: Optional[float] = None) -> str:
     """``seconds`` (default now) as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC."""
+    global _last_second
     if seconds is None:
         seconds = time.time()
     whole = int(seconds)
     millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    cached_second, text = _last_second
+    if cached_second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, text)
+    return f"{text}.{millis:03d}Z"
 
 
 def json_line(kind: str, fields: dict, seconds: Optional[float] = None) -> str:
     """One compact JSON object: ``time`` and ``kind`` first, then ``fields``."""
     record = {"time": timestamp(seconds), "kind": kind}
     record.update(fields)
-    return json.dumps(record, separators=(",", ":"), default=str)
+    return _ENCODER.encode(record)
 
 
 class JsonFormatter(logging.Formatter):

@@ -242,21 +242,24 @@ def _after_request(response: Response) -> Response:
     observer = current_app.extensions.get("hatrac.observability")
     if observer is None:
         return response
+    environ = request.environ
     client = g.get("client")
     entry = {
         "request_id": g.get("request_id"),
         "method": request.method,
-        "path": request.environ.get("RAW_URI")
-        or request.environ.get("REQUEST_URI")
+        "path": environ.get("RAW_URI")
+        or environ.get("REQUEST_URI")
         or request.full_path.rstrip("?"),
         "status": response.status_code,
         "client": getattr(client, "identity", None),
-        "remote_addr": request.remote_addr,
-        "user_agent": request.headers.get("User-Agent"),
+        "remote_addr": environ.get("REMOTE_ADDR"),
+        "user_agent": environ.get("HTTP_USER_AGENT"),
     }
-    started = request.environ.get("hatrac.started", time.monotonic())
-    counted = request.environ.get("hatrac.input")
+    started = environ.get("hatrac.started", time.monotonic())
+    counted = environ.get("hatrac.input")
     bytes_out = _response_bytes(response)
+    # without the counting wrapper (no wsgi.input), the declared length (None if chunked)
+    request_length = request.content_length if counted is None else None
 
     def record() -> None:
         seconds = time.monotonic() - started
@@ -266,13 +269,16 @@ def _after_request(response: Response) -> Response:
         entry["duration_ms"] = round(seconds * 1000, 3)
         observer.record(entry, seconds)
 
-    request_length = request.content_length
     if response.direct_passthrough:
         # a file handed to the server (sendfile): we never see its end, so record now
         record()
     else:
         response.call_on_close(record)
     return response
+
+
+# what marks an access record as a finished JSON line (see hatrac.logs.JsonFormatter)
+_JSON_LINE = {"hatrac_json": True}
 
 
 class Observer:
@@ -285,7 +291,21 @@ class Observer:
 
     def record(self, entry: dict, seconds: float) -> None:
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
-            access_logger.info(json_line("access", entry), extra={"hatrac_json": True})
+            # Logger.info less its search of the caller's source line (which no
+            # handler of a finished JSON line uses): the same record, handlers, filters
+            line = json_line("access", entry)
+            access_logger.handle(
+                access_logger.makeRecord(
+                    access_logger.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    line,
+                    None,
+                    None,
+                    extra=_JSON_LINE,
+                )
+            )
         if self.metrics is not None:
             self.metrics.observe(
                 entry["method"], entry["status"], seconds, entry["bytes_in"], entry["bytes_out"]

@@ -1,0 +1,207 @@
+"""A/B of two source trees on one small workload, interleaved: ``python -m bench.ab``.
+
+The way to judge a change on a busy machine: both trees are served at once
+(same gunicorn settings, same database server, a database or SQLite file
+each), and short runs of the same workload alternate between them (A B, B A,
+A B, ...), so that both see the same load. Prints each run and the median
+ratio B/A with its range::
+
+    python -m bench.ab --a /path/to/main --b . --workload get --rounds 8
+    python -m bench.ab --a /path/to/main --b . --workload session --directory sqlite
+
+Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
+cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
+objects), ``listing`` (JSON listing of the namespace of the GET objects, one
+client). ``--directory sqlite`` serves both trees on SQLite (the embedded
+default) instead of PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import workloads
+from .load import run_load
+from .run import ADD_USER_API, BENCH_PASSWORD, BENCH_USER, ROOT_ACLS
+from .servers import PostgresServer, stop_group, wait_for_http, wait_for_port
+
+OBJECTS = 200
+
+
+class Tree:
+    """One source tree served by gunicorn with the packaged settings."""
+
+    def __init__(self, label: str, source: Path, workdir: Path, dsn: str, workers, threads):
+        self.label = label
+        self.source = source.resolve()
+        self.directory = workdir / label
+        self.directory.mkdir(parents=True)
+        self.config_path = self.directory / "hatrac_config.json"
+        self.config_path.write_text(
+            json.dumps(
+                {
+                    "database_dsn": dsn,
+                    "storage_backend": "filesystem",
+                    "data_directory": str(self.directory / "data"),
+                    "storage_path": str(self.directory / "storage"),
+                    "root_acls": ROOT_ACLS,
+                    "log_level": "WARNING",
+                }
+            )
+        )
+        self.environment = dict(
+            os.environ,
+            HATRAC_WORKERS=str(workers),
+            HATRAC_THREADS=str(threads),
+            HATRAC_CONFIG=str(self.config_path),
+            PYTHONPATH=str(self.source),
+        )
+        from .servers import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "gunicorn", "--config", "python:hatrac.gunicorn_conf"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "hatrac:create_app()"]
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.directory,
+            env=self.environment,
+            stdout=open(self.directory / "gunicorn.log", "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, process=self.process)
+        wait_for_http(self.url + "/hatrac/", process=self.process)
+
+    def session(self) -> dict:
+        """A benchmark account in this tree's directory, logged in: the Cookie header."""
+        subprocess.run(
+            [sys.executable, "-c", ADD_USER_API, str(self.config_path), BENCH_USER],
+            input=BENCH_PASSWORD + "\n",
+            text=True,
+            env=self.environment,
+            cwd=self.directory,
+            check=True,
+            capture_output=True,
+        )
+        return workloads.login_with_password(self.url, BENCH_USER, BENCH_PASSWORD)
+
+    def stop(self) -> None:
+        stop_group(self.process)
+
+
+def prepare(tree: Tree, headers: dict) -> list[str]:
+    """The namespace and the 1 KiB objects every GET workload reads."""
+    _, paths = workloads.small_puts(tree.url, "/hatrac/ab", 8, OBJECTS // 8, headers, tag="g")
+    return paths
+
+
+def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial) -> dict:
+    if workload in ("get", "session"):
+        return workloads.small_gets(tree.url, paths, clients, duration, headers)
+    if workload == "mixed":
+        return workloads.mixed(
+            tree.url, paths, "/hatrac/abmix", clients, duration, headers, tag=f"m{serial}-"
+        )
+    if workload == "put":
+        plan = {"kind": "put", "prefix": f"/hatrac/ab/p{serial}-", "size": 1024}
+        return run_load(
+            tree.url, {**plan, "headers": headers}, clients, duration=duration
+        ).summary()
+    if workload == "listing":
+        plan = {"kind": "get", "paths": ["/hatrac/ab"], "headers": {"Accept": "application/json"}}
+        result = run_load(tree.url, plan, 1, duration=duration)
+        return {**result.summary(), "ops_per_s": result.rate}
+    raise ValueError(workload)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n")[0])
+    parser.add_argument("--a", type=Path, required=True, help="tree A (e.g. a checkout of main)")
+    parser.add_argument("--b", type=Path, required=True, help="tree B (the change)")
+    parser.add_argument(
+        "--workload", choices=["get", "session", "mixed", "put", "listing"], default="get"
+    )
+    parser.add_argument("--directory", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    arguments = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="hatrac-ab-", dir="/var/tmp"))
+    os.chmod(workdir, 0o755)
+    postgres = None
+    trees: list[Tree] = []
+    try:
+        if arguments.directory == "postgres":
+            postgres = PostgresServer(workdir / "postgres").start()
+        for label, source in (("A", arguments.a), ("B", arguments.b)):
+            if postgres is not None:
+                postgres.psql(f"CREATE DATABASE ab_{label.lower()}")
+                dsn = postgres.dsn(f"ab_{label.lower()}")
+            else:
+                dsn = f"sqlite:{workdir / label / 'data' / 'hatrac.sqlite3'}"
+            trees.append(Tree(label, source, workdir, dsn, arguments.workers, arguments.threads))
+        for tree in trees:
+            tree.start()
+        headers = {tree.label: {} for tree in trees}
+        if arguments.workload == "session":
+            headers = {tree.label: tree.session() for tree in trees}
+        paths = {tree.label: prepare(tree, headers[tree.label]) for tree in trees}
+        results: dict[str, list[dict]] = {"A": [], "B": []}
+        for index in range(arguments.rounds):
+            order = trees if index % 2 == 0 else trees[::-1]
+            for tree in order:
+                figures = measure(
+                    tree,
+                    arguments.workload,
+                    paths[tree.label],
+                    headers[tree.label],
+                    arguments.clients,
+                    arguments.duration,
+                    index,
+                )
+                results[tree.label].append(figures)
+                print(
+                    f"round {index + 1} {tree.label}: {figures['ops_per_s']:.1f} ops/s "
+                    f"p50 {figures['p50_ms']} ms (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
+        ratios = [b["ops_per_s"] / a["ops_per_s"] for a, b in zip(results["A"], results["B"])]
+        for label in ("A", "B"):
+            rates = [r["ops_per_s"] for r in results[label]]
+            p50s = [r["p50_ms"] for r in results[label]]
+            print(
+                f"{label} ({arguments.a if label == 'A' else arguments.b}): median "
+                f"{statistics.median(rates):.1f} ops/s, p50 {statistics.median(p50s):.2f} ms"
+            )
+        print(
+            f"B/A {arguments.workload} on {arguments.directory}: median "
+            f"{statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "
+            f"over {len(ratios)} rounds"
+        )
+    finally:
+        for tree in trees:
+            tree.stop()
+        if postgres is not None:
+            postgres.stop()
+        time.sleep(0.2)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
