@@ -12,7 +12,9 @@ import logging
 import os
 import random
 import sys
-from typing import Union
+import threading
+import time
+from typing import Optional, Union
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -20,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .auth import build_authenticator
 from .config import Config, ConfigError, StartupError, load_config
-from .errors import HatracError, InternalError, ServiceUnavailable
+from .errors import DatabaseUnusable, HatracError, InternalError, ServiceUnavailable
 from .logs import configure_default_logging, log_startup
 from .model.client import Client
 from .model.directory import directory_from_config
@@ -30,11 +32,14 @@ from .urls import PathParser
 
 logger = logging.getLogger("hatrac")
 
+# how often a service whose database was down at start tries to set it up again
+INITIALIZE_RETRY_SECS = 1
+
 
 class HatracState:
     """Everything one Hatrac instance needs per application: config, model, auth."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, wait_for_database: bool = False):
         self.config = config
         self.parser = PathParser(
             config.allowed_url_char_class,
@@ -50,13 +55,62 @@ class HatracState:
         try:
             self.directory = directory_from_config(config)
             self.model = Hatrac(config, self.directory, self.storage)
-            self.directory.initialize(config.root_acls)
+        except Exception as error:
+            raise StartupError(database_failure(config, error)) from error
+        self.initialized = False
+        self._initializing = threading.Lock()
+        self._next_attempt = 0.0
+        self._last_failure: Optional[BaseException] = None
+        try:
+            self._initialize()
+        except ServiceUnavailable as error:
+            if not wait_for_database or isinstance(error, DatabaseUnusable):
+                raise StartupError(database_failure(config, error)) from error
+            # a server process that starts (or is respawned) while the database
+            # is down keeps running and answers 503 until it is back: failing
+            # here would make gunicorn stop the whole service
+            logger.warning(
+                "the database is not reachable yet (%s); answering 503 until it is",
+                startup_reason(error),
+            )
         except Exception as error:
             raise StartupError(database_failure(config, error)) from error
         self.authenticator = build_authenticator(config, self.directory)
         self.accounts = self.authenticator.accounts
         # the web interface's page hook (hatrac.web), None when it is turned off
         self.pages = None
+
+    def _initialize(self) -> None:
+        """Create or upgrade the schema and the root; raises ServiceUnavailable."""
+        try:
+            self.directory.initialize(self.config.root_acls)
+        except ServiceUnavailable as error:
+            self._next_attempt = time.monotonic() + INITIALIZE_RETRY_SECS
+            self._last_failure = error
+            raise
+        self.initialized = True
+
+    def require_database(self) -> None:
+        """Make sure the database was set up; a 503 while it cannot be.
+
+        Only a service that started while its database was down does any work
+        here: one request at a time, at most once per ``INITIALIZE_RETRY_SECS``,
+        tries again; the others answer 503 at once instead of queueing.
+        """
+        if self.initialized:
+            return
+        waiting = ServiceUnavailable(
+            "The database is not reachable yet; please retry.",
+            {"Retry-After": str(INITIALIZE_RETRY_SECS)},
+        )
+        if time.monotonic() < self._next_attempt or not self._initializing.acquire(blocking=False):
+            raise waiting from self._last_failure
+        try:
+            if not self.initialized:
+                self._initialize()
+                logger.info("the database is reachable; the service is ready")
+        finally:
+            self._initializing.release()
 
     def authenticate(self, environ: dict) -> Client:
         return self.authenticator.identify(environ)
@@ -126,6 +180,10 @@ def _finish_request(response: Response) -> Response:
     return response
 
 
+# what answers while the database is unreachable (ready says why it is not ready)
+_WITHOUT_DATABASE = frozenset({"hatrac_live", "hatrac_ready", "hatrac_metrics"})
+
+
 def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> HatracState:
     """Mount Hatrac inside ``app``: state, blueprint and error rendering."""
     from .login import create_login_blueprint
@@ -136,7 +194,7 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     from .rest.content_safety import check_download_request
     from .rest.cors import init_cors
 
-    state = HatracState(load_config(config))
+    state = HatracState(load_config(config), wait_for_database=True)
     app.extensions["hatrac"] = state
     init_observability(app, state)
     app.register_blueprint(create_blueprint(state.config.service_prefix))
@@ -148,6 +206,12 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
     app.register_error_handler(HatracError, _render_error)
     app.register_error_handler(HTTPException, _render_http_exception)
     app.before_request(_start_request)
+
+    @app.before_request
+    def require_database() -> None:
+        if request.endpoint not in _WITHOUT_DATABASE:
+            state.require_database()
+
     app.after_request(_finish_request)
     init_cors(app)
     app.before_request(lambda: check_download_request(state.config))

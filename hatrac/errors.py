@@ -139,6 +139,11 @@ class ServiceUnavailable(HatracError):
         self.headers.setdefault("Retry-After", str(self.retry_after))
 
 
+class DatabaseUnusable(ServiceUnavailable):
+    """The database refuses us for good (credentials, database name, host):
+    retrying cannot help, an administrator must fix the DSN or the server."""
+
+
 def access_denied(client_identity: Optional[str], message: str) -> HatracError:
     """The right error for a refusal: 401 for anonymous clients, 403 otherwise."""
     if client_identity is None:

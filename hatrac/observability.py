@@ -143,6 +143,7 @@ def readiness(state: Any) -> tuple[bool, dict]:
     report: dict[str, str] = {}
     ready = True
     try:
+        state.require_database()
         state.directory.ping()
         report["database"] = "ok"
     except Exception as error:

@@ -33,7 +33,14 @@ import threading
 import time
 from typing import Iterable, Iterator, Optional
 
-from ..errors import BadRequest, Conflict, NotFound, NotImplementedHere, access_denied
+from ..errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    NotImplementedHere,
+    ServiceUnavailable,
+    access_denied,
+)
 from ..urls import ROOT, split_name
 from .acl import allows
 from .client import Client
@@ -417,6 +424,8 @@ class UploadJobs:
             type(self)._next_job_sweep = now + SWEEP_INTERVAL_SECS
         try:
             self.sweep_jobs(limit=100)
+        except ServiceUnavailable as error:  # the database or storage is down: no bug
+            logger.warning("the upload-job sweep will run again later: %s", error.message)
         except Exception:
             logger.exception("the upload-job sweep failed; it will run again later")
 

@@ -54,19 +54,26 @@ def test_unknown_field_and_wrong_type(tmp_path):
     assert "'read_only' must be true or false" in one_line(caught.value)
 
 
-def test_database_unreachable(tmp_path):
+def test_database_unreachable_at_start_answers_503(tmp_path, caplog):
+    """A PostgreSQL that is down (not one that refuses us) does not stop the
+    service: it answers 503 until the database is back (see
+    test/faults/test_database_down_at_start.py for the recovery)."""
     port = free_port()  # nothing listens there
-    with pytest.raises(StartupError) as caught:
-        hatrac.create_app(
+    with caplog.at_level("WARNING", logger="hatrac"):
+        app = hatrac.create_app(
             {
                 "data_directory": str(tmp_path),
                 "database_dsn": f"host=127.0.0.1 port={port} dbname=h user=u password=hush",
                 "database_max_retries": 1,
             }
         )
-    message = one_line(caught.value)
-    assert "database" in message and "database_dsn" in message
-    assert "hush" not in message and "password=***" in message
+    warned = [r.getMessage() for r in caplog.records if "not reachable yet" in r.getMessage()]
+    assert warned and f"127.0.0.1:{port}" in warned[0] and "refused" in warned[0]
+    assert "hush" not in caplog.text
+    reply = app.test_client().get("/hatrac/")
+    assert reply.status_code == 503 and int(reply.headers["Retry-After"]) > 0
+    assert "hush" not in reply.get_data(as_text=True)
+    assert app.test_client().get("/hatrac-health/live").status_code == 200
 
 
 def test_sqlite_directory_not_creatable(tmp_path):

@@ -23,6 +23,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 from clients import FlaskProtocolClient
+from servers import free_port
 
 import hatrac
 from hatrac.model.directory.postgres import PostgresDatabase
@@ -165,3 +166,24 @@ def test_gunicorn_start_up_with_a_bad_credential(postgres, tmp_path):
     assert reasons and "check" in reasons[0], result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert "wrong" not in result.stderr
+
+
+def test_job_sweep_with_the_database_down_logs_one_line(postgres, tmp_path, caplog):
+    config = {
+        "data_directory": str(tmp_path),
+        "database_dsn": postgres.dsn(),
+        "database_max_retries": 1,
+    }
+    app = hatrac.create_app(config)
+    state = app.extensions["hatrac"]
+    try:
+        state.directory.database.close()
+        state.directory.database.dsn = f"host=127.0.0.1 port={free_port()} dbname=x user=x"
+        type(state.model)._next_job_sweep = 0.0
+        with caplog.at_level("WARNING", logger="hatrac"):
+            state.model.maybe_sweep_jobs()  # never raises
+        swept = [r for r in caplog.records if "upload-job sweep" in r.getMessage()]
+        assert swept and "refused" in swept[0].getMessage()
+        assert swept[0].exc_info is None, "a traceback for a database that is down"
+    finally:
+        state.close()

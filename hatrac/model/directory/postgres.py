@@ -25,7 +25,7 @@ import psycopg2.errorcodes
 import psycopg2.extensions
 import psycopg2.pool
 
-from ...errors import ServiceUnavailable
+from ...errors import DatabaseUnusable, ServiceUnavailable
 
 _RETRYABLE = {
     psycopg2.errorcodes.SERIALIZATION_FAILURE,
@@ -41,11 +41,6 @@ POOL_WAIT_SECS = 30.0
 
 # a fixed key for pg_advisory_xact_lock around schema upgrades ("hatrac" in ASCII)
 _SCHEMA_LOCK_KEY = 0x686174726163
-
-
-class DatabaseUnusable(ServiceUnavailable):
-    """The database refuses us for good (credentials, database name, host):
-    retrying cannot help, an administrator must fix the DSN or the server."""
 
 
 # libpq messages of failures that retrying cannot cure, and what to check
