@@ -8,9 +8,13 @@ cost no storage), then measures:
 * in Chromium (Debian's, through Playwright): the first contentful paint of
   the namespace page (the default page of ``web_page_size`` children, and a
   page of 5,000), median of R loads;
+* the same first paint of the page sorted on the server by size, largest first
+  (``?sort=size&order=desc``: an order over the whole namespace);
 * over HTTP: the server time of the HTML page for the first page, a page from
-  the middle (``?after=``), a filtered page, and the JSON listing of every
-  child for comparison.
+  the middle (``?after=``), a filtered page, the first page by size
+  (descending), a page from the middle by modification time
+  (``?sort=modified&offset=``), and the JSON listing of every child for
+  comparison.
 
 It prints a table and writes ``bench-web.json``. Figures depend on the
 machine's load; docs/web.md gives the latest run.
@@ -134,6 +138,14 @@ def main(argv=None) -> int:
                         HTML,
                     ),
                     "html_filtered_ms": server_ms(url + "?filter=f0099", arguments.rounds, HTML),
+                    "html_sorted_size_ms": server_ms(
+                        url + "?sort=size&order=desc", arguments.rounds, HTML
+                    ),
+                    "html_sorted_modified_middle_ms": server_ms(
+                        url + f"?sort=modified&offset={(objects + namespaces) // 2}",
+                        arguments.rounds,
+                        HTML,
+                    ),
                     "json_all_children_ms": server_ms(url, arguments.rounds, {}),
                 }
                 paint, rows = first_paint_ms(browser, url, arguments.rounds)
@@ -142,6 +154,11 @@ def main(argv=None) -> int:
                 paint, rows = first_paint_ms(browser, url + "?limit=5000", arguments.rounds)
                 figures["first_paint_5000_ms"] = paint
                 figures["first_paint_5000_rows"] = rows
+                paint, rows = first_paint_ms(
+                    browser, url + "?sort=size&order=desc", arguments.rounds
+                )
+                figures["first_paint_sorted_ms"] = paint
+                figures["first_paint_sorted_rows"] = rows
                 results["children"][str(objects + namespaces)] = figures
             browser.close()
     finally:

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import Conflict
+from ..errors import BadRequest, Conflict
 from ..urls import ROOT, quote_segment
 from .acl import allows
 from .client import Client
 from .directory import Transaction
-from .directory.browse import Child, children_page
+from .directory.browse import SORTS, Child, children_page
 from .resources import ACCESS_MODES, Name, ObjectVersion
 
 PAGE_LIMIT_MAX = 5000
@@ -97,10 +97,17 @@ class Browsing:
         after: str = "",
         limit: int = 500,
         contains: Optional[str] = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
     ) -> Optional[NamespacePage]:
-        """Up to ``limit`` children of ``name`` after the child name ``after``; None
-        when ``name`` is an object (whose GET is its bytes, authorized elsewhere)."""
+        """Up to ``limit`` children of ``name`` in the order ``sort`` (one of
+        :data:`SORTS`): by name, those after the child name ``after``; by another
+        key, from position ``offset``. None when ``name`` is an object (whose GET
+        is its bytes, authorized elsewhere)."""
         limit = max(1, min(limit, PAGE_LIMIT_MAX))
+        if sort not in SORTS:
+            raise BadRequest(f"sort must be one of {', '.join(SORTS)}.")
 
         def work(tx: Transaction) -> Optional[NamespacePage]:
             resolved = self._resolve(tx, name)
@@ -110,7 +117,9 @@ class Browsing:
             self._require(client, "read", resolved.chain, name)
             start = 2 if name == ROOT else len(name) + 2
             pattern = quote_segment(contains) if contains else None
-            rows = children_page(tx, target.id, after, limit + 1, pattern, start)
+            rows = children_page(
+                tx, target.id, after, limit + 1, pattern, start, sort, descending, offset
+            )
             rights = rights_of(client, resolved.chain)
             inherited = inherited_acls(resolved.chain) if rights.owner else []
             return NamespacePage(

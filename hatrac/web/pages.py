@@ -21,7 +21,7 @@ from urllib.parse import quote
 from flask import Response, current_app, g, render_template, request, send_from_directory
 
 from ..errors import BadRequest, HatracError, Unauthenticated
-from ..model.browse import PAGE_LIMIT_MAX
+from ..model.browse import PAGE_LIMIT_MAX, SORTS
 from ..model.uploads import MAX_CONTENT_LENGTH
 from . import STATIC, present, web_root
 
@@ -130,18 +130,77 @@ def error_page(error: HatracError, client=None) -> Response:
     return response
 
 
-def _page_arguments(config) -> tuple[str, int, Optional[str]]:
-    after = request.args.get("after", "")
-    contains = request.args.get("filter") or None
-    limit_text = request.args.get("limit")
-    limit = config.web_page_size
-    if limit_text is not None:
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_LIMIT_MAX:
-            raise BadRequest(f"limit must be a whole number from 1 to {PAGE_LIMIT_MAX}.")
-        limit = int(limit_text)
-    if len(after) > config.max_name_length or (contains and len(contains) > 1024):
-        raise BadRequest("The paging or filter argument is too long.")
-    return after, limit, contains
+OFFSET_MAX = 10**9
+
+
+class Listing:
+    """What a namespace page lists: the query arguments of its URL, checked."""
+
+    def __init__(self, config):
+        args = request.args
+        self.default_limit = config.web_page_size
+        self.after = args.get("after", "")
+        self.contains = args.get("filter") or None
+        self.sort = args.get("sort", "name")
+        order = args.get("order", "asc")
+        if self.sort not in SORTS:
+            raise BadRequest(f"sort must be one of {', '.join(SORTS)}.")
+        if order not in ("asc", "desc"):
+            raise BadRequest("order must be asc or desc.")
+        self.descending = order == "desc"
+        self.limit = self._number("limit", config.web_page_size, 1, PAGE_LIMIT_MAX)
+        self.offset = self._number("offset", 0, 0, OFFSET_MAX)
+        if self.sort == "name" and self.offset:
+            raise BadRequest("offset pages the orders other than by name; by name, use after.")
+        if self.sort != "name" and self.after:
+            raise BadRequest("after pages the order by name; in other orders, use offset.")
+        if len(self.after) > config.max_name_length or (
+            self.contains and len(self.contains) > 1024
+        ):
+            raise BadRequest("The paging or filter argument is too long.")
+
+    @staticmethod
+    def _number(field: str, default: int, least: int, most: int) -> int:
+        text = request.args.get(field)
+        if text is None:
+            return default
+        if not text.isdigit() or not least <= int(text) <= most:
+            raise BadRequest(f"{field} must be a whole number from {least} to {most}.")
+        return int(text)
+
+    def query(self, **changes) -> str:
+        """``?...`` of this listing with ``changes`` (None drops an argument)."""
+        arguments = {
+            "after": self.after or None,
+            "offset": str(self.offset) if self.offset else None,
+            "filter": self.contains,
+            "limit": str(self.limit) if self.limit != self.default_limit else None,
+            "sort": self.sort if self.sort != "name" else None,
+            "order": "desc" if self.descending else None,
+        }
+        arguments.update(changes)
+        kept = [(k, v) for k, v in arguments.items() if v is not None]
+        return "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in kept) if kept else ""
+
+    def sort_links(self) -> dict[str, str]:
+        """The link of each column header: its order, or the other direction if current."""
+        links = {}
+        for field in SORTS:
+            desc = field == self.sort and not self.descending
+            links[field] = self.query(
+                after=None,
+                offset=None,
+                sort=field,  # explicit, so that the page knows a header was followed
+                order="desc" if desc else None,
+            )
+        return links
+
+    def next_query(self, page) -> Optional[str]:
+        if not (page.more and page.children):
+            return None
+        if self.sort == "name":
+            return self.query(after=page.children[-1].name)
+        return self.query(offset=str(self.offset + self.limit))
 
 
 def _inherited(call, entries) -> str:
@@ -162,33 +221,38 @@ class Pages:
     def namespace(self, call) -> Optional[Response]:
         """The namespace page; None when the name is an object (its GET is its bytes)."""
         try:
-            after, limit, contains = _page_arguments(self.config)
-            page = call.model.browse_namespace(call.client, call.path.name, after, limit, contains)
+            listing = Listing(self.config)
+            page = call.model.browse_namespace(
+                call.client,
+                call.path.name,
+                listing.after,
+                listing.limit,
+                listing.contains,
+                listing.sort,
+                listing.descending,
+                listing.offset,
+            )
         except HatracError as error:
             return error_page(error, call.client)
         if page is None:
             return None
-        prefix = call.prefix
-        next_url = None
-        if page.more and page.children:
-            arguments = {"after": page.children[-1].name}
-            if contains:
-                arguments["filter"] = contains
-            if limit != self.config.web_page_size:
-                arguments["limit"] = str(limit)
-            next_url = "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in arguments.items())
+        url = call.url(page.namespace.name)
+        paged = bool(listing.after or listing.offset)
         return _page(
             "web/namespace.html",
             client=call.client,
             name=page.namespace.name,
-            url=call.url(page.namespace.name),
-            crumbs=present.crumbs(prefix, page.namespace.name),
+            url=url,
+            crumbs=present.crumbs(call.prefix, page.namespace.name),
             children=page.children,
             rights=page.rights,
-            after=after,
-            filter=contains or "",
-            next_url=next_url,
-            first_url=call.url(page.namespace.name) if after else None,
+            paged=paged,
+            filter=listing.contains or "",
+            sort=listing.sort,
+            descending=listing.descending,
+            sort_links=listing.sort_links(),
+            next_url=listing.next_query(page),
+            first_url=url + listing.query(after=None, offset=None) if paged else None,
             inherited_json=_inherited(call, page.inherited),
         )
 

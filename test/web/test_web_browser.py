@@ -50,9 +50,11 @@ def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, any_contex
     names = page.locator("#children tbody td.name")
     assert names.all_inner_texts() == ["big.bin", "small.txt", "zeta"]
     assert page.locator("#children tbody tr").first.locator("td").nth(2).inner_text() == "4.9 KiB"
-    page.click("th[data-sort=size] button")  # ascending: the namespace (no size) first
+    page.click("th[data-sort=size] a")  # ascending: the namespace (no size) first
+    page.wait_for_selector("th[data-sort=size][aria-sort=ascending]")
     assert names.all_inner_texts() == ["zeta", "small.txt", "big.bin"]
-    page.click("th[data-sort=size] button")
+    page.click("th[data-sort=size] a")
+    page.wait_for_selector("th[data-sort=size][aria-sort=descending]")
     assert names.all_inner_texts() == ["big.bin", "small.txt", "zeta"]
     page.fill("#filter", "sm")  # filters the rows on the page, with no request
     assert page.locator("#children tbody tr:not([hidden])").count() == 1
@@ -457,9 +459,9 @@ def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
     page.wait_for_selector("#children tr[data-label='x']", timeout=30_000)
     assert alice.get(base + ns + "/x/y/z", headers={"Accept": "application/json"}).json() == []
     # the keyboard sorts too
-    page.focus("th[data-sort=name] button")
+    page.focus("th[data-sort=name] a")
     page.keyboard.press("Enter")
-    assert page.locator("th[data-sort=name]").get_attribute("aria-sort") == "descending"
+    page.wait_for_selector("th[data-sort=name][aria-sort=descending]")
     # the one console line is the browser's own note of the refused disposition
     assert len(errors) == 1 and "400" in errors[0]
 
@@ -545,12 +547,18 @@ def test_keyboard_use_of_the_table(server, any_context):
     page.focus("#filter")
     passed = tab_until(page, "Name")
     assert passed[:4] == ["new-namespace", "Upload files", "Upload folder", "show-acl"]
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # the server sorts; the focus comes back to the header
     page.wait_for_selector("th[data-sort=name][aria-sort=descending]")
     assert names.all_inner_texts() == ["gamma.txt", "beta.txt", "alpha"]
-    page.keyboard.press("Space")
-    page.wait_for_selector("th[data-sort=name][aria-sort=ascending]")
+    page.wait_for_selector("th[data-sort=name] a:focus")
+    page.keyboard.press("Enter")
+    page.wait_for_url(base + ns + "?sort=name")
+    page.wait_for_selector("th[data-sort=name] a:focus")
     assert names.all_inner_texts() == ["alpha", "beta.txt", "gamma.txt"]
+    tab_until(page, "Size")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("th[data-sort=size][aria-sort=ascending] a:focus")
+    assert names.all_inner_texts() == ["alpha", "gamma.txt", "beta.txt"]
     # then into the rows: Enter on a name opens it
     tab_until(page, "alpha")
     page.keyboard.press("Enter")

@@ -103,6 +103,59 @@ def test_paging_and_filter(make_config):
     app.extensions["hatrac"].close()
 
 
+def pages_of(client, url: str) -> list[list[str]]:
+    """The children of every page of a listing, following its Next page links."""
+    found = []
+    while url is not None:
+        text = client.get(url, user="alice", headers=HTML).text
+        found.append([name.rsplit("/", 1)[1] for name in rows(text)])
+        link = re.search(r'<a href="([^"]*)" rel="next">', text)
+        url = url.split("?")[0] + link.group(1).replace("&amp;", "&") if link else None
+    return found
+
+
+def test_sorting_the_whole_namespace_with_paging(client, ns):
+    client.put(ns + "/dir", user="alice", headers=NS)
+    for name, body, kind in (
+        ("c", b"cc", "application/json"),
+        ("a", b"aaa", "text/plain"),
+        ("b", b"b", "application/octet-stream"),
+    ):
+        reply = client.put(f"{ns}/{name}", user="alice", data=body, headers={"Content-Type": kind})
+        assert reply.status == 201
+    listing = ns + "?limit=2"
+    assert pages_of(client, listing) == [["a", "b"], ["c", "dir"]]
+    # every order runs over the whole namespace, two children a page
+    assert pages_of(client, listing + "&order=desc") == [["dir", "c"], ["b", "a"]]
+    assert pages_of(client, listing + "&sort=size") == [["dir", "b"], ["c", "a"]]
+    assert pages_of(client, listing + "&sort=size&order=desc") == [["a", "c"], ["b", "dir"]]
+    assert pages_of(client, listing + "&sort=kind") == [["dir", "a"], ["b", "c"]]
+    assert pages_of(client, listing + "&sort=kind&order=desc") == [["c", "b"], ["a", "dir"]]
+    assert pages_of(client, listing + "&sort=type") == [["dir", "c"], ["b", "a"]]
+    assert pages_of(client, listing + "&sort=modified") == [["dir", "c"], ["a", "b"]]
+    assert pages_of(client, listing + "&sort=modified&order=desc") == [["b", "a"], ["c", "dir"]]
+    # the headers: the current order marked, its link the other direction; a
+    # page past the first links back to the first page of the same order
+    text = client.get(listing + "&sort=size&offset=2", user="alice", headers=HTML).text
+    assert '<th scope="col" data-sort="size" class="sortable num" aria-sort="ascending">' in text
+    assert f'<a href="{ns}?limit=2&amp;sort=size&amp;order=desc">Size</a>' in text
+    assert f'<a href="{ns}?limit=2&amp;sort=name">Name</a>' in text
+    assert f'<a href="{ns}?limit=2&amp;sort=size">First page</a>' in text
+    assert '<input type="hidden" name="sort" value="size">' in text  # the filter keeps it
+    # with a filter, in another order
+    filtered = pages_of(client, ns + "?filter=i&sort=size&order=desc")
+    assert filtered == [["dir"]]
+    for query, reason in (
+        ("sort=owner", "sort must be one of name, kind, size, type, modified"),
+        ("order=up", "order must be asc or desc"),
+        ("sort=size&offset=-1", "offset must be a whole number"),
+        ("offset=2", "offset pages the orders other than by name"),
+        ("sort=size&after=a", "after pages the order by name"),
+    ):
+        bad = client.get(f"{ns}?{query}", user="alice", headers=HTML)
+        assert bad.status == 400 and reason in bad.text, query
+
+
 def test_object_page_versions_and_an_object_without_version(client, ns):
     first = client.put(ns + "/obj", user="alice", data=b"one", headers={"Content-Type": "a/b"})
     second = client.put(ns + "/obj", user="alice", data=b"two!")

@@ -9,10 +9,13 @@ import base64
 import hashlib
 import os
 import re
+from urllib.parse import quote
 
+from browser import watch_console
 from webhelpers import NS, chunk_requests, logged_in, open_page, session_of, unique
 
 CHUNK = 8 * 1024 * 1024  # the page's chunk size (upload.js)
+JSON = {"Accept": "application/json"}
 
 
 def declare_job(session, url: str, size: int, **digests) -> str:
@@ -76,3 +79,38 @@ def test_resume_in_a_fresh_context_from_the_servers_job_list(server, chromium, t
     assert alice.get(base + job).status_code == 404  # the job was consumed
     for decoy in (wrong_digest, no_digest, wrong_md5):  # untouched
         assert alice.get(base + decoy).json()["chunks-received"] == []
+
+
+def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/folder")
+    alice.put(ns, headers=NS)
+    top = tmp_path / "my folder"
+    files = {
+        "a b.txt": b"top level",
+        "sub dir/ünï cödé.txt": "non-ASCII ✓".encode(),
+        "sub dir/deeper/x & y.bin": os.urandom(3000),
+    }
+    for relative, body in files.items():
+        path = top / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    page.set_input_files("#pick-folder", str(top))  # a real directory, as the picker gives it
+    page.locator("li.upload[data-state='done']").nth(len(files) - 1).wait_for(timeout=60_000)
+    assert page.locator("li.upload[data-state='done']").count() == len(files)
+    for relative, body in files.items():
+        url = base + ns + "/" + quote("my folder/" + relative)
+        assert alice.get(url).content == body, relative
+    assert alice.get(base + ns + "/my%20folder/sub%20dir/deeper", headers=JSON).json() == [
+        ns + "/my%20folder/sub%20dir/deeper/x%20%26%20y.bin"
+    ]
+    # the folder is listed without a reload, and its link opens it
+    page.click("td.name >> text=my folder")
+    page.wait_for_url(base + ns + "/my%20folder")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#children td.name").all_inner_texts() == ["a b.txt", "sub dir"]
+    assert errors == []

@@ -1,37 +1,11 @@
-// The namespace page: sort by column and filter by name (on the rows of this
-// page, with no request; Enter filters on the server), new namespaces,
+// The namespace page: filter by name (on the rows of this page, with no
+// request; Enter filters on the server; sorting is by the headers' links, on
+// the server, over the whole namespace), new namespaces,
 // delete, the ACL editor, and uploads by picker or drag and drop.
 
 import { api, childName, confirmDialog, element, fail, page, promptDialog, say, urlOf } from "./api.js";
 import { showAcl } from "./acl.js";
 import { Uploader, droppedFiles, pickedFiles, unfinishedIn } from "./upload.js";
-
-function sortTable(table) {
-  const body = table.tBodies[0];
-  const key = {
-    name: (row) => row.dataset.label.toLowerCase(),
-    kind: (row) => row.dataset.kind,
-    size: (row) => Number(row.dataset.size),
-    type: (row) => row.dataset.type,
-    modified: (row) => Number(row.dataset.modified),
-  };
-  for (const header of table.tHead.querySelectorAll("th[data-sort]")) {
-    header.querySelector("button").addEventListener("click", () => {
-      const field = header.dataset.sort;
-      const ascending = header.getAttribute("aria-sort") !== "ascending";
-      for (const other of table.tHead.querySelectorAll("th[data-sort]")) other.removeAttribute("aria-sort");
-      header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-      const rows = [...body.rows];
-      const get = key[field];
-      rows.sort((a, b) => {
-        const x = get(a), y = get(b);
-        const order = x < y ? -1 : x > y ? 1 : 0;
-        return ascending ? order : -order;
-      });
-      body.append(...rows);
-    });
-  }
-}
 
 function liveFilter(input, table) {
   input.addEventListener("input", () => {
@@ -70,7 +44,11 @@ function reloadSoon() {
 export function namespacePage() {
   const name = page.name;
   const table = document.getElementById("children");
-  sortTable(table);
+  // the headers are links to the namespace sorted on the server; after one is
+  // followed, the keyboard's focus comes back to it
+  if (new URLSearchParams(window.location.search).has("sort")) {
+    table.querySelector("th[aria-sort] a")?.focus();
+  }
   liveFilter(document.getElementById("filter"), table);
 
   const newNamespace = document.getElementById("new-namespace");

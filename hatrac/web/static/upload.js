@@ -171,15 +171,18 @@ class Task {
     this.flying.clear();
   }
 
-  // The file's MD5 and SHA-256, read in chunk-sized pieces.
+  // The file's MD5 and SHA-256, read in chunk-sized pieces, and each chunk's
+  // MD5 (kept for its Content-MD5, so that the chunk requests start at once).
   async digests() {
     const md5 = new MD5();
     const sha = new SHA256();
+    this.chunkMd5 = [];
     for (let offset = 0; offset < this.size; offset += CHUNK) {
       if (this.state === "cancelled") throw new ApiError(-1, "", "cancelled");
       const piece = new Uint8Array(await this.file.slice(offset, offset + CHUNK).arrayBuffer());
       md5.update(piece);
       sha.update(piece);
+      this.chunkMd5.push(md5Base64(piece));
       this.show(`computing digests · ${Math.floor((100 * (offset + piece.length)) / this.size)}%`);
     }
     return { md5: base64(md5.digest()), sha256: base64(sha.digest()) };
@@ -266,7 +269,7 @@ class Task {
   async sendChunk(chunk) {
     const start = chunk * CHUNK;
     const bytes = new Uint8Array(await this.file.slice(start, start + this.chunkSize(chunk)).arrayBuffer());
-    const headers = { "Content-Type": "application/octet-stream", "Content-MD5": md5Base64(bytes) };
+    const headers = { "Content-Type": "application/octet-stream", "Content-MD5": this.chunkMd5[chunk] };
     for (let attempt = 1; ; attempt++) {
       try {
         await send("PUT", `${this.job}/${chunk}`, bytes, headers, (loaded) => {
