@@ -36,6 +36,8 @@ SUBRESOURCES = ("versions", "acl", "metadata", "upload")
 # opaque strings of up to 1,024 bytes). A version segment is therefore checked
 # only for what no URL can carry, and against this limit, in UTF-8 bytes.
 MAX_VERSION_LENGTH = 1024
+# parsed paths up to this length are remembered (PathParser.parse)
+CACHED_PATH_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ class PathParser:
         # names imported from upstream Hatrac, which stored any escape: segments
         # that are not UTF-8, hold control characters or spell '.'/'..' encoded
         self.legacy_names = legacy_names
+        # the paths clients ask for again and again, parsed once (a ResourcePath is
+        # immutable; a path that is refused raises, and is never kept)
+        self._parsed = lru_cache(maxsize=2048)(self._parse)
 
     def _name_segment(self, raw: str) -> str:
         if raw == "":
@@ -161,6 +166,11 @@ class PathParser:
 
     def parse(self, raw_path: str) -> ResourcePath:
         """Parse the part of a raw path after the service prefix."""
+        if len(raw_path) <= CACHED_PATH_LENGTH:
+            return self._parsed(raw_path)
+        return self._parse(raw_path)
+
+    def _parse(self, raw_path: str) -> ResourcePath:
         if raw_path in ("", "/"):
             return ResourcePath(segments=())
         if not raw_path.startswith("/"):

@@ -7,6 +7,7 @@ Each handler follows one order: parse the request's headers, ask the model
 from __future__ import annotations
 
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Optional
 
 from flask import Response, request
@@ -48,6 +49,12 @@ def flag(name: str) -> bool:
     if value in ("false", "0", "no", "off"):
         return False
     raise BadRequest(f"The query parameter {name} must be true or false, not {value!r}.")
+
+
+@lru_cache(maxsize=4096)
+def http_date(seconds: int) -> str:
+    """An HTTP date (whole seconds, as the header has them), formatted once per second."""
+    return formatdate(seconds, usegmt=True)
 
 
 def not_modified(etag: Optional[str]) -> Response:
@@ -100,7 +107,7 @@ def version_headers(call: Call, version: ObjectVersion) -> dict:
         "Content-Location": call.url(version.name, version.version),
         "ETag": version.etag,
         "Accept-Ranges": "bytes",
-        "Last-Modified": formatdate(version.created, usegmt=True),
+        "Last-Modified": http_date(int(version.created)),
     }
     if version.content_md5:
         headers["Content-MD5"] = version.content_md5

@@ -164,3 +164,14 @@ def test_legacy_names_accept_what_upstream_stored():
             legacy.parse(raw)
     with pytest.raises(BadRequest):
         parser.parse("/a/%FF")  # off by default
+
+
+def test_parse_remembers_good_paths_and_never_bad_ones():
+    parser = PathParser("A-Za-z0-9_.~-", 256, 4096)
+    first = parser.parse("/ns/obj:VERSION1")
+    assert parser.parse("/ns/obj:VERSION1") is first  # immutable, parsed once
+    for _ in range(2):  # a refused path is refused every time
+        with pytest.raises(BadRequest):
+            parser.parse("/ns//obj")
+    long_path = "/" + "/".join(["a" * 100] * 6)
+    assert parser.parse(long_path).name == long_path  # too long to keep: parsed anew

@@ -26,6 +26,7 @@ import psycopg2.extensions
 import psycopg2.pool
 
 from ...errors import DatabaseUnusable, ServiceUnavailable
+from .forks import generation
 
 _RETRYABLE = {
     psycopg2.errorcodes.SERIALIZATION_FAILURE,
@@ -143,14 +144,15 @@ class PostgresDatabase:
         self.prepared_statements = prepared_statements
         self._pool = None
         self._pid = None
+        self._generation = -1
         self._lock = threading.Lock()
         self._statement_names: dict[str, str] = {}
         self._free: Optional[threading.BoundedSemaphore] = None  # made with the pool
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
-        if self._pool is None or self._pid != os.getpid():
+        if self._pool is None or self._generation != generation():
             with self._lock:
-                if self._pool is None or self._pid != os.getpid():
+                if self._pool is None or self._generation != generation():
                     # psycopg2's pool keeps at most minconn idle connections and
                     # closes the rest in putconn, so minconn must be the pool size
                     # or every transaction would connect anew; the semaphore
@@ -164,6 +166,7 @@ class PostgresDatabase:
                         connection_factory=_Connection,
                     )
                     self._pid = os.getpid()
+                    self._generation = generation()
         return self._pool
 
     @contextmanager

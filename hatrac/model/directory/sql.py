@@ -12,6 +12,7 @@ bytes are written to storage before, and reclaimed after, the transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -50,12 +51,46 @@ class RetryTransaction(Exception):
     """Raised inside a transaction function to ask for a fresh attempt."""
 
 
+def _refuse(self, *args, **kwargs):
+    raise TypeError("ACLs read from the directory are shared; copy them to change them")
+
+
+class FrozenRoles(list):
+    """The roles of one access mode as read: a list that refuses changes."""
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+
+class FrozenAcls(dict):
+    """The ACLs of a row as read: a dict (of :class:`FrozenRoles`) that refuses changes.
+
+    Rows of the same ACL text share one (:func:`_acls`), so none may change it:
+    a caller that wants to edit ACLs copies them first (``dict(acls)``,
+    :func:`~hatrac.model.acl.normalize_acls`). Both compare equal to plain ones."""
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+@functools.lru_cache(maxsize=4096)
+def _acls(text: str):
+    """An ACL column parsed once per distinct text (most rows share a handful)."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        return value
+    return FrozenAcls(
+        (mode, FrozenRoles(roles) if isinstance(roles, list) else roles)
+        for mode, roles in value.items()
+    )
+
+
 def _name_row(row) -> Name:
     return Name(
         id=row[0],
         name=row[1],
         kind=row[2],
-        acls=json.loads(row[3]),
+        acls=_acls(row[3]),
         deleted=bool(row[4]),
         created=row[5],
     )
@@ -73,7 +108,7 @@ def _version_row(row) -> ObjectVersion:
         content_md5=row[7],
         content_sha256=row[8],
         content_disposition=row[9],
-        acls=json.loads(row[10]),
+        acls=_acls(row[10]),
         created=row[11],
         deleted=bool(row[12]),
         renamed_to=(row[13], row[14]) if row[13] is not None else None,

@@ -9,13 +9,15 @@ database lock instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from .forks import generation
 
 _PARAM = re.compile(r"%s")
 
@@ -31,7 +33,7 @@ class SQLiteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._pid = os.getpid()
+        self._generation = generation()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -44,8 +46,8 @@ class SQLiteDatabase:
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._pid != os.getpid():
-            self._pid = os.getpid()
+        if conn is None or self._generation != generation():
+            self._generation = generation()
             conn = self._local.conn = self._connect()
         yield conn
 
@@ -61,6 +63,7 @@ class SQLiteDatabase:
         conn.rollback()
 
     @staticmethod
+    @functools.lru_cache(maxsize=1024)  # statements are constant texts of ours
     def translate(sql: str) -> str:
         return _PARAM.sub("?", sql)
 
