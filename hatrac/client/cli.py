@@ -43,8 +43,19 @@ def _common() -> argparse.ArgumentParser:
     )
     group.add_argument("--timeout", type=float, default=120.0, help="seconds between bytes")
     group.add_argument("--jobs", "-j", type=int, default=4, help="files at a time (recursive)")
-    group.add_argument("--streams", type=int, default=4, help="parallel chunk streams per file")
+    group.add_argument(
+        "--streams", type=int, default=4, help="parallel streams per large file (put and get)"
+    )
+    group.add_argument(
+        "--chunk-digest",
+        choices=["md5", "sha256", "none"],
+        default="md5",
+        help="digest sent with each upload job chunk (Content-MD5 or Content-SHA256)",
+    )
     group.add_argument("--chunk-size", type=_size, default=16 * MiB, help="upload job chunk size")
+    group.add_argument(
+        "--part-size", type=_size, default=32 * MiB, help="get: bytes per ranged request"
+    )
     group.add_argument(
         "--threshold", type=_size, default=64 * MiB, help="files above this use an upload job"
     )

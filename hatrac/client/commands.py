@@ -116,6 +116,7 @@ def put_options(args) -> PutOptions:
         chunk_size=args.chunk_size,
         streams=args.streams,
         resume=not args.no_resume,
+        chunk_digest=None if args.chunk_digest == "none" else args.chunk_digest,
     )
 
 
@@ -163,12 +164,14 @@ def _is_namespace(conn: Connection, target: RemotePath) -> bool:
 def cmd_get(conn: Connection, target: RemotePath, dest: Optional[str], args, output) -> int:
     if args.recursive:
         dest = dest or target.basename or "hatrac"
-        return tally_code(get_tree(conn, target, dest, output, args.jobs), output, "get")
+        return tally_code(
+            get_tree(conn, target, dest, output, args.jobs, args.streams), output, "get"
+        )
     if dest is None:
         dest = target.basename
     elif dest != "-" and os.path.isdir(dest):
         dest = os.path.join(dest, target.basename)
-    result = get_file(conn, target, dest, output)
+    result = get_file(conn, target, dest, output, streams=args.streams, part_size=args.part_size)
     output.result(result, None if dest == "-" else f"{target.display()} -> {dest}")
     return 0
 

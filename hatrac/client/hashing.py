@@ -4,6 +4,8 @@ Digests travel base64-encoded, as the protocol wants. A :class:`FileSlice`
 is an iterable with a length, so ``requests`` sends it with a
 ``Content-Length`` and streams it in large blocks (``os.pread``: slices of
 one file are read by several threads at once without sharing a position).
+A :class:`BufferBody` does the same for a chunk already read into memory
+(an upload job's chunk: read once, hashed, then sent from the same buffer).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from typing import BinaryIO, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 BLOCK = 1024 * 1024
+PREPASS_BLOCK = 4 * BLOCK
 
 
 def b64(digest: bytes) -> str:
@@ -45,16 +48,40 @@ def file_digests(path: str, md5: bool = True, progress: Optional[Callable] = Non
     return found
 
 
-def slice_md5(fd: int, offset: int, length: int) -> str:
-    digest = hashlib.md5()
-    end = offset + length
-    while offset < end:
-        block = os.pread(fd, min(BLOCK, end - offset), offset)
-        if not block:
-            raise OSError("the file became shorter while it was being sent")
-        digest.update(block)
-        offset += len(block)
-    return b64(digest.digest())
+def file_sha256(path: str) -> str:
+    """The SHA-256 (base64) of a whole file, read into one reused buffer."""
+    whole = hashlib.sha256()
+    view = memoryview(bytearray(PREPASS_BLOCK))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while count := os.readv(fd, [view]):
+            whole.update(view[:count])
+    finally:
+        os.close(fd)
+    return b64(whole.digest())
+
+
+def chunk_digest_of(view: memoryview, name: str) -> str:
+    return b64(hashlib.new(name, view).digest())
+
+
+class BufferBody:
+    """Bytes already in memory as a streamed body of 1 MiB pieces with a length
+    (no copy: memoryview slices), calling ``on_block`` as pieces go."""
+
+    def __init__(self, view: memoryview, on_block: Optional[Callable] = None):
+        self.view = view
+        self.on_block = on_block
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+    def __iter__(self) -> Iterator[memoryview]:
+        for start in range(0, len(self.view), BLOCK):
+            piece = self.view[start : start + BLOCK]
+            if self.on_block:
+                self.on_block(len(piece))
+            yield piece
 
 
 class FileSlice:
@@ -79,18 +106,3 @@ class FileSlice:
             if self.on_block:
                 self.on_block(len(block))
             yield block
-
-
-def stream_into(blocks, out: BinaryIO, hashes: list, on_block: Optional[Callable] = None) -> int:
-    """Write blocks to ``out``, updating every hash; the byte count."""
-    total = 0
-    for block in blocks:
-        if not block:
-            continue
-        out.write(block)
-        for digest in hashes:
-            digest.update(block)
-        total += len(block)
-        if on_block:
-            on_block(len(block))
-    return total

@@ -20,7 +20,6 @@ renamed into place, so a file under its final name is always complete.
 from __future__ import annotations
 
 import hashlib
-import json
 import mimetypes
 import os
 import sys
@@ -31,14 +30,21 @@ from typing import Optional
 
 import requests
 
-from .hashing import BLOCK, FileSlice, b64, file_digests, hex_to_b64, slice_md5
+from .download import PART_SIZE, Download, fetch_range, verify
+from .hashing import (
+    BufferBody,
+    FileSlice,
+    chunk_digest_of,
+    file_digests,
+    file_sha256,
+    hex_to_b64,
+)
 from .http import EXIT_CONFLICT, Connection, HatracError, urlpath
 from .locations import RemotePath, split_version
 from .output import Bar, Output
 
 MiB = 1024 * 1024
 NAMESPACE_TYPE = "application/x-hatrac-namespace"
-PART_SUFFIX = ".hatrac-part"
 
 
 @dataclass
@@ -51,6 +57,7 @@ class PutOptions:
     chunk_size: int = 16 * MiB
     streams: int = 4
     resume: bool = True
+    chunk_digest: Optional[str] = "md5"  # each chunk's Content-MD5 ("md5"), SHA256, or none
 
 
 # -- what is on the server --------------------------------------------------------------
@@ -182,7 +189,7 @@ def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> O
 
 
 def _put_job(conn, local, size, target, options, content_type, sent, output) -> dict:
-    sha256 = file_digests(local, md5=False)["sha256"]
+    sha256 = file_sha256(local)
     job = _find_job(conn, target, size, sha256) if options.resume else None
     received: set = set()
     if job is not None:
@@ -208,7 +215,7 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
     sent(sum(min(chunk, size - n * chunk) for n in received), True)
     fd = os.open(local, os.O_RDONLY)
     try:
-        _send_chunks(conn, fd, job_url, size, chunk, missing, options.streams, sent)
+        _send_chunks(conn, fd, job_url, size, chunk, missing, options, sent)
     finally:
         os.close(fd)
     version = _finalize(conn, job_url, target, sha256)
@@ -226,20 +233,36 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
     }
 
 
-def _send_chunks(conn, fd, job_url, size, chunk, numbers, streams, sent) -> None:
+DIGEST_HEADERS = {"md5": "Content-MD5", "sha256": "Content-SHA256"}
+
+
+def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent) -> None:
+    """Send chunks ``numbers`` over ``options.streams`` threads. Each thread reads
+    its chunk once into a buffer of its own (reused), hashes it there (hashlib
+    lets the other threads send meanwhile) and sends it from memory."""
     failed = threading.Event()
+    buffers = threading.local()
+    streams = max(1, options.streams)
 
     def send(number: int) -> None:
         if failed.is_set():
             return
         offset = number * chunk
         length = min(chunk, size - offset)
-        headers = {"Content-MD5": slice_md5(fd, offset, length), "Content-Length": str(length)}
+        if getattr(buffers, "data", None) is None or len(buffers.data) < length:
+            buffers.data = bytearray(length)
+        view = memoryview(buffers.data)[:length]
+        if os.preadv(fd, [view], offset) != length:
+            raise OSError("the file became shorter while it was being sent")
+        headers = {"Content-Length": str(length)}
+        name = options.chunk_digest
+        if name:
+            headers[DIGEST_HEADERS[name]] = chunk_digest_of(view, name)
         conn.request(
             "PUT",
             f"{job_url}/{number}",
             headers=headers,
-            body=lambda: FileSlice(fd, offset, length, sent),
+            body=lambda: BufferBody(view, sent),
             ok=(200, 201, 204),
         )
 
@@ -281,6 +304,8 @@ def get_file(
     output: Output,
     info: Optional[dict] = None,
     total_bar: Optional[Bar] = None,
+    streams: int = 4,
+    part_size: int = PART_SIZE,
 ) -> dict:
     """Fetch an object (or version) into ``dest`` (``-``: stdout), verified."""
     info = info or describe(conn, target)
@@ -307,12 +332,19 @@ def get_file(
         if dest == "-":
             digest = hashlib.new(expected[0]) if expected else None
             out = sys.stdout.buffer
-            _fetch(conn, source, 0, size, out, digest, got)
+
+            def deliver(block: memoryview, offset: int) -> None:
+                out.write(block)
+                if digest is not None:
+                    digest.update(block)
+
+            fetch_range(conn, source, 0, size, size, deliver, got)
             out.flush()
-            _verify(digest, expected, target)
+            verify(digest, expected, target)
             resumed_from = 0
         else:
-            resumed_from = _get_to_file(conn, source, size, dest, expected, target, got)
+            download = Download(conn, source, size, dest, expected, streams, got, part_size)
+            resumed_from = download.run(target)
     return {
         "action": "get",
         "source": source,
@@ -321,87 +353,3 @@ def get_file(
         "resumed-from": resumed_from,
         "verified": expected[0] if expected else None,
     }
-
-
-def _verify(digest, expected, target: RemotePath) -> None:
-    if digest is not None and b64(digest.digest()) != expected[1]:
-        raise HatracError(
-            f"the bytes received for {target.display()} do not match its {expected[0]} "
-            f"({expected[1]}); nothing was kept"
-        )
-
-
-def _get_to_file(conn, source, size, dest, expected, target, got) -> int:
-    directory, name = os.path.split(os.path.abspath(dest))
-    partial = os.path.join(directory, "." + name + PART_SUFFIX)
-    sidecar = partial + ".json"
-    identity = {"source": source, "size": size, "digest": expected}
-    offset = 0
-    try:
-        with open(sidecar, encoding="utf-8") as stream:
-            if json.load(stream) == json.loads(json.dumps(identity)):
-                offset = min(os.path.getsize(partial), size)
-    except (OSError, ValueError):
-        offset = 0
-    if offset == 0:
-        with open(sidecar, "w", encoding="utf-8") as stream:
-            json.dump(identity, stream)
-    digest = hashlib.new(expected[0]) if expected else None
-    with open(partial, "r+b" if offset else "wb") as out:
-        if offset and digest is not None:
-            out.seek(0)
-            done = 0
-            while done < offset:
-                block = out.read(min(BLOCK, offset - done))
-                digest.update(block)
-                done += len(block)
-        out.truncate(offset)
-        out.seek(offset)
-        got(offset, True)
-        _fetch(conn, source, offset, size, out, digest, got)
-        out.flush()
-        os.fsync(out.fileno())
-    try:
-        _verify(digest, expected, target)
-    except HatracError:
-        os.unlink(partial)
-        os.unlink(sidecar)
-        raise
-    os.replace(partial, dest)
-    os.unlink(sidecar)
-    return offset
-
-
-def _fetch(conn, source, offset, size, out, digest, got) -> None:
-    """Write bytes ``[offset, size)`` of ``source`` to ``out``, resuming with Range
-    when the connection drops mid-body."""
-    attempts = 0
-    while offset < size or (size == 0 and attempts == 0):
-        headers = {"Accept": "*/*"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        response = conn.request("GET", source, headers=headers, ok=(200, 206), stream=True)
-        if response.status_code == 200 and offset:
-            raise HatracError(f"the server ignored Range on {source}; cannot resume")
-        try:
-            for block in response.iter_content(BLOCK):
-                out.write(block)
-                if digest is not None:
-                    digest.update(block)
-                offset += len(block)
-                got(len(block))
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-            attempts += 1
-            if attempts > conn.retries:
-                raise HatracError(f"the download of {source} broke off: {error}")
-            continue
-        finally:
-            response.close()
-        if size == 0:
-            break
-        if offset < size:
-            attempts += 1
-            if attempts > conn.retries:
-                raise HatracError(f"the download of {source} ended at {offset} of {size} bytes")
-    if offset > size:
-        raise HatracError(f"the server sent more than the {size} bytes announced for {source}")

@@ -17,11 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
+from .download import PART_SUFFIX
 from .hashing import file_digests
 from .http import EXIT_CONFLICT, Connection, HatracError
 from .locations import RemotePath, from_url, relative_name
 from .output import Output
-from .transfer import NAMESPACE_TYPE, PART_SUFFIX, PutOptions, describe, get_file, put_file
+from .transfer import NAMESPACE_TYPE, PutOptions, describe, get_file, put_file
 
 
 @dataclass
@@ -188,7 +189,9 @@ def _put_task(conn, local, root, parts, options, output, tally, total_bar):
     return task
 
 
-def get_tree(conn: Connection, root: RemotePath, local: str, output: Output, jobs: int) -> Tally:
+def get_tree(
+    conn: Connection, root: RemotePath, local: str, output: Output, jobs: int, streams: int = 4
+) -> Tally:
     """Download the namespace ``root`` into the directory ``local``."""
     tally = Tally()
     os.makedirs(local, exist_ok=True)
@@ -202,18 +205,18 @@ def get_tree(conn: Connection, root: RemotePath, local: str, output: Output, job
     total = sum(info["size"] for _, _, info in objects)
     with output.bar(total, "total") as total_bar:
         tasks = [
-            _get_task(conn, path, local, parts, info, output, tally, total_bar)
+            _get_task(conn, path, local, parts, info, output, tally, total_bar, streams)
             for path, parts, info in objects
         ]
         _run_all(jobs, tasks, tally, output)
     return tally
 
 
-def _get_task(conn, path, local, parts, info, output, tally, total_bar):
+def _get_task(conn, path, local, parts, info, output, tally, total_bar, streams):
     def task() -> None:
         dest = os.path.join(local, *parts)
         target = from_url(conn.origin + path)
-        result = get_file(conn, target, dest, output, info, total_bar)
+        result = get_file(conn, target, dest, output, info, total_bar, streams)
         tally.add(files=1, size=result["size"])
         output.result(result, f"{target.display()} -> {dest}")
 

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 
+import pytest
 import requests
 from clienthelpers import PASSWORD
 
@@ -138,25 +139,42 @@ def test_sigkill_mid_upload_then_resume_sends_only_missing_chunks(live, hc, ns, 
     assert info["content-md5"] == b64md5(data) and info["size"] == len(data)
 
 
-def test_sigkill_mid_get_then_resume(hc, ns, tmp_path):
-    data = os.urandom(2 * 1024 * 1024)
+def recorded(sidecar) -> list:
+    """Bytes of each part the client's sidecar says are in its partial file."""
+    try:
+        return json.loads(sidecar.read_text())["received"]
+    except (OSError, ValueError, KeyError):  # not there yet
+        return []
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_sigkill_mid_get_then_resume(hc, ns, tmp_path, streams):
+    """One stream (one request, resumed from its byte) and three streams of 256 KiB
+    ranged parts (resumed part by part): killed midway, run again, only the rest
+    is fetched."""
+    data = os.urandom(3 * 1024 * 1024)
     (tmp_path / "obj").write_bytes(data)
     assert hc("put", tmp_path / "obj", ns + "/obj")[0] == 0
     dest = tmp_path / "fetched"
     partial = tmp_path / ".fetched.hatrac-part"
-    process = hc.process("get", ns + "/obj", dest, "--limit-rate", "1M", "-q")
+    sidecar = tmp_path / ".fetched.hatrac-part.json"
+    options = ["--streams", streams, "--part-size", "256k"]
+    process = hc.process("get", ns + "/obj", dest, *options, "--limit-rate", "1M", "-q")
     deadline = time.monotonic() + 60
-    while not (partial.exists() and partial.stat().st_size > 300_000):
+    while sum(recorded(sidecar)) < 700_000:
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not dest.exists()  # nothing under the final name before it is complete
-    kept = partial.stat().st_size
-    assert 0 < kept < len(data)
-    (result,) = hc.json("get", ns + "/obj", dest)
-    assert result["resumed-from"] >= kept - 1024 * 1024 and result["resumed-from"] > 0
-    assert dest.read_bytes() == data and not partial.exists()
+    kept = recorded(sidecar)
+    assert partial.stat().st_size == len(data)  # made at full size from the start
+    assert len(kept) == (1 if streams == 1 else 12) and 0 < sum(kept) < len(data)
+    if streams > 1:  # several parts were under way at once
+        assert sum(1 for count in kept if count) >= 2
+    (result,) = hc.json("get", ns + "/obj", dest, *options)
+    assert result["resumed-from"] >= sum(kept)
+    assert dest.read_bytes() == data and not partial.exists() and not sidecar.exists()
 
 
 def test_a_corrupt_partial_download_is_never_presented_as_complete(hc, ns, tmp_path):
@@ -168,13 +186,15 @@ def test_a_corrupt_partial_download_is_never_presented_as_complete(hc, ns, tmp_p
     # a partial file from "an interrupted run" whose bytes went bad on disk
     os.rename(dest, tmp_path / ".fetched.hatrac-part")
     identity = {
+        "format": 2,
         "source": hc.json("stat", ns + "/obj")[0]["version_url"],
         "size": len(data),
         "digest": ["sha256", base64.b64encode(hashlib.sha256(data).digest()).decode()],
+        "part": len(data),
+        "received": [100_000],
     }
     (tmp_path / ".fetched.hatrac-part.json").write_text(json.dumps(identity))
     with open(tmp_path / ".fetched.hatrac-part", "r+b") as stream:
-        stream.truncate(100_000)
         stream.seek(10)
         stream.write(b"XXXX")
     code, out, err = hc("get", ns + "/obj", dest)
