@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 from urllib.parse import quote
 
+from . import settings
 from .http import EXIT_CONFLICT, EXIT_USAGE, Connection, HatracError, urlpath
 from .locations import RemotePath, from_url, relative_name
 from .output import Output
@@ -304,10 +305,17 @@ def cmd_jobs(conn: Connection, target: RemotePath, args, output: Output) -> int:
             urls = _job_urls(conn, target)
         for url in urls:
             conn.request("DELETE", url, ok=(200, 204))
+            settings.forget_job(conn.origin, target.path.split(";", 1)[0], url)
             output.result({"action": "cancel", "job": url}, f"cancelled {url}")
         return 0
     for url in _job_urls(conn, target):
-        status = conn.get_json(url)
+        try:
+            status = conn.get_json(url)
+        except HatracError as error:
+            if error.status == 404:  # a remembered job that ended elsewhere
+                settings.forget_job(conn.origin, target.path, url)
+                continue
+            raise
         received = status.get("chunks-received")
         count = status.get("chunk-count")
         progress = f"{len(received)}/{count} chunks" if isinstance(received, list) else "?"
@@ -318,8 +326,17 @@ def cmd_jobs(conn: Connection, target: RemotePath, args, output: Output) -> int:
 
 
 def _job_urls(conn: Connection, target: RemotePath) -> list[str]:
-    found = conn.get_json(target.path + ";upload")
-    return [urlpath(str(u)) for u in found] if isinstance(found, list) else []
+    """The server's list of one's jobs on ``target``, and those this client remembers
+    making there (the only way to know an anonymous client's jobs)."""
+    remembered = settings.remembered_jobs(conn.origin, target.path)
+    try:
+        found = conn.get_json(target.path + ";upload")
+    except HatracError as error:
+        if error.status in (401, 403) and remembered:
+            return remembered  # e.g. anonymous: not allowed to list, but knows its jobs
+        raise
+    listed = [urlpath(str(u)) for u in found] if isinstance(found, list) else []
+    return list(dict.fromkeys(listed + remembered))
 
 
 def cmd_sync(conn, source, target, args, output) -> int:

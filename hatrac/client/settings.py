@@ -6,7 +6,12 @@
 * ``remotes.conf``: one ``NAME = URL`` a line (``#`` starts a comment), the
   URL being the service's base such as ``https://host/hatrac``;
 * ``credentials.json``: per server origin (``scheme://host:port``) a stored
-  session cookie or API token; always written with mode 600, atomically.
+  session cookie or API token; always written with mode 600, atomically;
+* ``jobs.json``: the upload jobs this client made and has not finished
+  (server origin and object path, size, SHA-256, job URL), so that ``put``
+  can resume them even when the server does not list them (an anonymous
+  client's jobs are never listed: their URL is their only key). Mode 600,
+  as a job URL made anonymously lets anyone send its chunks.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -103,3 +109,46 @@ def store_credential(origin: str, credential: Optional[dict]) -> None:
     else:
         credentials[origin] = credential
     _write_private(_credentials_path(), json.dumps(credentials, indent=1) + "\n", 0o600)
+
+
+_jobs_lock = threading.Lock()  # the threads of a recursive put share the file
+
+
+def _jobs_path() -> Path:
+    return config_dir() / "jobs.json"
+
+
+def _load_jobs() -> list[dict]:
+    try:
+        data = json.loads(_jobs_path().read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return []
+    return [job for job in data if isinstance(job, dict)] if isinstance(data, list) else []
+
+
+def remembered_jobs(
+    origin: str, path: str, size: Optional[int] = None, sha256: Optional[str] = None
+) -> list[str]:
+    """URLs of the jobs this client made at ``origin`` + ``path`` (for these bytes)."""
+    wanted = {"origin": origin, "path": path, "size": size, "sha256": sha256}
+    wanted = {key: value for key, value in wanted.items() if value is not None}
+    return [
+        str(job["job"])
+        for job in _load_jobs()
+        if all(job.get(key) == value for key, value in wanted.items()) and job.get("job")
+    ]
+
+
+def remember_job(origin: str, path: str, size: int, sha256: str, job: str) -> None:
+    record = {"origin": origin, "path": path, "size": size, "sha256": sha256, "job": job}
+    with _jobs_lock:
+        jobs = [found for found in _load_jobs() if found.get("job") != job] + [record]
+        _write_private(_jobs_path(), json.dumps(jobs, indent=1) + "\n", 0o600)
+
+
+def forget_job(origin: str, path: str, job: str) -> None:
+    with _jobs_lock:
+        jobs = _load_jobs()
+        kept = [found for found in jobs if (found.get("origin"), found.get("job")) != (origin, job)]
+        if len(kept) != len(jobs):
+            _write_private(_jobs_path(), json.dumps(kept, indent=1) + "\n", 0o600)

@@ -30,6 +30,7 @@ from typing import Optional
 
 import requests
 
+from . import settings
 from .download import PART_SIZE, Download, fetch_range, verify
 from .hashing import (
     BufferBody,
@@ -158,24 +159,30 @@ def _put_whole(conn, local, size, target, options, content_type, sent) -> dict:
     }
 
 
-def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> Optional[dict]:
-    """An open job of this client for the same bytes, with its status."""
+def _listed_jobs(conn: Connection, target: RemotePath) -> list[str]:
+    """The client's open jobs on ``target`` as the server lists them (none for an
+    anonymous client: its jobs are known only by their URLs)."""
     try:
         response = conn.request(
             "GET", target.path + ";upload", headers={"Accept": "application/json"}, ok=(200, 404)
         )
-    except HatracError:  # resuming is best-effort: the job's creation says what is wrong
-        return None
-    if response.status_code == 404:
-        return None
-    try:
-        jobs = response.json()
-    except ValueError:
-        return None
-    for job in jobs if isinstance(jobs, list) else []:
+        jobs = response.json() if response.status_code == 200 else []
+    except (HatracError, ValueError):  # resuming is best-effort: creating the job says why
+        return []
+    return [urlpath(str(job)) for job in jobs] if isinstance(jobs, list) else []
+
+
+def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> Optional[dict]:
+    """An open job of this client for the same bytes, with its status: one this
+    client made and remembered (the only way for an anonymous one), or one the
+    server lists."""
+    remembered = settings.remembered_jobs(conn.origin, target.path, size, sha256)
+    for job in dict.fromkeys(remembered + _listed_jobs(conn, target)):
         try:
-            status = conn.get_json(urlpath(str(job)))
-        except HatracError:
+            status = conn.get_json(job)
+        except HatracError as error:
+            if error.status in (403, 404) and job in remembered:
+                settings.forget_job(conn.origin, target.path, job)
             continue
         if not isinstance(status, dict):
             continue
@@ -183,7 +190,7 @@ def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> O
         length = status.get("content-length", status.get("total_bytes"))
         chunk = status.get("chunk-length", status.get("chunk_bytes"))
         if length == size and given and hex_to_b64(given) == sha256 and isinstance(chunk, int):
-            status["url"] = urlpath(str(job))
+            status["url"] = job
             return status
     return None
 
@@ -210,6 +217,7 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
             "POST", target.path + ";upload" + _query(options.parents), json_body=spec, ok=(201,)
         )
         job_url = _created_url(response)
+        settings.remember_job(conn.origin, target.path, size, sha256, job_url)
     count = -(-size // chunk)
     missing = [n for n in range(count) if n not in received]
     sent(sum(min(chunk, size - n * chunk) for n in received), True)
@@ -219,6 +227,7 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
     finally:
         os.close(fd)
     version = _finalize(conn, job_url, target, sha256)
+    settings.forget_job(conn.origin, target.path, job_url)
     return {
         "action": "put",
         "source": local,

@@ -331,3 +331,55 @@ def test_resume_without_chunks_received_resends_every_chunk(live, alice, tmp_pat
     assert result["resumed"] and result["job"] == job and result["chunks-sent"] == 5
     info = alice.json("stat", "t:/upstreamish/f")[0]
     assert info["content-sha256"] == sha256 and info["size"] == len(data)
+
+
+def test_an_anonymous_put_resumes_from_the_job_it_remembers(
+    live, alice, tmp_path, capsys, monkeypatch
+):
+    """The server never lists an anonymous client's jobs (their URL is their only
+    key): the client remembers the jobs it made (jobs.json, mode 600) and resumes
+    from that."""
+    import base64
+    import hashlib
+    import signal
+
+    assert alice("mkdir", "t:/anon")[0] == 0
+    assert alice("acl", "set", "t:/anon", "create", "*")[0] == 0
+    # finalizing needs update on the object the job bound (as upstream): a drop box
+    # for anonymous large uploads grants it
+    assert alice("acl", "set", "t:/anon", "subtree-update", "*")[0] == 0
+    assert alice("acl", "set", "t:/anon", "subtree-read", "alice")[0] == 0
+    anonymous = Runner(tmp_path / "anon", capsys, monkeypatch)
+    assert anonymous("remote", "add", "t", live.base)[0] == 0
+    data = os.urandom(3 * 1024 * 1024)
+    local = tmp_path / "big"
+    local.write_bytes(data)
+    options = ["--threshold", "256k", "--chunk-size", "128k", "--streams", "2"]
+    process = anonymous.process("put", local, "t:/anon/big", *options, "--limit-rate", "1M", "-q")
+    jobs_file = anonymous.config_dir / "jobs.json"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        if jobs_file.exists():
+            (record,) = json.loads(jobs_file.read_text())
+            status = requests.get(live.url + record["job"]).json()
+            if len(status["chunks-received"]) >= 4:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert jobs_file.stat().st_mode & 0o777 == 0o600
+    received = requests.get(live.url + record["job"]).json()["chunks-received"]
+    assert 4 <= len(received) < 24
+    # the server does not list it, to anyone; the client knows it
+    listed = requests.get(
+        live.url + "/hatrac/anon/big;upload", headers={"Accept": "application/json"}
+    )
+    assert listed.json() == []
+    assert [job["job"] for job in anonymous.json("jobs", "ls", "t:/anon/big")] == [record["job"]]
+    (result,) = anonymous.json("put", local, "t:/anon/big", *options)
+    assert result["resumed"] and result["job"] == record["job"]
+    assert result["chunks-sent"] == 24 - len(received)
+    assert json.loads(jobs_file.read_text()) == []  # finished: forgotten
+    info = alice.json("stat", "t:/anon/big")[0]
+    assert info["content-md5"] == base64.b64encode(hashlib.md5(data).digest()).decode()
