@@ -106,6 +106,11 @@ class Runner:
         assert code == expect, (code, out, err)
         return [json.loads(line) for line in out.splitlines()]
 
+    def cookie(self, live: Live) -> str:
+        """The session cookie this client stored for ``live``."""
+        stored = json.loads((self.config_dir / "credentials.json").read_text())
+        return stored[live.url]["cookie"]
+
     def process(self, *argv: str, **kwargs) -> subprocess.Popen:
         environment = dict(os.environ, HATRAC_CLIENT_CONFIG=str(self.config_dir))
         return subprocess.Popen(

@@ -1,6 +1,7 @@
 """hatrac-client when things go wrong, against real servers: a session ended
-elsewhere, an expired token, 403, a server that is down, a full disk (507),
-and 503s while PostgreSQL restarts. Each gives a clear message and its exit
+elsewhere or past its own expiry, an expired token, 403, a server that is
+down, a full disk (507), 503s while PostgreSQL restarts, and resuming an
+anonymous put or one without chunks-received. Each gives a clear message and its exit
 code, and leaves nothing partial on the server."""
 
 from __future__ import annotations
@@ -383,3 +384,31 @@ def test_an_anonymous_put_resumes_from_the_job_it_remembers(
     assert json.loads(jobs_file.read_text()) == []  # finished: forgotten
     info = alice.json("stat", "t:/anon/big")[0]
     assert info["content-md5"] == base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def test_a_session_past_its_own_expiry_says_log_in_again(
+    request, tmp_path_factory, tmp_path, capsys, monkeypatch
+):
+    """A server whose sessions last one second: once the stored session has
+    expired, every command says so (exit 4) and nothing is made."""
+    monkeypatch.delenv("HATRAC_TOKEN", raising=False)
+    short = start_live(request, tmp_path_factory, ("sqlite", "filesystem"), session_expiry_secs=1)
+    try:
+        hc = logged_in(short, tmp_path / "cfg", capsys, monkeypatch)
+        assert "cookie" in json.loads((hc.config_dir / "credentials.json").read_text())[short.url]
+        time.sleep(1.5)
+        local = tmp_path / "f"
+        local.write_bytes(b"too late")
+        for command in (("put", local, "t:/late"), ("mkdir", "t:/late-ns"), ("ls", "t:/")):
+            code, out, err = hc(*command)
+            assert code == 4, (command, err)
+            assert "stored session" in err and "log in again" in err and "request id" in err
+        code, out, err = hc("whoami", "t")
+        assert code == 4 and "no longer accepts the stored session" in err
+        # alice looks with a lasting credential (a new session would expire again)
+        monkeypatch.setenv("HATRAC_TOKEN", short.accounts.issue_token("alice")[1])
+        assert hc("stat", "t:/late", "--retries", "0")[0] == 3  # nothing was made
+        assert hc("stat", "t:/late-ns", "--retries", "0")[0] == 3
+    finally:
+        short.server.stop()
+        short.accounts.directory.close()
