@@ -566,3 +566,32 @@ def test_keyboard_use_of_the_table(server, any_context):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("h1").inner_text().strip() == "alpha"
     assert errors == []
+
+
+def test_the_pages_digests_match_pythons(server, any_context):
+    # MD5 and SHA-256 of digest.js, fed in uneven pieces, at the lengths where
+    # padding changes (55/56/63/64 bytes) and over several chunks' worth of blocks
+    page = any_context.new_page()
+    open_page(page, server.url + "/hatrac/")
+    found = page.evaluate(
+        """async () => {
+            const m = await import('/hatrac/;web/static/digest.js');
+            const data = new Uint8Array(300000);
+            for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 9)) & 255;
+            const out = [];
+            for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 300000]) {
+                const piece = data.subarray(0, n), md5 = new m.MD5(), sha = new m.SHA256();
+                for (let o = 0; o < n; o += 4099) {
+                    md5.update(piece.subarray(o, o + 4099));
+                    sha.update(piece.subarray(o, o + 4099));
+                }
+                out.push([n, m.base64(md5.digest()), m.base64(sha.digest()), m.md5Base64(piece)]);
+            }
+            return out;
+        }"""
+    )
+    data = bytes((i * 7 + (i >> 9)) & 255 for i in range(300000))
+    for n, md5, sha, whole in found:
+        expected = base64.b64encode(hashlib.md5(data[:n]).digest()).decode()
+        assert md5 == whole == expected, n
+        assert sha == base64.b64encode(hashlib.sha256(data[:n]).digest()).decode(), n
