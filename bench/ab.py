@@ -13,7 +13,10 @@ Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
 cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
 objects), ``listing`` (JSON listing of the namespace of the GET objects, one
 client). ``--directory sqlite`` serves both trees on SQLite (the embedded
-default) instead of PostgreSQL.
+default) instead of PostgreSQL; ``--directory-a``/``--directory-b`` choose
+per side, so one tree can be compared with itself on both::
+
+    python -m bench.ab --a . --b . --directory-a postgres --directory-b sqlite --workload put
 """
 
 from __future__ import annotations
@@ -135,21 +138,31 @@ def main(argv=None) -> int:
         "--workload", choices=["get", "session", "mixed", "put", "listing"], default="get"
     )
     parser.add_argument("--directory", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument(
+        "--directory-a", choices=["postgres", "sqlite"], help="A's directory (default --directory)"
+    )
+    parser.add_argument(
+        "--directory-b", choices=["postgres", "sqlite"], help="B's directory (default --directory)"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     arguments = parser.parse_args(argv)
+    kinds = {
+        "A": arguments.directory_a or arguments.directory,
+        "B": arguments.directory_b or arguments.directory,
+    }
     workdir = Path(tempfile.mkdtemp(prefix="hatrac-ab-", dir="/var/tmp"))
     os.chmod(workdir, 0o755)
     postgres = None
     trees: list[Tree] = []
     try:
-        if arguments.directory == "postgres":
+        if "postgres" in kinds.values():
             postgres = PostgresServer(workdir / "postgres").start()
         for label, source in (("A", arguments.a), ("B", arguments.b)):
-            if postgres is not None:
+            if kinds[label] == "postgres":
                 postgres.psql(f"CREATE DATABASE ab_{label.lower()}")
                 dsn = postgres.dsn(f"ab_{label.lower()}")
             else:
@@ -185,11 +198,11 @@ def main(argv=None) -> int:
             rates = [r["ops_per_s"] for r in results[label]]
             p50s = [r["p50_ms"] for r in results[label]]
             print(
-                f"{label} ({arguments.a if label == 'A' else arguments.b}): median "
+                f"{label} ({arguments.a if label == 'A' else arguments.b}, {kinds[label]}): median "
                 f"{statistics.median(rates):.1f} ops/s, p50 {statistics.median(p50s):.2f} ms"
             )
         print(
-            f"B/A {arguments.workload} on {arguments.directory}: median "
+            f"B/A {arguments.workload} ({kinds['B']} / {kinds['A']}): median "
             f"{statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "
             f"over {len(ratios)} rounds"
         )

@@ -89,6 +89,12 @@ def parse_arguments(argv) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=None, help="gunicorn threads per worker")
     parser.add_argument("--worker-class", default=None, help="gunicorn worker class override")
+    parser.add_argument(
+        "--directory",
+        choices=["postgres", "sqlite"],
+        default="postgres",
+        help="the service's directory: PostgreSQL, or SQLite (the embedded default)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where files and servers live")
     parser.add_argument(
         "--json",
@@ -210,6 +216,7 @@ def run(arguments: argparse.Namespace) -> dict:
     profiler = None
     meta = {
         "size": arguments.size,
+        "directory": arguments.directory,
         "large_mib": arguments.large_mib,
         "chunk_mib": arguments.chunk_mib,
         "puts_per_client": arguments.puts_per_client,
@@ -272,10 +279,14 @@ def run(arguments: argparse.Namespace) -> dict:
             postgres.dsn("postgres"), clients, duration
         )
 
-        say("starting Hatrac under gunicorn (PostgreSQL + filesystem)")
         service_dir = workdir / "hatrac"
+        if arguments.directory == "sqlite":
+            dsn = f"sqlite:{service_dir / 'data' / 'hatrac.sqlite3'}"
+        else:
+            dsn = postgres.dsn()
+        say(f"starting Hatrac under gunicorn ({arguments.directory} + filesystem)")
         config = {
-            "database_dsn": postgres.dsn(),
+            "database_dsn": dsn,
             "storage_backend": "filesystem",
             "data_directory": str(service_dir / "data"),
             "storage_path": str(service_dir / "storage"),
@@ -384,7 +395,8 @@ def main(argv=None) -> int:
     print(report.rounds_table(document["service"]))
     meta = document["meta"]
     print(
-        f"size {meta['size']}, {meta['clients']} clients, gunicorn {meta['gunicorn']}, "
+        f"size {meta['size']}, directory {meta['directory']}, {meta['clients']} clients, "
+        f"gunicorn {meta['gunicorn']}, "
         f"load average {meta['loadavg_start'][0]:.2f} -> {meta['loadavg_end'][0]:.2f} "
         f"on {meta['cpus']} CPUs, {meta['seconds']} s"
     )

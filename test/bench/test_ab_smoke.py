@@ -1,0 +1,32 @@
+"""bench.ab still works: two trees (here the same one, on two directories) served and
+measured in alternation. Not a timed test: it checks the report's shape, never a figure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from glob import glob
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not glob("/usr/lib/postgresql/*/bin/initdb"), reason="needs PostgreSQL")
+def test_ab_compares_postgres_with_sqlite_in_alternation():
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "mixed"]
+        + ["--directory-a", "postgres", "--directory-b", "sqlite"]
+        + ["--rounds", "2", "--duration", "0.3", "--workers", "1", "--threads", "2"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ ops/s", run.stdout, re.M)
+    # A B, then B A: each round alternates which side goes first
+    assert rounds == [("1", "A"), ("1", "B"), ("2", "B"), ("2", "A")]
+    assert re.search(r"^B/A mixed \(sqlite / postgres\): median [\d.]+, range", run.stdout, re.M)
