@@ -2,12 +2,14 @@
 figures they are compared with, and the DERIVA CLI on the same large put.
 
 Each round: the service's own 4-stream upload job, then ``hatrac-client put``
-of the same file; the service's large GET, then ``hatrac-client get`` into a
-file (verified by its SHA-256); 1 KiB PUTs by 8 load clients, then
-``hatrac-client put -r`` of a directory of as many small files (``--jobs
-8``); and, over HTTPS through an nginx TLS proxy (the DERIVA CLI speaks only
-https), ``deriva-hatrac-cli put`` of the large file beside ``hatrac-client
-put`` through the same proxy. The clients run as subprocesses, timed from
+of the same file (with its default per-chunk ``Content-MD5``, then without
+chunk digests, ``--chunk-digest none``, to show what they cost); the
+service's large GET, then ``hatrac-client get`` into a file (verified by
+its SHA-256); 1 KiB PUTs by 8 load clients, then ``hatrac-client put -r``
+of a directory of as many small files (``--jobs 8``); and, over HTTPS
+through an nginx TLS proxy (the DERIVA CLI speaks only https),
+``deriva-hatrac-cli put`` of the large file beside ``hatrac-client put``
+through the same proxy. The clients run as subprocesses, timed from
 start to exit (their start-up included), as a user would see them.
 
 The DERIVA CLI is taken from ``.venv-deriva`` (``scripts/bench.sh`` makes it;
@@ -168,7 +170,8 @@ def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
     dest = str(Path(context.workdir) / "client-get.bin")
 
     def plan(index: int) -> list[Step]:
-        paths = {k: f"{namespace}/{k}-r{index}" for k in ("job", "put", "deriva", "tls", "tree")}
+        names = ("job", "put", "nodigest", "deriva", "tls", "tree")
+        paths = {k: f"{namespace}/{k}-r{index}" for k in names}
 
         def cleanup():
             for path in paths.values():
@@ -192,6 +195,15 @@ def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
                 pids,
             ),
             context.step("client_put", client_put, url, paths["put"], context.source),
+            context.step(
+                "client_put_nodigest",
+                client_put,
+                url,
+                paths["nodigest"],
+                context.source,
+                "--chunk-digest",
+                "none",
+            ),
             context.step("svc_d", workloads.large_get, url, paths["put"], context.large, pids),
             context.step("client_get", client_get, url, paths["put"], dest, context.large),
             context.step("svc_a", small_puts),

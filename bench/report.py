@@ -34,6 +34,7 @@ WORKLOADS = (
     "worker_memory",
     "client_capacity",
     "i_client_put",
+    "i_client_put_nodigest",
     "i_client_get",
     "i_client_small_put",
     "i_client_vs_deriva",
@@ -108,6 +109,12 @@ def _client_rows(rounds) -> dict:
     return {
         "i_client_put": _row(
             series(rounds, "client_put", "svc_e4"), "MiB/s", "service upload job, 4 streams", 0.90
+        ),
+        # the same put without per-chunk digests (--chunk-digest none): what they cost
+        "i_client_put_nodigest": _row(
+            series(rounds, "client_put_nodigest", "svc_e4"),
+            "MiB/s",
+            "service upload job, 4 streams",
         ),
         "i_client_get": _row(
             series(rounds, "client_get", "svc_d"), "MiB/s", "service large GET", 0.90

@@ -14,10 +14,12 @@ almost as soon as the last byte lands. A keeper thread records the
 progress in the sidecar a few times a second. An interrupted get (a
 dropped connection is retried in place; a killed client is run again)
 fetches only what the sidecar does not list; whatever the sidecar says,
-the digest is checked over the whole file at the end. The file is synced
-once, after the last byte (a sync while writing stalls the writes), and
-only when the digest matches is it renamed to its final name: a file
-under that name is always complete.
+the digest is checked over the whole file at the end. The keeper also
+asks the kernel to start writing the file out (``sync_file_range``, which
+does not wait: an ``fdatasync`` while writing stalled the writes), so the
+one ``fdatasync`` after the last byte has little left to do; only when the
+digest matches is the file renamed to its final name: a file under that
+name is always complete.
 """
 
 from __future__ import annotations
@@ -241,8 +243,9 @@ class Download:
 
     def _keep(self) -> None:
         """Record in the sidecar how far each part is, every :data:`KEEP_EVERY`, until
-        the end (not synced: a killed client loses no write; after a crash, the
-        digest check refuses bytes that did not reach the disk)."""
+        the end, and start the write-out of what is written (the sidecar is not
+        synced: a killed client loses no write; after a crash, the digest check
+        refuses bytes that did not reach the disk)."""
         saved = None
         while True:
             with self.lock:
@@ -251,12 +254,35 @@ class Download:
                 received = list(self.received)
             if received != saved:
                 try:
+                    if not finished:
+                        start_writeback(self.fd, self.size)
                     self._save(received)
                     saved = received
                 except OSError:
                     pass  # the transfer reports its own failures; this is only for resuming
             if finished:
                 return
+
+
+_sync_file_range = None
+
+
+def start_writeback(fd: int, size: int) -> None:
+    """Ask the kernel to start writing the file's dirty pages out now, without
+    waiting (Linux ``sync_file_range``), so the final sync has less left."""
+    global _sync_file_range
+    if _sync_file_range is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            function = libc.sync_file_range
+            function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+            _sync_file_range = function
+        except (OSError, AttributeError):
+            _sync_file_range = False
+    if _sync_file_range:
+        _sync_file_range(fd, 0, size, 2)  # SYNC_FILE_RANGE_WRITE
 
 
 def fetch_range(

@@ -4,17 +4,18 @@
 ``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 is
 computed first and given as the job's ``content-sha256`` (so the server
 refuses to finalize other bytes); chunks are sent by ``streams`` threads,
-each with its ``Content-MD5``. Before creating a job, the client's open
-jobs on the target are asked for one of the same size and SHA-256; if there
-is one, its status's ``chunks-received`` (an extension of this server) says
-which chunks to skip. A server without that field gets every chunk again
-(chunk PUTs are idempotent), which is slower but safe.
+each read once into a reused buffer and sent from it with its
+``Content-MD5`` (or ``Content-SHA256``, or none: ``chunk_digest``). Before
+creating a job, the jobs this client remembers making (:mod:`.settings`)
+and those the server lists are asked for one of the same size and
+SHA-256; if there is one, its status's ``chunks-received`` (an extension
+of this server) says which chunks to skip. A server without that field
+gets every chunk again (chunk PUTs are idempotent), which is slower but
+safe.
 
-**get.** Bytes go to ``.NAME.hatrac-part`` beside the destination, with a
-small ``.json`` sidecar naming the version; an interrupted get resumes
-from the partial file's end with ``Range`` on the same version. The
-digest the server announced is checked over the whole file before it is
-renamed into place, so a file under its final name is always complete.
+**get.** :func:`get_file` finds the version and its digest (HEAD), then
+hands the transfer to :mod:`.download` (parallel ranged parts into a
+partial file, verified before the rename), or streams it to stdout.
 """
 
 from __future__ import annotations
