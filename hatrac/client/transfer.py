@@ -351,15 +351,18 @@ def get_file(
             fetch_range(conn, source, 0, size, size, deliver, got)
             out.flush()
             verify(digest, expected, target)
-            resumed_from = 0
+            resumed_from, parts, streams = 0, 1, 1
         else:
             download = Download(conn, source, size, dest, expected, streams, got, part_size)
             resumed_from = download.run(target)
+            parts, streams = download.count, download.streams
     return {
         "action": "get",
         "source": source,
         "target": dest,
         "size": size,
         "resumed-from": resumed_from,
+        "parts": parts,
+        "streams": streams,
         "verified": expected[0] if expected else None,
     }

@@ -173,6 +173,7 @@ def test_sigkill_mid_get_then_resume(hc, ns, tmp_path, streams):
     if streams > 1:  # several parts were under way at once
         assert sum(1 for count in kept if count) >= 2
     (result,) = hc.json("get", ns + "/obj", dest, *options)
+    assert (result["parts"], result["streams"]) == ((1, 1) if streams == 1 else (12, 3))
     assert result["resumed-from"] >= sum(kept)
     assert dest.read_bytes() == data and not partial.exists() and not sidecar.exists()
 

@@ -53,6 +53,7 @@ def test_get_follows_the_presigned_redirect_and_verifies(
         "get", namespace + "/big", dest, "--streams", streams, "--part-size", "128k"
     )
     assert result["verified"] == "sha256" and dest.read_bytes() == data
+    assert result["parts"] == (1 if streams == "1" else 5)
     sha256 = base64.b64encode(hashlib.sha256(data).digest()).decode()
     assert hc.json("stat", namespace + "/big")[0]["content-sha256"] == sha256
     # below the threshold: the bytes come through the service itself
