@@ -85,6 +85,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("s3_config", (dict, type(None)), None, "Settings of the amazons3 backend."),
     Setting(
+        "inline_max_size",
+        (int,),
+        65536,
+        "Bodies of a PUT up to this many bytes are kept in the database with their version "
+        "(one commit, no file); larger ones go to the storage backend. 0: never.",
+    ),
+    Setting(
         "overlay_backends",
         (list, type(None)),
         None,
@@ -342,6 +349,7 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 MINIMUM_PAYLOAD_LIMIT = 100 * 1024 * 1024
+MAXIMUM_INLINE_SIZE = 1024 * 1024
 
 
 class Config:
@@ -413,6 +421,11 @@ def _validate(values: dict) -> None:
         raise ConfigError(
             "config field 'max_request_payload_size' must be at least 104857600 (100 MiB), "
             "the size DERIVA clients send in one PUT"
+        )
+    if not 0 <= values["inline_max_size"] <= MAXIMUM_INLINE_SIZE:
+        raise ConfigError(
+            f"config field 'inline_max_size' must be between 0 and {MAXIMUM_INLINE_SIZE} "
+            "(1 MiB): inline bodies are held in memory while they are received"
         )
     if not 1 <= values["web_page_size"] <= 5000:
         raise ConfigError("config field 'web_page_size' must be between 1 and 5000")

@@ -69,6 +69,8 @@ class ObjectVersion:
     deleted: bool = False
     # set when this version was renamed away: the name and version it now has
     renamed_to: Optional[tuple[str, str]] = None
+    # the bytes of an inline version, when the query that found it fetched them
+    inline: Optional[bytes] = field(default=None, repr=False, compare=False)
 
     @property
     def etag(self) -> str:

@@ -31,6 +31,7 @@ from .browse import Browsing
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
 from .directory import Directory, Transaction
+from .directory.inline import InlineBytes
 from .directory.sql import CommitOutcomeUnknown, RetryTransaction
 from .ids import new_version_id
 from .metadata import VersionMetadata
@@ -82,6 +83,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         self.config = config
         self.directory = directory
         self.storage = storage
+        use_table = getattr(storage, "use_table", None)
+        if use_table is not None:  # small versions kept inline (storage/inline.py)
+            use_table(InlineBytes(directory))
 
     # -- authorization helpers ----------------------------------------------
     def firewall(self, client: Client, access: str) -> None:
@@ -375,6 +379,8 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         parents: bool = False,
         conditions: Preconditions = NO_CONDITIONS,
         version_id: Optional[str] = None,
+        length: Optional[int] = None,
+        body_sent: bool = False,
     ) -> ObjectVersion:
         """Store a body as a new version of ``name`` (creating the object if needed).
 
@@ -383,17 +389,42 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         migrations, clients with a ``version_import_roles`` role only) binds
         the version under that id instead of a new one: 409 if the object
         has or had a version of that id.
+
+        ``length`` is the declared length of the body, and ``body_sent`` says the
+        client sends it without waiting to be told to (no ``Expect: 100-continue``).
+        A body that small enough to be kept inline (see storage/inline.py) is then
+        read before anything is checked, and the version is authorized and bound
+        in one write transaction, with its bytes; errors are the same, in the same
+        order (authorization first), as when it is checked before the body is read.
         """
         if version_id is not None:
             self.require_version_import(client)
-        self.check_put_object(client, name, parents, conditions)
+        inline = (
+            body_sent
+            and length is not None
+            and length <= self.storage.inline_max_size
+            and name != ROOT
+        )
+        if inline:
+            self.firewall(client, "create")  # costs no round trip
+            options = {"inline": True}
+        else:
+            self.check_put_object(client, name, parents, conditions)
+            options = {}
         key = new_version_id()
         version = version_id or key
-        staged = self.storage.stage(self.storage.key_for(name, key), blocks)
+        try:
+            staged = self.storage.stage(self.storage.key_for(name, key), blocks, **options)
+        except Exception:
+            if inline:  # a refused client hears that first, as on the other path
+                self.check_put_object(client, name, parents, conditions)
+            raise
         try:
             verify_digests(metadata, staged.digests.md5_b64, staged.digests.sha256_b64)
         except BaseException:
             self.storage.discard(staged)
+            if inline:
+                self.check_put_object(client, name, parents, conditions)
             raise
         metadata = dict(metadata)
         metadata["content-md5"] = staged.digests.md5_b64
@@ -409,6 +440,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             parents,
             conditions,
             given_id=version_id is not None,
+            inline=staged.inline,
         )
 
     def require_version_import(self, client: Client) -> None:
@@ -433,11 +465,14 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         conditions: Preconditions = NO_CONDITIONS,
         also: Optional[Callable[[Transaction], None]] = None,
         given_id: bool = False,
+        inline: Optional[bytes] = None,
     ) -> ObjectVersion:
         """Record durable bytes as a new version; deletes the bytes if that fails.
 
         ``also(tx)`` runs in the same transaction (an upload job is consumed there).
         ``given_id``: the version id came from the client, so it may be taken.
+        ``inline``: the bytes themselves, stored with the version (then nothing
+        outside the transaction needs reclaiming if it fails).
         """
 
         def work(tx: Transaction) -> ObjectVersion:
@@ -455,9 +490,12 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
                 )
             if also is not None:
                 also(tx)
+            acls = self._creator_acls(client)
             return tx.create_version(
-                target.id, version, size, storage_key, metadata, self._creator_acls(client), now
+                target.id, version, size, storage_key, metadata, acls, now, inline
             )
+
+        stored = [] if inline is not None else [storage_key]  # bytes outside the transaction
 
         try:
             # READ COMMITTED with the names-table lock above: binding versions in one
@@ -478,10 +516,10 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
                 ) from None
             if made is not None:
                 return made
-            self._reclaim([storage_key])
+            self._reclaim(stored)
             raise
         except BaseException:
-            self._reclaim([storage_key])
+            self._reclaim(stored)
             raise
 
     @staticmethod

@@ -157,9 +157,8 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
         response.headers["Content-Length"] = str(length)
         return response
 
-    body = call.model.storage.open(
-        version.storage_key,
-        version.size,
+    body = call.model.storage.open_version(
+        version,
         start,
         length,
         content_type=headers["Content-Type"],
@@ -274,8 +273,19 @@ def put_object(call: Call, parents: bool, version_id: Optional[str] = None) -> R
     metadata = object_metadata()
     conditions = parse_preconditions(request.headers)
     blocks = read_blocks(body_stream(request.environ, length, request.stream), length, limit)
+    # without Expect: 100-continue the client sends its body at once: a small one
+    # is then stored with its version in one transaction (see Hatrac.put_object)
+    body_sent = request.headers.get("Expect", "").strip().lower() != "100-continue"
     version = call.model.put_object(
-        call.client, call.path.name, blocks, metadata, parents, conditions, version_id
+        call.client,
+        call.path.name,
+        blocks,
+        metadata,
+        parents,
+        conditions,
+        version_id,
+        length=length,
+        body_sent=body_sent,
     )
     url = call.url(version.name, version.version)
     return render.created(url, {"ETag": version.etag, "Content-Location": url})

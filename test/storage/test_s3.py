@@ -57,6 +57,7 @@ def make_app(moto, tmp_path, s3_config, **overrides):
         "root_acls": ROOT,
         "storage_backend": "amazons3",
         "s3_config": s3_config,
+        "inline_max_size": 0,  # these tests are about the bytes in S3
     }
     config.update(overrides)
     app = hatrac.create_app(config)

@@ -183,6 +183,25 @@ MIGRATIONS: list[Migration] = [
             upstream_name TEXT NOT NULL
         )""",
     ),
+    # small versions kept inline (hatrac/model/storage/inline.py): their bytes,
+    # by storage key, written in the transaction that binds the version
+    Migration(
+        "inline-bytes-1",
+        postgres=(
+            """CREATE TABLE inline_bytes (
+            storage_key TEXT PRIMARY KEY,
+            data BYTEA NOT NULL,
+            created DOUBLE PRECISION NOT NULL
+        )""",
+        ),
+        sqlite=(
+            """CREATE TABLE inline_bytes (
+            storage_key TEXT PRIMARY KEY,
+            data BLOB NOT NULL,
+            created REAL NOT NULL
+        )""",
+        ),
+    ),
 ]
 
 

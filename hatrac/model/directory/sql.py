@@ -25,6 +25,7 @@ from ...urls import ROOT
 from ..credentials import pending
 from ..resources import NAMESPACE, Name, ObjectVersion, Resolved
 from . import accounts
+from . import inline as inline_sql
 from .schema import migrate
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ _VERSION_COLUMNS = (
     "v.content_md5, v.content_sha256, v.content_disposition, v.acls, v.created, v.deleted, "
     "v.renamed_to_name, v.renamed_to_version"
 )
+# a version read that also fetches the bytes of an inline version (one row)
+_VERSION_COLUMNS_WITH_DATA = f"{_VERSION_COLUMNS}, {inline_sql.DATA_COLUMN}"
 
 
 class CommitOutcomeUnknown(ServiceUnavailable):
@@ -112,6 +115,7 @@ def _version_row(row) -> ObjectVersion:
         created=row[11],
         deleted=bool(row[12]),
         renamed_to=(row[13], row[14]) if row[13] is not None else None,
+        inline=inline_sql.as_bytes(row[15]) if len(row) > 15 else None,
     )
 
 
@@ -242,10 +246,10 @@ class Transaction:
         """:meth:`resolve`, plus the current version when the name is an object, in
         one round trip (the hot path of a GET)."""
         rows = self._rows_with_credential(
-            f"SELECT {_NAME_COLUMNS_OF_N}, {_VERSION_COLUMNS} FROM names n "
+            f"SELECT {_NAME_COLUMNS_OF_N}, {_VERSION_COLUMNS_WITH_DATA} FROM names n "
             "LEFT JOIN versions v ON n.name = %s AND v.id = ("
             "SELECT max(c.id) FROM versions c WHERE c.name_id = n.id AND NOT c.deleted) "
-            f"WHERE n.name IN ({_placeholders(len(chain))})",
+            f"{inline_sql.DATA_JOIN} WHERE n.name IN ({_placeholders(len(chain))})",
             [name, *chain],
         )
         current = None
@@ -326,13 +330,22 @@ class Transaction:
         metadata: dict,
         acls: dict,
         now: float,
+        inline: Optional[bytes] = None,
     ) -> ObjectVersion:
-        row = self.one(
+        """Bind a version; ``inline``: its bytes, stored in this transaction too."""
+        statement = (
             "INSERT INTO versions (name_id, version, size, storage_key, content_type, "
             "content_md5, content_sha256, content_disposition, acls, created, deleted) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING id, (SELECT name FROM names WHERE id = versions.name_id)",
+            "RETURNING id, (SELECT name FROM names WHERE id = versions.name_id)"
+        )
+        front: tuple = ()
+        if inline is not None:
+            statement, front = inline_sql.insert_with(self, statement, storage_key, inline, now)
+        row = self.one(
+            statement,
             (
+                *front,
                 name_id,
                 version,
                 size,
@@ -371,10 +384,11 @@ class Transaction:
         return _version_row(row) if row else None
 
     def get_version(self, name_id: int, version: str) -> Optional[ObjectVersion]:
-        """A version by its id (deleted ones included, so callers can tell)."""
+        """A version by its id (deleted ones included, so callers can tell), with the
+        bytes of an inline version."""
         row = self.one(
-            f"SELECT {_VERSION_COLUMNS} FROM versions v JOIN names n ON n.id = v.name_id "
-            "WHERE v.name_id = %s AND v.version = %s",
+            f"SELECT {_VERSION_COLUMNS_WITH_DATA} FROM versions v JOIN names n ON n.id = v.name_id "
+            f"{inline_sql.DATA_JOIN} WHERE v.name_id = %s AND v.version = %s",
             (name_id, version),
             prepared=True,
         )

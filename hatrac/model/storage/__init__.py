@@ -1,7 +1,9 @@
 """Storage backends: where the bytes of object versions live.
 
 The interface is :class:`~hatrac.model.storage.base.Storage`;
-:func:`open_storage` builds the backend a configuration names.
+:func:`open_storage` builds the backend a configuration names, wrapped in
+:class:`~hatrac.model.storage.inline.InlineStorage` (small versions inline in
+the database).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from typing import Optional
 
 from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError, read_blocks
+from .inline import InlineStorage
 
 
 def open_storage(config) -> Storage:
@@ -22,13 +25,15 @@ def open_storage(config) -> Storage:
         if path and not os.path.isabs(path):  # relative to the data directory
             entry["storage_path"] = os.path.join(config.data_directory, path)
         overlay.append(entry)
-    return build_storage(
+    large = build_storage(
         config.storage_backend,
         storage_path=config.storage_path,
         s3_config=config.s3_config,
         overlay_backends=overlay,
         service_prefix=config.service_prefix,
     )
+    # always wrapped: versions stored inline stay readable with inline_max_size 0
+    return InlineStorage(large, config.inline_max_size)
 
 
 def build_storage(
@@ -90,6 +95,7 @@ __all__ = [
     "Body",
     "ChunkReceipt",
     "Digests",
+    "InlineStorage",
     "Staged",
     "Storage",
     "StorageError",

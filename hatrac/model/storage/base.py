@@ -139,6 +139,9 @@ class Staged:
     size: int
     digests: Digests
     handle: Any = None
+    # small bodies kept inline (see storage/inline.py): the bytes, which the
+    # model writes into the directory with the version
+    inline: Optional[bytes] = None
 
 
 @dataclass
@@ -167,6 +170,13 @@ class Storage(ABC):
     """A store of immutable byte sequences addressed by key."""
 
     name = "abstract"
+    # largest body kept inline in the directory (0: none; see storage/inline.py)
+    inline_max_size = 0
+
+    @staticmethod
+    def is_inline(key: str) -> bool:
+        """Whether the bytes of ``key`` are kept in the directory (never, by default)."""
+        return False
 
     def key_for(self, name: Optional[str], key: str) -> str:
         """The storage key for new bytes of object ``name``, from a fresh unique ``key``.
@@ -211,6 +221,12 @@ class Storage(ABC):
         be told; a backend that answers with a redirect makes the other end
         send them.
         """
+
+    def open_version(
+        self, version: Any, start: int = 0, length: Optional[int] = None, **kwargs: Any
+    ) -> Body:
+        """:meth:`open` for a version the directory returned (which may carry its bytes)."""
+        return self.open(version.storage_key, version.size, start, length, **kwargs)
 
     @abstractmethod
     def delete(self, key: str) -> None:
