@@ -24,6 +24,7 @@ from typing import Any, Iterator, Optional
 from ..config import ConfigError, StartupError, load_config
 from ..model.directory import directory_from_config
 from ..model.directory.schema import pending_migrations
+from ..model.directory.inline import InlineBytes
 from ..model.storage import StorageError, open_storage
 from ..urls import ROOT, resource_url
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
@@ -333,6 +334,7 @@ def _open(config):
         directory.initialize(config.root_acls)
     except Exception as error:
         raise StartupError(database_failure(config, error)) from error
+    storage.use_table(InlineBytes(directory))  # small versions are kept in the database
     return storage, directory
 
 

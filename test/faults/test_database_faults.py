@@ -50,8 +50,10 @@ def test_killed_connections_are_replaced(client, app, postgres):
 
 @pytest.mark.parametrize("backends", PG, indirect=True)
 @pytest.mark.parametrize("committed", [False, True])
-def test_commit_with_unknown_outcome(client, app, postgres, monkeypatch, committed):
-    storage = app.extensions["hatrac"].storage
+@pytest.mark.parametrize("payload", [b"payload", b"p" * 70_000], ids=["inline", "file"])
+def test_commit_with_unknown_outcome(client, app, postgres, monkeypatch, committed, payload):
+    state = app.extensions["hatrac"]
+    storage = state.storage
     original = PostgresDatabase.commit
     armed = {"on": True}
 
@@ -66,15 +68,18 @@ def test_commit_with_unknown_outcome(client, app, postgres, monkeypatch, committ
         original(conn) if not committed else conn.cursor().execute("SELECT 1")
 
     monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(breaking_commit))
-    reply = client.put("/hatrac/unsure", data=b"payload", user="alice")
+    reply = client.put("/hatrac/unsure", data=payload, user="alice")
     monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(original))
     assert not armed["on"], "the fault was not injected"
     versions = client.get("/hatrac/unsure;versions", user="alice")
     stored = sorted(p.name for p in storage.objects.glob("*/*/*"))
+    stored += [
+        row[0] for row in state.directory.run(lambda tx: tx.all("SELECT * FROM inline_bytes"))
+    ]
     if committed:
         assert reply.status == 201, reply.text
         assert versions.json() == [reply.headers["Location"]]
-        assert client.get("/hatrac/unsure", user="alice").body == b"payload"
+        assert client.get("/hatrac/unsure", user="alice").body == payload
         assert len(stored) == 1
     else:
         assert reply.status == 503, reply.text

@@ -29,6 +29,14 @@ def test_dry_run_reports_what_delete_removes(tmp_path, capsys):
     config_file.write_text(json.dumps(config))
     app = hatrac.create_app(str(config_file))
     storage = app.extensions["hatrac"].storage
+    # inline bytes no version refers to (their version was deleted, reclaiming failed)
+    app.extensions["hatrac"].directory.run(
+        lambda tx: tx.execute(
+            "INSERT INTO inline_bytes (storage_key, data, created) VALUES (%s, %s, %s)",
+            ("inline:01ORPHANINLINE00000000000", b"deleted", WEEK_AGO),
+        ),
+        write=True,
+    )
     app.extensions["hatrac"].close()
     # what killed PUTs, an uncommitted version and a crashed job cancellation leave
     planted = []
@@ -51,9 +59,9 @@ def test_dry_run_reports_what_delete_removes(tmp_path, capsys):
     dry = _gc(capsys, config_file)
     assert all(path.exists() for path in planted)
     done = _gc(capsys, config_file, "--delete")
-    assert dry["orphans"]["would_remove"] == done["orphans"]["removed"] == 4
+    assert dry["orphans"]["would_remove"] == done["orphans"]["removed"] == 5
     assert dry["orphans"]["by_category"] == done["orphans"]["by_category"]
-    assert dry["orphans"]["by_category"] == {"temp_files": 3, "objects": 1}
+    assert dry["orphans"]["by_category"] == {"temp_files": 3, "objects": 1, "inline": 1}
     assert dry["orphans"]["keys"] == done["orphans"]["keys"]
     assert dry["upload_jobs"]["lost_storage"] == done["upload_jobs"]["lost_storage"] == 1
     assert not any(path.exists() for path in planted)

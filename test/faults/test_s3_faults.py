@@ -81,6 +81,7 @@ def relayed(moto, tmp_path):
             "data_directory": str(tmp_path / "data"),
             "storage_backend": "amazons3",
             "s3_config": s3_config,
+            "inline_max_size": 0,  # these faults are S3's: every byte goes there
             "root_acls": {"owner": ["admin"], "subtree-owner": ["*"]},
         }
     )
