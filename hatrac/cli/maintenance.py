@@ -23,8 +23,8 @@ from typing import Any, Iterator, Optional
 
 from ..config import ConfigError, StartupError, load_config
 from ..model.directory import directory_from_config
-from ..model.directory.schema import pending_migrations
 from ..model.directory.inline import InlineBytes
+from ..model.directory.schema import pending_migrations
 from ..model.storage import StorageError, open_storage
 from ..urls import ROOT, resource_url
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
