@@ -83,9 +83,11 @@ def test_every_s3_version_url_answers_as_upstream(s3_site):
 def test_s3_current_versions_and_new_writes(s3_site):
     client = s3_site["client"]
     assert client.get("/hatrac/proj/deep/obj").body == b"version 2"
-    put = client.put("/hatrac/proj/new", user="alice", data=b"written after the switch")
+    # larger than inline_max_size, so that its bytes go to the bucket
+    written = b"written after the switch " * 3000
+    put = client.put("/hatrac/proj/new", user="alice", data=written)
     assert put.status == 201, put.text
-    assert client.get("/hatrac/proj/new").body == b"written after the switch"
+    assert client.get("/hatrac/proj/new").body == written
     # ours go under a prefix of their own, never among upstream's keys
     keys = [
         k["Key"]
