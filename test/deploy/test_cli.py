@@ -23,7 +23,8 @@ NS = {"Content-Type": "application/x-hatrac-namespace"}
 @pytest.fixture
 def config_file(tmp_path, make_config) -> Path:
     path = tmp_path / "hatrac_config.json"
-    path.write_text(json.dumps(make_config()))
+    # bytes in the backend (tampered with on disk below); inline bytes: test/storage/test_inline.py
+    path.write_text(json.dumps(make_config(inline_max_size=0)))
     return path
 
 
