@@ -25,6 +25,7 @@ name is always complete.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import threading
@@ -33,6 +34,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable, Optional
 
 import requests
+import urllib3
 
 from .hashing import b64
 from .http import Connection, HatracError
@@ -45,6 +47,14 @@ READ_BLOCK = 1024 * 1024
 HASH_BLOCK = 4 * MiB
 KEEP_EVERY = 0.2  # seconds between records of the progress in the sidecar
 FORMAT = 2  # of the sidecar; another format (an older client's) starts over
+# what a body read raises when the connection drops (http.client: IncompleteRead)
+BROKEN = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+    ValueError,
+)
 
 
 def verify(digest, expected, target: RemotePath) -> None:
@@ -320,7 +330,7 @@ def fetch_range(
                     return
                 try:
                     count = reader(view[: min(READ_BLOCK, end - offset)])
-                except (requests.RequestException, OSError, ValueError) as error:
+                except BROKEN as error:
                     broken = error
                     break
                 if not count:
@@ -347,7 +357,7 @@ def fetch_range(
 def _more(reader, view: memoryview) -> bool:
     try:
         return bool(reader(view[:1]))
-    except (requests.RequestException, OSError, ValueError):
+    except BROKEN:
         return False
 
 

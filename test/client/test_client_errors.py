@@ -412,3 +412,71 @@ def test_a_session_past_its_own_expiry_says_log_in_again(
     finally:
         short.server.stop()
         short.accounts.directory.close()
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the server that drops one connection (both ways, no
+    goodbye) once it has carried ``cut`` bytes towards the client."""
+
+    def __init__(self, upstream_port: int, cut: int):
+        import socket
+
+        self.upstream_port = upstream_port
+        self.cut = cut
+        self.cuts = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source, sink, downstream: bool) -> None:
+        carried = 0
+        try:
+            while block := source.recv(65536):
+                if downstream and self.cuts == 0 and carried + len(block) > self.cut:
+                    self.cuts += 1
+                    sink.sendall(block[: self.cut - carried])
+                    break
+                sink.sendall(block)
+                carried += len(block)
+        except OSError:
+            pass
+        for end in (source, sink):  # shutdown: the other thread's recv holds the socket
+            try:
+                end.shutdown(2)
+                end.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("streams", ["1", "3"])
+def test_a_connection_dropped_mid_body_is_resumed_in_place(live, alice, tmp_path, streams):
+    data = os.urandom(1024 * 1024)
+    (tmp_path / "obj").write_bytes(data)
+    assert alice("mkdir", f"t:/cut{streams}")[0] == 0
+    assert alice("put", tmp_path / "obj", f"t:/cut{streams}/obj")[0] == 0
+    assert alice("acl", "set", f"t:/cut{streams}/obj", "subtree-read", "*")[0] == 0
+    proxy = CuttingProxy(live.server.port, 300_000)
+    try:
+        url = f"http://127.0.0.1:{proxy.port}/hatrac/cut{streams}/obj"
+        dest = tmp_path / "fetched"
+        options = ("--streams", streams, "--part-size", "256k", "--retry-wait", "0.01")
+        (result,) = alice.json("get", url, dest, *options)
+    finally:
+        proxy.close()
+    assert proxy.cuts == 1  # the connection was dropped, mid-body, once
+    assert result["verified"] == "sha256" and dest.read_bytes() == data
