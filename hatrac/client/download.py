@@ -322,6 +322,12 @@ def fetch_range(
                 f"the server ignored Range on {source}; cannot resume or fetch in parallel "
                 "(try --streams 1)"
             )
+        if response.status_code == 206 and not _range_starts_at(response, offset):
+            response.close()
+            raise HatracError(
+                f"the server answered Range bytes={offset}- on {source} with "
+                f"{response.headers.get('Content-Range')!r}"
+            )
         reader = _body_reader(response)
         broken = None
         try:
@@ -352,6 +358,14 @@ def fetch_range(
                 what = f"broke off: {broken}" if broken else f"ended at {offset} of {size} bytes"
                 raise HatracError(f"the download of {source} {what}")
             time.sleep(min(conn.retry_wait * attempts, conn.max_retry_wait))
+
+
+def _range_starts_at(response: requests.Response, offset: int) -> bool:
+    """Whether a 206's ``Content-Range: bytes A-B/N`` starts at ``offset``."""
+    value = response.headers.get("Content-Range", "")
+    unit, _, rest = value.partition(" ")
+    start = rest.split("-", 1)[0]
+    return unit.lower() == "bytes" and start.isdigit() and int(start) == offset
 
 
 def _more(reader, view: memoryview) -> bool:
