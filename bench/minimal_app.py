@@ -6,15 +6,21 @@ on top of this (routing, auth, database, storage) is what the ratio measures.
 ``PUT /sink`` reads a body and drops it: how fast a PUT body can get through
 gunicorn's (pure Python) request body reader at all. ``PUT /file`` reads a
 body in 1 MiB blocks, writes it to a file and fsyncs it before answering:
-the fair ceiling of a durable large PUT through a Python WSGI service.
+the fair ceiling of a durable large PUT through a Python WSGI service. Its
+files are kept (``sink-*.bin`` in the app's directory, removed by the
+benchmark when the round ends), as the service keeps the objects it stores:
+an unlinked file would hand its just-written blocks to the next writer, which
+this machine's virtual disk writes 2-4x faster (docs/benchmark.md).
 """
 
+import itertools
 import os
 import threading
 
 from flask import Flask, Response, request
 
 BODY = b"x" * 1024
+_serial = itertools.count()
 
 
 def create_app() -> Flask:
@@ -41,7 +47,7 @@ def create_app() -> Flask:
     def file() -> Response:
         """Read a body in 1 MiB blocks into a file, fsync it, answer: a durable PUT's floor."""
         stream = request.environ["wsgi.input"]
-        path = f"sink-{os.getpid()}-{threading.get_ident()}.bin"
+        path = f"sink-{os.getpid()}-{threading.get_ident()}-{next(_serial)}.bin"
         total = 0
         try:
             with open(path, "wb") as out:
@@ -53,8 +59,9 @@ def create_app() -> Flask:
                     total += len(block)
                 out.flush()
                 os.fsync(out.fileno())
-        finally:
+        except BaseException:
             os.unlink(path)
+            raise
         return Response(f"{total}\n", status=201, mimetype="text/plain")
 
     return app
