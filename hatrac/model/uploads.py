@@ -28,6 +28,8 @@ sweep, which any worker runs at most once a minute, and ``hatrac gc-jobs``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import threading
 import time
@@ -50,7 +52,7 @@ from .directory import uploads as sql
 from .directory.uploads import JobRow
 from .ids import new_version_id
 from .resources import Name, ObjectVersion
-from .storage import ChunkReceipt, Digests
+from .storage import ChunkReceipt
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,11 @@ class UploadJobs:
     def _job_for(self, tx: Transaction, client: Client, name: str, job: str) -> JobRow:
         """The open job, if this client may use it (its creator; or anyone, for
         a job created anonymously, whose unguessable URL is the capability)."""
-        found = sql.get_job(tx, name, job)
+        return self._usable_job(sql.get_job(tx, name, job), client, name, job)
+
+    @staticmethod
+    def _usable_job(found: Optional[JobRow], client: Client, name: str, job: str) -> JobRow:
+        """The job row just read, if it exists and this client may use it (else 404)."""
         if found is None:
             raise NotFound(
                 f"The upload job {job} of {name} does not exist (finalized, cancelled "
@@ -206,7 +212,9 @@ class UploadJobs:
         """Store chunk ``index`` of a job (idempotent)."""
 
         def check(tx: Transaction) -> tuple[JobRow, bool]:
-            found = self._job_for(tx, client, name, job)
+            # the job and whether this chunk is recorded, in one round trip
+            row, recorded = sql.get_job_and_chunk(tx, name, job, index)
+            found = self._usable_job(row, client, name, job)
             if index >= found.chunk_count:
                 raise Conflict(
                     f"Chunk {index} is past the end of this job, which has "
@@ -218,7 +226,7 @@ class UploadJobs:
                     f"Chunk {index} must be exactly {expected} bytes; the request declares "
                     f"{declared_length}."
                 )
-            return found, sql.chunk_recorded(tx, found.id, index)
+            return found, recorded
 
         def start(tx: Transaction) -> None:
             # from here until it is recorded again, the chunk counts as missing
@@ -232,7 +240,10 @@ class UploadJobs:
         if recorded or found.last_activity < time.time() - ACTIVITY_GRANULARITY_SECS:
             self.directory.run(start, write=True, serializable=False)
         expected = found.chunk_size(index)
-        hashing = Digests() if digests else None
+        claimed = {field: value for field, value in (digests or {}).items() if value is not None}
+        # hash only what the client claims, and only when the backend does not hash
+        # the chunk anyway (S3 spools and hashes every part): never twice
+        hashing = _ChunkHashes(claimed) if claimed and not self.storage.hashes_chunks else None
         checked = _exact_blocks(blocks, expected, index, hashing)
         receipt = self.storage.write_chunk(
             found.job, found.storage_state, index, index * found.chunk_length, checked
@@ -240,18 +251,17 @@ class UploadJobs:
         if receipt.size != expected:
             raise BadRequest(f"Chunk {index} must be exactly {expected} bytes; got {receipt.size}.")
         if hashing is not None:
-            for field, actual in (
-                ("content-md5", hashing.md5_b64),
-                ("content-sha256", hashing.sha256_b64),
-            ):
-                claimed = (digests or {}).get(field)
-                if claimed is not None and claimed != actual:
-                    raise BadRequest(
-                        f"The {field} of chunk {index} ({claimed}) does not match the bytes "
-                        f"received ({actual}); resend the chunk."
-                    )
-            receipt.md5_b64 = receipt.md5_b64 or hashing.md5_b64
-            receipt.sha256_b64 = receipt.sha256_b64 or hashing.sha256_b64
+            receipt.md5_b64 = receipt.md5_b64 or hashing.b64("content-md5")
+            receipt.sha256_b64 = receipt.sha256_b64 or hashing.b64("content-sha256")
+        for field, actual in (
+            ("content-md5", receipt.md5_b64),
+            ("content-sha256", receipt.sha256_b64),
+        ):
+            if field in claimed and claimed[field] != actual:
+                raise BadRequest(
+                    f"The {field} of chunk {index} ({claimed[field]}) does not match the bytes "
+                    f"received ({actual}); resend the chunk."
+                )
 
         def finish(tx: Transaction) -> None:
             now = time.time()
@@ -430,8 +440,27 @@ class UploadJobs:
             logger.exception("the upload-job sweep failed; it will run again later")
 
 
+class _ChunkHashes:
+    """The digests a client claimed for a chunk (MD5, SHA-256 or both), computed as
+    its blocks pass; a digest not claimed is not computed."""
+
+    _KINDS = {"content-md5": hashlib.md5, "content-sha256": hashlib.sha256}
+
+    def __init__(self, claimed: dict):
+        self._hashes = {field: self._KINDS[field]() for field in claimed if field in self._KINDS}
+
+    def update(self, block: bytes) -> None:
+        for digest in self._hashes.values():
+            digest.update(block)
+
+    def b64(self, field: str) -> str:
+        """The base64 digest of ``field``, or "" when it was not claimed."""
+        digest = self._hashes.get(field)
+        return base64.b64encode(digest.digest()).decode("ascii") if digest else ""
+
+
 def _exact_blocks(
-    blocks: Iterable[bytes], expected: int, index: int, digests: Optional[Digests]
+    blocks: Iterable[bytes], expected: int, index: int, digests: Optional[_ChunkHashes]
 ) -> Iterator[bytes]:
     """Pass blocks through, refusing more than ``expected`` bytes, hashing on request."""
     total = 0

@@ -240,6 +240,31 @@ def test_per_chunk_digests(client, ns):
     assert client.put(job + "/1", user="alice", data=b"5678", headers=malformed).status == 400
 
 
+def test_chunk_digests_are_computed_once_and_only_when_claimed(client, ns, app, monkeypatch):
+    """The model hashes a chunk only for the digests the client claims, and not at
+    all when the backend hashes every chunk anyway (S3): never the same bytes twice."""
+    import hatrac.model.uploads as uploads
+
+    made = []
+
+    class Recording(uploads._ChunkHashes):
+        def __init__(self, claimed):
+            made.append(sorted(claimed))
+            super().__init__(claimed)
+
+    monkeypatch.setattr(uploads, "_ChunkHashes", Recording)
+    hashes_itself = app.extensions["hatrac"].storage.hashes_chunks
+    job = open_job(client, ns + "/obj", b"123456789012")
+    assert client.put(job + "/0", user="alice", data=b"1234").status == 204
+    md5_only = {"Content-MD5": b64md5(b"5678")}
+    assert client.put(job + "/1", user="alice", data=b"5678", headers=md5_only).status == 204
+    wrong = {"Content-MD5": b64md5(b"nope")}
+    reply = client.put(job + "/2", user="alice", data=b"9012", headers=wrong)
+    assert reply.status == 400 and "content-md5" in reply.text
+    assert made == ([] if hashes_itself else [["content-md5"], ["content-md5"]])
+    assert client.get(job, user="alice").json()["chunks-received"] == [0, 1]
+
+
 def test_get_on_chunk_is_405(client, ns):
     job = open_job(client, ns + "/obj", b"1234")
     reply = client.get(job + "/0", user="alice")

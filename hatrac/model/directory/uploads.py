@@ -119,6 +119,19 @@ def get_job(tx, name: str, job: str) -> Optional[JobRow]:
     return _job(row) if row else None
 
 
+def get_job_and_chunk(tx, name: str, job: str, index: int) -> tuple[Optional[JobRow], bool]:
+    """:func:`get_job`, and whether chunk ``index`` of it is recorded: one statement."""
+    row = tx.one(
+        f"SELECT {_JOB_COLUMNS}, EXISTS (SELECT 1 FROM upload_chunks AS c "
+        "WHERE c.job_id = upload_jobs.id AND c.chunk = %s) "
+        "FROM upload_jobs WHERE job = %s AND name = %s AND state = %s",
+        (index, job, name, OPEN),
+    )
+    if not row:
+        return None, False
+    return _job(row[:-1]), bool(row[-1])
+
+
 def jobs_of(tx, name: str, owner: Optional[str]) -> list[JobRow]:
     """The open jobs ``owner`` has on ``name``, oldest first."""
     rows = tx.all(
@@ -135,11 +148,6 @@ def touch_job(tx, job_id: int, now: float) -> bool:
         "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND state = %s RETURNING id",
         (now, job_id, OPEN),
     )
-    return row is not None
-
-
-def chunk_recorded(tx, job_id: int, index: int) -> bool:
-    row = tx.one("SELECT 1 FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
     return row is not None
 
 

@@ -46,6 +46,10 @@ class OverlayStorage(Storage):
     def discard(self, staged: Staged) -> None:
         self.first.discard(staged)
 
+    @property
+    def hashes_chunks(self) -> bool:  # type: ignore[override]
+        return self.first.hashes_chunks
+
     def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
         return self.first.create_job(job_key, size, chunk_length)
 

@@ -237,6 +237,7 @@ class S3Storage(Storage):
     """Bytes as objects in S3 buckets chosen by name prefix."""
 
     name = "amazons3"
+    hashes_chunks = True  # a part is spooled and hashed before it is sent
 
     def __init__(self, s3_config: dict, service_prefix: str = "/hatrac"):
         try:
