@@ -14,6 +14,7 @@ real file object, so the WSGI server can use sendfile.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -22,7 +23,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from . import hashahead
 from .base import (
@@ -37,6 +38,29 @@ from .base import (
 from .jobs import ChunkInterrupted, JobGone, hash_file
 
 WRITEBACK_STEP = 32 * 1024 * 1024
+# a chunk being written asks the kernel to start writing out every this many bytes
+CHUNK_WRITEBACK_STEP = 2 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of dirty pages, do not wait
+
+
+def _sync_file_range() -> Optional[Callable[[int, int, int], None]]:
+    """``sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)`` from the C
+    library (Linux), or None elsewhere. Python's os module does not offer it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+
+    def start(fd: int, offset: int, length: int) -> None:
+        function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a hint: errors come at fsync
+
+    return start
+
+
+start_writeback = _sync_file_range()
 
 
 class EarlyWriteback:
@@ -321,13 +345,18 @@ class FilesystemStorage(Storage):
             with range_lock(fd, offset, int(state) if state.isdigit() else 0):
                 # logged before any byte changes, so hash-ahead and finalize can tell
                 hashahead.append_record(path, hashahead.STARTED, index)
-                written = 0
+                written = flushed = 0
                 for block in blocks:
                     view = memoryview(block)
                     while view:
                         count = os.pwrite(fd, view, offset + written)
                         written += count
                         view = view[count:]
+                    if start_writeback is not None and written - flushed >= CHUNK_WRITEBACK_STEP:
+                        # the disk writes the chunk while the rest of it arrives, so
+                        # the fdatasync below has only its tail (and metadata) left
+                        start_writeback(fd, offset + flushed, written - flushed)
+                        flushed = written
                 # a chunk acknowledged to the client must survive a crash
                 os.fdatasync(fd)
                 hashahead.append_record(path, hashahead.DONE, index)
