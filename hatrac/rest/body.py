@@ -30,8 +30,12 @@ DIRECT_AFTER = 256 * 1024  # smaller bodies gain nothing worth the special path
 class SocketBody:
     """``read(size)`` of a gunicorn request body, straight from the socket."""
 
-    def __init__(self, body: Any, counter: Any = None):
+    def __init__(self, body: Any, counter: Any = None, reuse: bool = False):
         self._body = body
+        # reuse: one buffer for every block, each block (a memoryview) valid only
+        # until the next read; for consumers that are done with a block by then
+        self._reuse = reuse
+        self._buffer: Optional[bytearray] = None
         self._reader = body.reader
         self._unreader = body.reader.unreader
         self._sock = self._unreader.sock
@@ -43,16 +47,23 @@ class SocketBody:
             held = held[:left]
         self._held = memoryview(held)
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int = -1) -> Any:
         """Up to ``size`` bytes (fewer only at the end of the body)."""
         left = self._reader.length
         size = left if size is None or size < 0 else min(size, left)
         if size <= 0:
             return b""
-        # a fresh buffer per block, never changed once returned (so a hashing
-        # thread may still read it while the next block is received)
-        buffer = bytearray(size)
-        view = memoryview(buffer)
+        if self._reuse:
+            # no allocation (and zero-filling of fresh memory) per block
+            if self._buffer is None or len(self._buffer) < size:
+                self._buffer = bytearray(size)
+            buffer = self._buffer
+            view = memoryview(buffer)[:size]
+        else:
+            # a fresh buffer per block, never changed once returned (so a hashing
+            # thread may still read it while the next block is received)
+            buffer = bytearray(size)
+            view = memoryview(buffer)
         filled = min(len(self._held), size)
         if filled:
             view[:filled] = self._held[:filled]
@@ -72,12 +83,18 @@ class SocketBody:
                 self._counter.count += filled
         if filled < size:
             self._body.failed = True
+            if self._reuse:
+                return view[:filled]
+            view.release()  # a bytearray with a view on it cannot shrink (BufferError)
             del buffer[filled:]
-        return buffer
+        return view if self._reuse else buffer
 
 
-def body_stream(environ: dict, length: Optional[int], fallback: Any) -> Any:
-    """The fastest reader of this request's body; ``fallback`` when no faster one applies."""
+def body_stream(environ: dict, length: Optional[int], fallback: Any, reuse: bool = False) -> Any:
+    """The fastest reader of this request's body; ``fallback`` when no faster one applies.
+
+    ``reuse``: the blocks read may share one buffer (memoryviews, each valid until
+    the next read), for a consumer that never keeps a block past that."""
     if _GunicornBody is None or length is None or length < DIRECT_AFTER:
         return fallback
     stream = environ.get("wsgi.input")
@@ -109,7 +126,7 @@ def body_stream(environ: dict, length: Optional[int], fallback: Any) -> Any:
             bypassed = getattr(type(wrapper), "body_bypassed", None)
             if bypassed is not None:
                 bypassed(wrapper)
-        return SocketBody(stream, counter)
+        return SocketBody(stream, counter, reuse)
 
     return DirectOnRead(direct)
 

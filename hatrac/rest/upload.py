@@ -163,7 +163,11 @@ def put_chunk(call: Call) -> Response:
         if value is not None:
             digests[field] = parse_digest(field, value, header)
     length = request_length()
-    blocks = read_blocks(body_stream(request.environ, length, request.stream), length, _NO_LIMIT)
+    # a backend that hashes the chunk itself may hash a block in a helper thread
+    # while the next is received; the others are done with each block by then
+    reuse = not call.model.storage.hashes_chunks
+    stream = body_stream(request.environ, length, request.stream, reuse)
+    blocks = read_blocks(stream, length, _NO_LIMIT)
     call.model.put_chunk(
         call.client, call.path.name, job, int(number), blocks, length, digests or None
     )

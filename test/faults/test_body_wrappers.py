@@ -41,3 +41,44 @@ def test_direct_read_through_every_wrapper():
     finally:
         server.close()
         client.close()
+
+
+def _direct(size: int, reuse: bool):
+    server, client = socket.socketpair()
+    body = Body(LengthReader(SocketUnreader(server), size))
+    reader = body_stream({"wsgi.input": body}, size, fallback=body, reuse=reuse)
+    return server, client, body, reader
+
+
+def test_reused_buffer_blocks_and_a_body_cut_short():
+    """Chunk bodies may share one buffer (each block valid until the next read);
+    a client that stops early gives a short block, never a BufferError."""
+    size = 1024 * 1024
+    for reuse in (False, True):
+        server, client, body, reader = _direct(size, reuse)
+        try:
+            data = bytes(range(256)) * (size // 256)
+
+            def send_part(client=client, data=data):
+                client.sendall(data[: size // 2 + 10])
+                client.shutdown(socket.SHUT_WR)  # the client gives up mid-body
+
+            sender = threading.Thread(target=send_part)
+            sender.start()
+            quarter = size // 4
+            first = reader.read(quarter)
+            kept = bytes(first)
+            second = reader.read(quarter)
+            third = reader.read(size)  # only what arrived: short
+            assert kept == data[:quarter]
+            assert bytes(second) == data[quarter : 2 * quarter]
+            assert bytes(third) == data[2 * quarter : size // 2 + 10]
+            if reuse:  # blocks of one size are views of the same buffer
+                assert isinstance(first, memoryview) and first.obj is second.obj
+            else:  # a fresh buffer per block, never overwritten
+                assert bytes(first) == kept
+            assert body.failed
+            sender.join(10)
+        finally:
+            server.close()
+            client.close()
