@@ -177,6 +177,7 @@ class Storage(ABC):
     def is_inline(key: str) -> bool:
         """Whether the bytes of ``key`` are kept in the directory (never, by default)."""
         return False
+
     # whether write_chunk's receipt carries the chunk's MD5 and SHA-256 (the model
     # then checks a client's chunk digests against them instead of hashing again)
     hashes_chunks = False

@@ -54,6 +54,10 @@ class InlineStorage(Storage):
         self.name = large.name
         self._table: Optional[InlineTable] = None
 
+    @property
+    def hashes_chunks(self) -> bool:  # type: ignore[override]
+        return self.large.hashes_chunks
+
     def use_table(self, table: InlineTable) -> None:
         """Connect the directory's table of inline bytes (done when the model is built)."""
         self._table = table
