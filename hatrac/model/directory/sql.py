@@ -26,6 +26,7 @@ from ..credentials import pending
 from ..resources import NAMESPACE, Name, ObjectVersion, Resolved
 from . import accounts
 from . import inline as inline_sql
+from .group_commit import GroupCommit
 from .schema import migrate
 
 logger = logging.getLogger(__name__)
@@ -498,6 +499,12 @@ class Directory:
     def __init__(self, database, max_retries: int = 8):
         self.database = database
         self.max_retries = max_retries
+        # SQLite: concurrent write transactions of this process share one COMMIT
+        self._group = (
+            GroupCommit(lambda: self._transaction(True, False))
+            if getattr(database, "group_commit", False)
+            else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -560,6 +567,8 @@ class Directory:
         while True:
             attempt += 1
             try:
+                if write and self._group is not None:
+                    return self._group.run(work)
                 with self._transaction(write, serializable) as tx:
                     return work(tx)
             except RetryTransaction:

@@ -27,6 +27,7 @@ class SQLiteDatabase:
 
     dialect = "sqlite"
     writer_locks = False  # BEGIN IMMEDIATE serializes writers; no other locks needed
+    group_commit = True  # a process's concurrent writers share a COMMIT (group_commit.py)
 
     def __init__(self, path: str):
         self.path = path
