@@ -169,6 +169,11 @@ class InlineStorage(Storage):
         self.large.cancel_job(job_key, state)
 
     # -- maintenance ----------------------------------------------------------
+    def hash_stored(self, key: str, size: int) -> Digests:
+        if is_inline_key(key):
+            return super().hash_stored(key, size)  # read through open(), from the table
+        return self.large.hash_stored(key, size)
+
     def find_orphans(self, live_keys: set[str], older_than: float) -> dict[str, list[str]]:
         found = self.large.find_orphans(live_keys, older_than)
         if self._table is not None:
