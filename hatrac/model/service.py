@@ -357,11 +357,26 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         parents: bool,
         conditions: Preconditions,
         lock: Optional[str] = None,
+        first_by_job: bool = False,
     ) -> Resolved:
+        """Authorize a new version of ``name`` (update, or create for a new name).
+
+        ``first_by_job``: the finalization of an upload job, whose creation bound
+        the object; while the object has no version, the job's creator needs only
+        what a PUT of the new name needs (create on its namespace), so that an
+        anonymous drop box takes large uploads as it takes small ones.
+        """
         resolved = self._resolve(tx, name, lock)
         target = resolved.target
         if target is not None and target.is_object and not target.deleted:
-            self._require(client, "update", resolved.chain, name)
+            if (
+                first_by_job
+                and not allows(client, "update", resolved.chain)
+                and tx.current_version(target.id) is None
+            ):
+                self._require(client, "create", resolved.ancestors, parent_name(name))
+            else:
+                self._require(client, "update", resolved.chain, name)
             if conditions.present:
                 current = tx.current_version(target.id)
                 conditions.check(current.etag if current else None)
@@ -466,6 +481,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         also: Optional[Callable[[Transaction], None]] = None,
         given_id: bool = False,
         inline: Optional[bytes] = None,
+        first_by_job: bool = False,
     ) -> ObjectVersion:
         """Record durable bytes as a new version; deletes the bytes if that fails.
 
@@ -473,6 +489,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         ``given_id``: the version id came from the client, so it may be taken.
         ``inline``: the bytes themselves, stored with the version (then nothing
         outside the transaction needs reclaiming if it fails).
+        ``first_by_job``: see :meth:`_check_new_version`.
         """
 
         def work(tx: Transaction) -> ObjectVersion:
@@ -480,7 +497,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             # a conditional PUT holds the object row until commit, so that two of
             # them cannot both pass the same If-Match
             lock = "update" if conditions.present else "share"
-            resolved = self._check_new_version(tx, client, name, parents, conditions, lock)
+            resolved = self._check_new_version(
+                tx, client, name, parents, conditions, lock, first_by_job
+            )
             existed = resolved.target is not None and not resolved.target.deleted
             target = self._bind_object(tx, client, resolved, now)
             if existed and given_id and tx.get_version(target.id, version) is not None:

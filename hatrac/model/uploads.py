@@ -289,7 +289,9 @@ class UploadJobs:
 
         def check(tx: Transaction) -> tuple[JobRow, list[tuple]]:
             found = self._job_for(tx, client, name, job)
-            self._check_new_version(tx, client, found.name, found.parents, NO_CONDITIONS)
+            self._check_new_version(
+                tx, client, found.name, found.parents, NO_CONDITIONS, first_by_job=True
+            )
             stored = sql.chunks(tx, found.id)
             if len(stored) != found.chunk_count:
                 if sql.get_job(tx, name, job) is None:  # a racing finalization won meanwhile
@@ -349,6 +351,7 @@ class UploadJobs:
             found.parents,
             NO_CONDITIONS,
             also=consume_job,
+            first_by_job=True,
         )
         self._release_job_storage(found.job, found.storage_state)
         return created

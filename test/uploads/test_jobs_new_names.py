@@ -77,3 +77,45 @@ def test_namespaces_have_no_upload_jobs(client, ns):
     assert client.get(ns + "/nons/missing;upload", user="alice").status == 404
     assert client.put(ns + ";acl/read", user="alice", json=[]).status == 204
     assert client.get(ns + "/missing;upload", user="bob").status == 403
+
+
+def _anonymous_drop_box(client, ns):
+    """``ns`` where anyone may create objects, and only alice may read or update them."""
+    for access, roles in (("create", ["*"]), ("subtree-owner", ["alice"])):
+        reply = client.put(f"{ns};acl/{access}", user="alice", json=roles)
+        assert reply.status == 204, reply.text
+
+
+def test_an_anonymous_job_on_a_new_name_is_finalized_with_the_create_right(client, ns):
+    _anonymous_drop_box(client, ns)
+    obj = ns + "/dropped"
+    job = open_job(client, obj, size=6, user=None)
+    assert client.put(job + "/0", data=b"drop").status == 204
+    assert client.put(job + "/1", data=b"ok").status == 204
+    reply = client.post(job)
+    assert reply.status == 201, reply.text
+    assert client.get(obj, user="alice").body == b"dropok"
+    # the object has a version now: another job on it needs update, as a PUT does
+    again = client.post(obj + ";upload", json={"chunk-length": 4, "content-length": 4})
+    assert again.status == 401, again.text
+    assert client.put(obj, data=b"over").status == 401
+
+
+def test_finalizing_checks_the_create_right_again(client, ns):
+    _anonymous_drop_box(client, ns)
+    obj = ns + "/dropped"
+    job = open_job(client, obj, user=None)
+    assert client.put(job + "/0", data=b"drop").status == 204
+    assert client.put(ns + ";acl/create", user="alice", json=[]).status == 204
+    reply = client.post(job)
+    assert reply.status == 401, reply.text
+    assert client.get(obj + ";versions", user="alice").json() == []
+
+
+def test_another_clients_job_on_an_object_bound_by_a_job_needs_update(client, ns):
+    _anonymous_drop_box(client, ns)
+    obj = ns + "/bound"
+    open_job(client, obj, user="alice")  # alice's job binds the object
+    # bob may create in ns, but the object exists: his job needs update on it
+    reply = client.post(obj + ";upload", user="bob", json={"chunk-length": 4, "content-length": 4})
+    assert reply.status == 403, reply.text
