@@ -110,12 +110,9 @@ def test_interrupted_write_of_a_recorded_chunk_blocks_finalization(tmp_path):
 
 
 def test_chunk_writeback_starts_while_the_chunk_arrives(tmp_path, monkeypatch):
-    """Through the page cache (a filesystem without O_DIRECT), a chunk asks the
-    kernel to write out each 2 MiB as it arrives (so the fdatasync before its 204
-    has little left to wait for); the bytes are intact."""
-    from hatrac.model.storage import direct, filesystem
-
-    monkeypatch.setattr(direct, "open_direct", lambda path, offset: None)
+    """A chunk asks the kernel to write out each 2 MiB as it arrives (so the
+    fdatasync before its 204 has little left to wait for); the bytes are intact."""
+    from hatrac.model.storage import filesystem
 
     assert filesystem.start_writeback is not None  # Linux: sync_file_range is there
     started = []
@@ -140,36 +137,3 @@ def test_chunk_writeback_starts_while_the_chunk_arrives(tmp_path, monkeypatch):
     assert digests.md5_b64 == md5_b64(data)
     assert storage.path_of("KEY").read_bytes() == data
     storage.cancel_job("JOB", state)
-
-
-def test_chunks_are_written_past_the_page_cache_when_aligned(tmp_path, monkeypatch):
-    """Chunks at 4 KiB-aligned offsets are written with O_DIRECT (an odd-sized last
-    chunk's tail through the page cache); others, and their bytes, as before."""
-    from hatrac.model.storage import direct
-
-    opened = []
-    real = direct.open_direct
-
-    def recording(path, offset):
-        fd = real(path, offset)
-        opened.append((offset, fd is not None))
-        return fd
-
-    monkeypatch.setattr(direct, "open_direct", recording)
-    storage = FilesystemStorage(str(tmp_path))
-    mib = 1024 * 1024
-    for key, chunk, size in (("A", 3 * mib, 7 * mib + 4097), ("B", mib + 1, 3 * mib)):
-        data = os.urandom(size)
-        state = storage.create_job(key, size, chunk)
-        for index in reversed(range(0, -(-size // chunk))):
-            part = data[index * chunk : (index + 1) * chunk]
-            blocks = [part[i : i + 65536 + 7] for i in range(0, len(part), 65536 + 7)]
-            receipt = storage.write_chunk(key, state, index, index * chunk, blocks)
-            assert receipt.size == len(part)
-        digests = storage.finalize_job(key, state, size, [], key + "KEY")
-        assert digests.md5_b64 == md5_b64(data)
-        assert storage.path_of(key + "KEY").read_bytes() == data
-        storage.cancel_job(key, state)
-    # job A: every offset aligned, all direct; job B: only chunk 0 at offset 0
-    assert [ok for offset, ok in opened[:3]] == [True, True, True]
-    assert opened[3:] == [(2 * (mib + 1), False), (mib + 1, False), (0, True)]

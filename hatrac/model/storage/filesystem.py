@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Union
 
-from . import direct, hashahead
+from . import hashahead
 from .base import (
     Body,
     ChunkReceipt,
@@ -345,17 +345,20 @@ class FilesystemStorage(Storage):
             with range_lock(fd, offset, int(state) if state.isdigit() else 0):
                 # logged before any byte changes, so hash-ahead and finalize can tell
                 hashahead.append_record(path, hashahead.STARTED, index)
-                direct_fd = direct.open_direct(path, offset)
-                try:
-                    if direct_fd is not None:  # past the page cache (see storage/direct.py)
-                        written = direct.write_blocks(direct_fd, fd, blocks, offset)
-                    else:
-                        written = _write_buffered(fd, blocks, offset)
-                    # a chunk acknowledged to the client must survive a crash
-                    os.fdatasync(fd)
-                finally:
-                    if direct_fd is not None:
-                        os.close(direct_fd)
+                written = flushed = 0
+                for block in blocks:
+                    view = memoryview(block)
+                    while view:
+                        count = os.pwrite(fd, view, offset + written)
+                        written += count
+                        view = view[count:]
+                    if start_writeback is not None and written - flushed >= CHUNK_WRITEBACK_STEP:
+                        # the disk writes the chunk while the rest of it arrives, so
+                        # the fdatasync below has only its tail (and metadata) left
+                        start_writeback(fd, offset + flushed, written - flushed)
+                        flushed = written
+                # a chunk acknowledged to the client must survive a crash
+                os.fdatasync(fd)
                 hashahead.append_record(path, hashahead.DONE, index)
         except OSError as error:
             raise storage_fault("write the chunk", error) from None
@@ -461,23 +464,6 @@ class FilesystemStorage(Storage):
         for shard in self.objects.glob("*/*"):
             for entry in shard.iterdir():
                 yield entry.name
-
-
-def _write_buffered(fd: int, blocks: Iterable[bytes], offset: int) -> int:
-    """Write blocks from ``offset`` through the page cache; the byte count."""
-    written = flushed = 0
-    for block in blocks:
-        view = memoryview(block)
-        while view:
-            count = os.pwrite(fd, view, offset + written)
-            written += count
-            view = view[count:]
-        if start_writeback is not None and written - flushed >= CHUNK_WRITEBACK_STEP:
-            # the disk writes the chunk while the rest of it arrives, so the
-            # fdatasync after it has only its tail (and metadata) left
-            start_writeback(fd, offset + flushed, written - flushed)
-            flushed = written
-    return written
 
 
 def _still_linked(path: Path, fd: int) -> bool:
