@@ -35,6 +35,7 @@ from .directory.inline import InlineBytes
 from .directory.sql import CommitOutcomeUnknown, RetryTransaction
 from .ids import new_version_id
 from .metadata import VersionMetadata
+from .placing import placer, settle
 from .rename import Renames
 from .resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
 from .storage import Storage
@@ -444,7 +445,11 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         metadata = dict(metadata)
         metadata["content-md5"] = staged.digests.md5_b64
         metadata["content-sha256"] = staged.digests.sha256_b64
-        self.storage.commit(staged)
+        placed = None
+        if staged.inline is None:
+            # the bytes are made durable under their key (rename, directory fsync)
+            # while the version is recorded; the COMMIT waits for them
+            placed = placer().submit(self.storage.commit, staged).result
         return self.bind_version(
             client,
             name,
@@ -456,6 +461,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             conditions,
             given_id=version_id is not None,
             inline=staged.inline,
+            before_commit=placed,
         )
 
     def require_version_import(self, client: Client) -> None:
@@ -482,6 +488,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         given_id: bool = False,
         inline: Optional[bytes] = None,
         first_by_job: bool = False,
+        before_commit: Optional[Callable[[], object]] = None,
     ) -> ObjectVersion:
         """Record durable bytes as a new version; deletes the bytes if that fails.
 
@@ -489,7 +496,9 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
         ``given_id``: the version id came from the client, so it may be taken.
         ``inline``: the bytes themselves, stored with the version (then nothing
         outside the transaction needs reclaiming if it fails).
-        ``first_by_job``: see :meth:`_check_new_version`.
+        ``first_by_job``: see :meth:`_check_new_version`. ``before_commit()``
+        runs last in the transaction: it waits for the bytes to be durable (and
+        raises if they could not be made so), so no version commits before them.
         """
 
         def work(tx: Transaction) -> ObjectVersion:
@@ -510,9 +519,12 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             if also is not None:
                 also(tx)
             acls = self._creator_acls(client)
-            return tx.create_version(
+            made = tx.create_version(
                 target.id, version, size, storage_key, metadata, acls, now, inline
             )
+            if before_commit is not None:
+                before_commit()
+            return made
 
         stored = [] if inline is not None else [storage_key]  # bytes outside the transaction
 
@@ -538,6 +550,7 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
             self._reclaim(stored)
             raise
         except BaseException:
+            settle(before_commit)  # no reclaiming while the bytes are still being placed
             self._reclaim(stored)
             raise
 

@@ -1,0 +1,57 @@
+"""A PUT stored as a file: its bytes are placed (renamed, directory fsynced) while the
+version is recorded, and the version commits only once they are durable."""
+
+from __future__ import annotations
+
+import errno
+import threading
+
+import pytest
+
+from hatrac.model.directory.sql import Transaction
+from hatrac.model.storage.filesystem import FilesystemStorage
+
+FILE_PAIRS = [("sqlite", "filesystem"), ("postgres", "filesystem")]
+BODY = b"f" * 70_000  # above the default inline_max_size: a file
+
+
+@pytest.mark.parametrize("backends", FILE_PAIRS, indirect=True)
+def test_placement_overlaps_the_transaction_and_precedes_its_commit(client, app, monkeypatch):
+    order = []
+    recorded = threading.Event()
+    place = FilesystemStorage._place
+    create_version = Transaction.create_version
+
+    def slow_place(self, source, final):
+        # runs beside the transaction: wait until the version row was inserted
+        assert recorded.wait(10), "the version was not recorded while the bytes were placed"
+        order.append("placed")
+        place(self, source, final)
+
+    def recording_create_version(self, *args, **kwargs):
+        made = create_version(self, *args, **kwargs)
+        order.append("recorded")
+        recorded.set()
+        return made
+
+    monkeypatch.setattr(FilesystemStorage, "_place", slow_place)
+    monkeypatch.setattr(Transaction, "create_version", recording_create_version)
+    reply = client.put("/hatrac/file", user="alice", data=BODY)
+    assert reply.status == 201, reply.text
+    assert order == ["recorded", "placed"]
+    assert client.get("/hatrac/file", user="alice").body == BODY
+
+
+@pytest.mark.parametrize("backends", FILE_PAIRS, indirect=True)
+def test_failed_placement_commits_no_version(client, app, monkeypatch):
+    storage = app.extensions["hatrac"].storage
+
+    def full(self, source, final):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FilesystemStorage, "_place", full)
+    reply = client.put("/hatrac/file", user="alice", data=BODY)
+    assert reply.status == 507, reply.text
+    monkeypatch.undo()
+    assert client.get("/hatrac/file", user="alice").status == 404
+    assert list(storage.objects.glob("*/*/*")) == [] and list(storage.tmp.iterdir()) == []
