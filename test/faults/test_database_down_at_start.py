@@ -17,73 +17,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from backends import TEST_ROOT_ACLS
-from servers import GunicornServer, free_port
-
-
-class DatabaseRelay:
-    """Forwards a loopback port to PostgreSQL while open; refuses while closed."""
-
-    def __init__(self, port: int, target_port: int):
-        self.port = port
-        self.target_port = target_port
-        self._listener: socket.socket | None = None
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def open(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port))
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def close(self) -> None:
-        """Stop listening and drop every relayed connection (the server went down)."""
-        if self._listener is not None:
-            # shutdown first: it wakes the accept() blocked on it (close alone does not)
-            self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            for sock in self._open:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
-            self._open.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            with self._lock:
-                self._open += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+from servers import GunicornServer, TcpRelay
 
 
 def _workers(master: int) -> set[int]:
@@ -113,7 +53,7 @@ def _wait_for(predicate, what: str, timeout: float = 20.0):
 def relayed(postgres, tmp_path_factory):
     """A gunicorn service whose database is behind a relay that starts closed."""
     directory = tmp_path_factory.mktemp("down_at_start")
-    relay = DatabaseRelay(free_port(), postgres.port)
+    relay = TcpRelay(postgres.port)
     dsn = re.sub(r"port=\d+", f"port={relay.port}", postgres.new_schema("down_at_start"))
     config = {
         "data_directory": str(directory / "data"),

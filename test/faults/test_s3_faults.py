@@ -8,70 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import threading
 
 import pytest
 from clients import FlaskProtocolClient
-from servers import free_port
+from servers import TcpRelay
 
 import hatrac
 
 
-class Relay:
-    """Forwards a loopback port to moto; ``cut()`` refuses new connections and
-    drops open ones, ``mend()`` listens again."""
-
-    def __init__(self, target_port: int):
-        self.target = target_port
-        self.port = free_port()
-        self.open: list[socket.socket] = []
-        self.listener = None
-
-    def mend(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept() and stops listening
-        self.listener.close()
-        for sock in self.open:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-        self.open.clear()
-
-    def _accept(self, listener) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            self.open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-
 @pytest.fixture
 def relayed(moto, tmp_path):
-    relay = Relay(moto.port)
-    relay.mend()
+    relay = TcpRelay(moto.port).open()
     bucket = moto.create_bucket(f"hatrac-faults-{os.getpid()}")
     s3_config = moto.s3_config(bucket, bucket_path_prefix="hatrac")
     for settings in s3_config.get("buckets", {}).values():
@@ -87,6 +34,7 @@ def relayed(moto, tmp_path):
     )
     yield app, relay, bucket
     app.extensions["hatrac"].close()
+    relay.close()
 
 
 def test_unreachable_store_is_503_and_recovers(relayed):
@@ -94,7 +42,7 @@ def test_unreachable_store_is_503_and_recovers(relayed):
     client = FlaskProtocolClient(app)
     kept = os.urandom(4096)
     assert client.put("/hatrac/kept", data=kept).status == 201
-    relay.cut()
+    relay.close()
     reply = client.put("/hatrac/lost", data=os.urandom(4096))
     assert reply.status == 503, reply.text
     assert "Retry-After" in reply.headers
@@ -102,7 +50,7 @@ def test_unreachable_store_is_503_and_recovers(relayed):
     assert client.get("/hatrac-health/ready").status == 503
     job = client.post("/hatrac/job;upload", json={"chunk-length": 4, "content-length": 8})
     assert job.status in (201, 503), job.text
-    relay.mend()
+    relay.open()
     assert client.get("/hatrac/lost").status == 404  # nothing partial
     assert hashlib.md5(client.get("/hatrac/kept").body).digest() == hashlib.md5(kept).digest()
     assert client.put("/hatrac/lost", data=b"now").status == 201
