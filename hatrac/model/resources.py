@@ -8,7 +8,9 @@ them; the REST layer renders them. None of them talks to a database.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional
 
 NAMESPACE = "namespace"
@@ -113,3 +115,34 @@ class Resolved:
     def parent(self) -> Optional[Name]:
         """The nearest existing ancestor namespace."""
         return self.ancestors[-1] if self.ancestors else None
+
+
+@dataclass
+class Listing:
+    """A namespace and the names of its live children, sorted."""
+
+    namespace: Name
+    children: list[str]
+
+    @cached_property
+    def etag(self) -> str:
+        # a name never changes kind, so the names alone identify the listing
+        digest = hashlib.md5(usedforsecurity=False)
+        digest.update(self.namespace.name.encode())
+        digest.update("".join(f"\0{name}" for name in self.children).encode())
+        return f'"{digest.hexdigest()}"'
+
+
+@dataclass
+class VersionList:
+    """An object and its live versions, newest first (renamed-away ones included)."""
+
+    object: Name
+    versions: list[ObjectVersion]
+
+    @cached_property
+    def etag(self) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        digest.update(self.object.name.encode())
+        digest.update("".join(f"\0{v.version}" for v in self.versions).encode())
+        return f'"{digest.hexdigest()}"'

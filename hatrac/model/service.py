@@ -16,11 +16,8 @@ are durable.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Callable, Iterable, Optional, Union
 
 from ..errors import BadRequest, Conflict, NotFound, access_denied
@@ -30,6 +27,7 @@ from .acl_changes import AccessControl
 from .browse import Browsing
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
+from .deletion import Deletion
 from .directory import Directory, Transaction
 from .directory.inline import InlineBytes
 from .directory.sql import CommitOutcomeUnknown, RetryTransaction
@@ -37,7 +35,7 @@ from .ids import new_version_id
 from .metadata import VersionMetadata
 from .placing import placer, settle
 from .rename import Renames
-from .resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
+from .resources import NAMESPACE, OBJECT, Listing, Name, ObjectVersion, Resolved, VersionList
 from .storage import Storage
 from .uploads import UploadJobs
 
@@ -46,38 +44,7 @@ logger = logging.getLogger(__name__)
 _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none")
 
 
-@dataclass
-class Listing:
-    """A namespace and the names of its live children, sorted."""
-
-    namespace: Name
-    children: list[str]
-
-    @cached_property
-    def etag(self) -> str:
-        # a name never changes kind, so the names alone identify the listing
-        digest = hashlib.md5(usedforsecurity=False)
-        digest.update(self.namespace.name.encode())
-        digest.update("".join(f"\0{name}" for name in self.children).encode())
-        return f'"{digest.hexdigest()}"'
-
-
-@dataclass
-class VersionList:
-    """An object and its live versions, newest first (renamed-away ones included)."""
-
-    object: Name
-    versions: list[ObjectVersion]
-
-    @cached_property
-    def etag(self) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
-        digest.update(self.object.name.encode())
-        digest.update("".join(f"\0{v.version}" for v in self.versions).encode())
-        return f'"{digest.hexdigest()}"'
-
-
-class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
+class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl, Deletion):
     """The service model: names, versions and ACLs, authorized per client."""
 
     def __init__(self, config, directory: Directory, storage: Storage):
@@ -572,69 +539,6 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl):
                     self.storage.delete(key)
             except Exception as error:  # the orphan sweep ('hatrac gc') will get it
                 logger.warning("could not reclaim storage key %s yet: %s", key, error)
-
-    def delete_name(
-        self, client: Client, name: str, conditions: Preconditions = NO_CONDITIONS
-    ) -> None:
-        """Delete a namespace (with its whole subtree) or an object (all its versions)."""
-        if name == ROOT:
-            raise Conflict("The root namespace cannot be deleted.")
-        self.firewall(client, "delete")
-
-        def work(tx: Transaction) -> list[str]:
-            # the delete lock waits for every writer in flight; at READ COMMITTED
-            # every later statement then sees all that they committed
-            resolved = self._resolve(tx, name, lock="delete")
-            target = self._live(client, resolved)
-            self._require(client, "owner", resolved.chain, name)
-            if target.is_namespace:
-                descendants = tx.descendants(name)
-                if conditions.present:
-                    conditions.check(Listing(target, tx.children(target.id)).etag)
-            else:
-                descendants = []
-                if conditions.present:
-                    current = tx.current_version(target.id)
-                    conditions.check(current.etag if current else None)
-            by_name = {n.name: n for n in [*resolved.chain, *descendants]}
-            for child in descendants:
-                chain = [by_name[n] for n in split_name(child.name) if n in by_name]
-                self._require(client, "owner", chain, child.name)
-            # as upstream: owning an object is enough to delete it with all its versions
-            objects = [n for n in [target, *descendants] if n.is_object]
-            versions = tx.live_versions_of([n.id for n in objects])
-            self.before_delete_names(tx, [target, *descendants])
-            tx.delete_names([target.id, *(n.id for n in descendants)])
-            return [v.storage_key for v in versions if v.renamed_to is None]
-
-        keys = self.directory.run(work, write=True, serializable=False)
-        self._reclaim(keys)
-
-    def before_delete_names(self, tx: Transaction, names: list[Name]) -> None:
-        """Hook for features attached to names (upload jobs) to clean up with them."""
-        self.cancel_jobs_of_names(tx, names)
-
-    def delete_version(
-        self,
-        client: Client,
-        name: str,
-        version: str,
-        conditions: Preconditions = NO_CONDITIONS,
-    ) -> None:
-        self.firewall(client, "delete")
-
-        def work(tx: Transaction) -> Optional[str]:
-            resolved = self._resolve(tx, name, lock="share")
-            self._live(client, resolved, "object")
-            found = self._live_version(tx, client, resolved, version)
-            self._require(client, "owner", resolved.chain, f"{name}:{version}", found)
-            conditions.check(found.etag)
-            tx.delete_version(found.id)
-            return found.storage_key if found.renamed_to is None else None
-
-        key = self.directory.run(work, write=True)
-        if key is not None:
-            self._reclaim([key])
 
 
 def verify_digests(metadata: dict, md5_b64: str, sha256_b64: str) -> None:

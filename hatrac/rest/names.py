@@ -20,8 +20,7 @@ from ..errors import (
     RangeNotSatisfiable,
 )
 from ..model.conditions import NotModified
-from ..model.resources import ObjectVersion
-from ..model.service import Listing
+from ..model.resources import Listing, ObjectVersion
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
 from .body import body_stream
