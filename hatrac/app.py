@@ -209,7 +209,7 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
 
     @app.before_request
     def require_database() -> None:
-        if request.endpoint not in _WITHOUT_DATABASE:
+        if not state.initialized and request.endpoint not in _WITHOUT_DATABASE:
             state.require_database()
 
     app.after_request(_finish_request)

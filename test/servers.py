@@ -219,6 +219,20 @@ class PostgresServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def gunicorn_start_attempt(config_path: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """Start the service under gunicorn with ``config_path`` and wait for it to exit
+    (for configurations it must refuse at start-up; 60 s at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}"]
+        + ["hatrac:create_app()"],
+        env=dict(os.environ, HATRAC_CONFIG=str(config_path)),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class GunicornServer:
     """The service under a real gunicorn, configured by a JSON file."""
 

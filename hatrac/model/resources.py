@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Optional
+from typing import Iterable, Optional
 
 NAMESPACE = "namespace"
 OBJECT = "object"
@@ -127,10 +127,7 @@ class Listing:
     @cached_property
     def etag(self) -> str:
         # a name never changes kind, so the names alone identify the listing
-        digest = hashlib.md5(usedforsecurity=False)
-        digest.update(self.namespace.name.encode())
-        digest.update("".join(f"\0{name}" for name in self.children).encode())
-        return f'"{digest.hexdigest()}"'
+        return _members_etag(self.namespace.name, self.children)
 
 
 @dataclass
@@ -142,7 +139,12 @@ class VersionList:
 
     @cached_property
     def etag(self) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
-        digest.update(self.object.name.encode())
-        digest.update("".join(f"\0{v.version}" for v in self.versions).encode())
-        return f'"{digest.hexdigest()}"'
+        return _members_etag(self.object.name, (v.version for v in self.versions))
+
+
+def _members_etag(owner: str, members: Iterable[str]) -> str:
+    """The ETag of a listing: its owner's name and its members, in order."""
+    digest = hashlib.md5(usedforsecurity=False)
+    digest.update(owner.encode())
+    digest.update("".join(f"\0{member}" for member in members).encode())
+    return f'"{digest.hexdigest()}"'

@@ -6,12 +6,10 @@ import io
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 
 import psycopg2
 import pytest
-from servers import free_port
+from servers import free_port, gunicorn_start_attempt
 
 import hatrac
 from hatrac.config import ConfigError, StartupError
@@ -119,21 +117,7 @@ def test_storage_directory_read_only(tmp_path):
 def test_gunicorn_refuses_to_start_with_a_bad_config(tmp_path):
     path = tmp_path / "hatrac_config.json"
     path.write_text(json.dumps({"no_such_field": 1}))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{free_port()}",
-            "hatrac:create_app()",
-        ],
-        env=dict(os.environ, HATRAC_CONFIG=str(path)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = gunicorn_start_attempt(path, tmp_path)
     assert result.returncode != 0
     assert "unknown config field(s): no_such_field" in result.stderr
 

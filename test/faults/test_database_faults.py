@@ -23,7 +23,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 from clients import FlaskProtocolClient
-from servers import free_port
+from servers import free_port, gunicorn_start_attempt
 
 import hatrac
 from hatrac.model.directory.postgres import PostgresDatabase
@@ -147,24 +147,8 @@ def test_gunicorn_start_up_with_a_bad_credential(postgres, tmp_path):
     config = tmp_path / "hatrac_config.json"
     dsn = postgres.dsn() + " user=nobody_here password=wrong"
     config.write_text(json.dumps({"data_directory": str(tmp_path), "database_dsn": dsn}))
-    from servers import free_port
-
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{free_port()}",
-            "hatrac:create_app()",
-        ],
-        env=dict(os.environ, HATRAC_CONFIG=str(config)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = gunicorn_start_attempt(config, tmp_path)
     assert result.returncode != 0
     assert time.monotonic() - started < 20, "a retry loop?"
     reasons = [line for line in result.stderr.splitlines() if "nobody_here" in line]
