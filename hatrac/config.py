@@ -520,7 +520,7 @@ def _validate_storage(values: dict) -> None:
     """s3_config and overlay_backends, when the chosen backend uses them."""
 
     def check_s3(s3_config: Any, where: str) -> None:
-        from .model.storage.s3 import S3ConfigError, validate_s3_config
+        from .model.storage.s3_buckets import S3ConfigError, validate_s3_config
 
         try:
             validate_s3_config(s3_config, where)

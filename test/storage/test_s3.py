@@ -24,7 +24,8 @@ import hatrac
 from hatrac.config import ConfigError, load_config
 from hatrac.errors import BadGateway, HatracError
 from hatrac.model.storage import ChunkReceipt, StorageError
-from hatrac.model.storage.s3 import MIN_PART_SIZE, PART_SIZE, S3Storage
+from hatrac.model.storage.s3 import S3Storage
+from hatrac.model.storage.s3_buckets import MIN_PART_SIZE, PART_SIZE
 
 ROOT = {"owner": ["admin"], "subtree-owner": ["*"]}
 _numbers = itertools.count()
@@ -527,7 +528,7 @@ def test_s3_down_in_the_middle_of_a_put_and_of_a_job(tmp_path):
 def test_fault_messages():
     import botocore.exceptions
 
-    from hatrac.model.storage.s3 import _fault
+    from hatrac.model.storage.s3_buckets import fault as _fault
 
     answer = botocore.exceptions.ClientError(
         {"Error": {"Code": "InternalError", "Message": "boom"}}, "UploadPart"
