@@ -63,6 +63,12 @@ def _common() -> argparse.ArgumentParser:
         "--limit-rate", type=_size, help="at most this many bytes per second (e.g. 10M)"
     )
     group.add_argument("--no-resume", action="store_true", help="never reuse an open upload job")
+    group.add_argument(
+        "--fsync",
+        action="store_true",
+        help="get/sync: make each file durable on disk (fdatasync, then the directory) "
+        "before reporting it done",
+    )
     return common
 
 

@@ -166,13 +166,23 @@ def cmd_get(conn: Connection, target: RemotePath, dest: Optional[str], args, out
     if args.recursive:
         dest = dest or target.basename or "hatrac"
         return tally_code(
-            get_tree(conn, target, dest, output, args.jobs, args.streams), output, "get"
+            get_tree(conn, target, dest, output, args.jobs, args.streams, args.fsync),
+            output,
+            "get",
         )
     if dest is None:
         dest = target.basename
     elif dest != "-" and os.path.isdir(dest):
         dest = os.path.join(dest, target.basename)
-    result = get_file(conn, target, dest, output, streams=args.streams, part_size=args.part_size)
+    result = get_file(
+        conn,
+        target,
+        dest,
+        output,
+        streams=args.streams,
+        part_size=args.part_size,
+        fsync=args.fsync,
+    )
     output.result(result, None if dest == "-" else f"{target.display()} -> {dest}")
     return 0
 
@@ -341,7 +351,9 @@ def _job_urls(conn: Connection, target: RemotePath) -> list[str]:
 
 def cmd_sync(conn, source, target, args, output) -> int:
     if isinstance(source, RemotePath):
-        tally = sync_down(conn, source, target, output, args.jobs, args.delete, args.dry_run)
+        tally = sync_down(
+            conn, source, target, output, args.jobs, args.delete, args.dry_run, args.fsync
+        )
     else:
         if not os.path.isdir(source):
             raise usage(f"{source} is not a directory")

@@ -8,18 +8,24 @@ part at a time with ``Range`` over a keep-alive connection and writing it
 with ``os.pwrite``; smaller ones, and ``--streams 1``, take one request.
 
 While parts arrive, a hashing thread follows the contiguous prefix of the
-file already written (re-read from the page cache), so the digest the
+file already written (read where it lies in the page cache, through a
+read-only ``mmap``: no copy), so the digest the
 server announced (SHA-256 when it gives one: faster than MD5 here) is done
 almost as soon as the last byte lands. A keeper thread records the
 progress in the sidecar a few times a second. An interrupted get (a
 dropped connection is retried in place; a killed client is run again)
 fetches only what the sidecar does not list; whatever the sidecar says,
-the digest is checked over the whole file at the end. The keeper also
-asks the kernel to start writing the file out (``sync_file_range``, which
-does not wait: an ``fdatasync`` while writing stalled the writes), so the
-one ``fdatasync`` after the last byte has little left to do; only when the
-digest matches is the file renamed to its final name: a file under that
-name is always complete.
+the digest is checked over the whole file at the end. Only when the
+digest matches is the file renamed to its final name.
+
+Durability is a choice, as with curl, ``aws s3 cp``, rclone and mc: by
+default nothing is synced (the file is in the page cache when ``get``
+returns; only a power loss or kernel crash before the kernel writes it out
+can leave a file under its final name incomplete). With ``fsync`` the
+keeper asks the kernel to start writing the file out while it arrives
+(``sync_file_range``, which does not wait: an ``fdatasync`` while writing
+stalled the writes), one ``fdatasync`` follows the last byte, and the
+directory is synced after the rename.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import mmap
 import os
 import threading
 import time
@@ -75,8 +82,11 @@ def part_paths(dest: str) -> tuple[str, str]:
 class Download:
     """One get into a partial file: parts, hashing, keeping, and the final rename."""
 
-    def __init__(self, conn, source, size, dest, expected, streams, got, part_size=PART_SIZE):
+    def __init__(
+        self, conn, source, size, dest, expected, streams, got, part_size=PART_SIZE, fsync=False
+    ):
         self.conn = conn
+        self.fsync = fsync
         self.source = source
         self.size = size
         self.dest = dest
@@ -137,7 +147,8 @@ class Download:
             self.got(already, True)
             digest = hashlib.new(self.expected[0]) if self.expected else None
             self._transfer(digest)
-            os.fdatasync(self.fd)  # once, at the end: a sync during the writes stalls them
+            if self.fsync:
+                os.fdatasync(self.fd)  # once, at the end: a sync during the writes stalls them
         finally:
             os.close(self.fd)
         try:
@@ -148,6 +159,8 @@ class Download:
             raise
         os.replace(self.partial, self.dest)
         os.unlink(self.sidecar)
+        if self.fsync:
+            sync_directory(os.path.dirname(os.path.abspath(self.dest)))
         return already
 
     def _transfer(self, digest) -> None:
@@ -231,10 +244,13 @@ class Download:
     def _hash(self, digest) -> None:
         if digest is None:
             return
-        buffer = bytearray(HASH_BLOCK)
-        view = memoryview(buffer)
         hashed = 0
+        mapped = None
         try:
+            if self.size:
+                # the written prefix is hashed where it lies in the page cache (no copy)
+                mapped = mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ)
+                view = memoryview(mapped)
             while hashed < self.size:
                 with self.lock:
                     while (ready := self._contiguous()) <= hashed and not self.finished:
@@ -242,14 +258,16 @@ class Download:
                     if ready <= hashed:
                         return  # stopped before the end: a failure, nothing to check
                 while hashed < ready:
-                    count = os.preadv(self.fd, [view[: min(HASH_BLOCK, ready - hashed)]], hashed)
-                    if count <= 0:
-                        raise OSError(f"the partial file {self.partial} became shorter")
-                    digest.update(view[:count])
+                    count = min(HASH_BLOCK, ready - hashed)
+                    digest.update(view[hashed : hashed + count])
                     hashed += count
         except BaseException as error:  # reported by _transfer
             self.hash_error = error
             self.failed.set()
+        finally:
+            if mapped is not None:
+                view.release()
+                mapped.close()
 
     def _keep(self) -> None:
         """Record in the sidecar how far each part is, every :data:`KEEP_EVERY`, until
@@ -264,7 +282,7 @@ class Download:
                 received = list(self.received)
             if received != saved:
                 try:
-                    if not finished:
+                    if self.fsync and not finished:
                         start_writeback(self.fd, self.size)
                     self._save(received)
                     saved = received
@@ -272,6 +290,15 @@ class Download:
                     pass  # the transfer reports its own failures; this is only for resuming
             if finished:
                 return
+
+
+def sync_directory(path: str) -> None:
+    """Make a rename in ``path`` durable (``fsync`` of the directory)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _sync_file_range = None

@@ -15,7 +15,8 @@ safe.
 
 **get.** :func:`get_file` finds the version and its digest (HEAD), then
 hands the transfer to :mod:`.download` (parallel ranged parts into a
-partial file, verified before the rename), or streams it to stdout.
+partial file, verified before the rename; synced only with ``fsync``), or
+streams it to stdout.
 """
 
 from __future__ import annotations
@@ -316,8 +317,10 @@ def get_file(
     total_bar: Optional[Bar] = None,
     streams: int = 4,
     part_size: int = PART_SIZE,
+    fsync: bool = False,
 ) -> dict:
-    """Fetch an object (or version) into ``dest`` (``-``: stdout), verified."""
+    """Fetch an object (or version) into ``dest`` (``-``: stdout), verified; with
+    ``fsync``, durable on disk before it returns."""
     info = info or describe(conn, target)
     if info is None:
         raise HatracError(f"{target.display()} does not exist", 404)
@@ -353,7 +356,7 @@ def get_file(
             verify(digest, expected, target)
             resumed_from, parts, streams = 0, 1, 1
         else:
-            download = Download(conn, source, size, dest, expected, streams, got, part_size)
+            download = Download(conn, source, size, dest, expected, streams, got, part_size, fsync)
             resumed_from = download.run(target)
             parts, streams = download.count, download.streams
     return {

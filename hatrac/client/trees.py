@@ -190,7 +190,13 @@ def _put_task(conn, local, root, parts, options, output, tally, total_bar):
 
 
 def get_tree(
-    conn: Connection, root: RemotePath, local: str, output: Output, jobs: int, streams: int = 4
+    conn: Connection,
+    root: RemotePath,
+    local: str,
+    output: Output,
+    jobs: int,
+    streams: int = 4,
+    fsync: bool = False,
 ) -> Tally:
     """Download the namespace ``root`` into the directory ``local``."""
     tally = Tally()
@@ -205,18 +211,18 @@ def get_tree(
     total = sum(info["size"] for _, _, info in objects)
     with output.bar(total, "total") as total_bar:
         tasks = [
-            _get_task(conn, path, local, parts, info, output, tally, total_bar, streams)
+            _get_task(conn, path, local, parts, info, output, tally, total_bar, streams, fsync)
             for path, parts, info in objects
         ]
         _run_all(jobs, tasks, tally, output)
     return tally
 
 
-def _get_task(conn, path, local, parts, info, output, tally, total_bar, streams):
+def _get_task(conn, path, local, parts, info, output, tally, total_bar, streams, fsync):
     def task() -> None:
         dest = os.path.join(local, *parts)
         target = from_url(conn.origin + path)
-        result = get_file(conn, target, dest, output, info, total_bar, streams)
+        result = get_file(conn, target, dest, output, info, total_bar, streams, fsync=fsync)
         tally.add(files=1, size=result["size"])
         output.result(result, f"{target.display()} -> {dest}")
 
@@ -318,6 +324,7 @@ def sync_down(
     jobs: int,
     delete: bool = False,
     dry_run: bool = False,
+    fsync: bool = False,
 ) -> Tally:
     """Make the directory ``local`` hold what the namespace ``root`` holds."""
     tally = Tally()
@@ -343,7 +350,7 @@ def sync_down(
             if dry_run:
                 _act(output, "get", f"{path} -> {dest}", True)
                 return
-            result = get_file(conn, from_url(conn.origin + path), dest, output, info)
+            result = get_file(conn, from_url(conn.origin + path), dest, output, info, fsync=fsync)
             tally.add(files=1, size=result["size"])
             output.result(result, f"{path} -> {dest}")
 

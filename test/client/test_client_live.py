@@ -204,6 +204,24 @@ def test_a_corrupt_partial_download_is_never_presented_as_complete(hc, ns, tmp_p
     assert hc("get", ns + "/obj", dest)[0] == 0 and dest.read_bytes() == data
 
 
+def test_get_fsync_gives_a_verified_file_one_object_a_tree_and_sync(hc, ns, tmp_path):
+    """``--fsync`` (durable before done; the default syncs nothing) is accepted by
+    get, get -r and sync, and still gives verified files under their final names."""
+    data = os.urandom(1_000_000)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "obj").write_bytes(data)
+    assert hc("put", "-r", tmp_path / "src", ns + "/fs")[0] == 0
+    options = ["--fsync", "--streams", "3", "--part-size", "256k"]
+    (result,) = hc.json("get", ns + "/fs/obj", tmp_path / "one", *options)
+    assert result["verified"] == "sha256" and result["parts"] == 4
+    assert (tmp_path / "one").read_bytes() == data
+    assert not (tmp_path / ".one.hatrac-part").exists()
+    assert hc("get", "-r", ns + "/fs", tmp_path / "tree", "--fsync")[0] == 0
+    assert (tmp_path / "tree" / "obj").read_bytes() == data
+    assert hc("sync", ns + "/fs", tmp_path / "mirror", "--fsync")[0] == 0
+    assert (tmp_path / "mirror" / "obj").read_bytes() == data
+
+
 def test_sync_both_ways_twice_sends_nothing(hc, ns, tmp_path):
     source = tmp_path / "source"
     make_tree(source)
