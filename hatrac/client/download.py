@@ -8,8 +8,9 @@ part at a time with ``Range`` over a keep-alive connection and writing it
 with ``os.pwrite``; smaller ones, and ``--streams 1``, take one request.
 
 While parts arrive, a hashing thread follows the contiguous prefix of the
-file already written (read where it lies in the page cache, through a
-read-only ``mmap``: no copy), so the digest the
+file already written (re-read from the page cache into a small buffer:
+hashing through an ``mmap`` of the file measured slower, 0.96 s of CPU per
+GiB against 0.75), so the digest the
 server announced (SHA-256 when it gives one: faster than MD5 here) is done
 almost as soon as the last byte lands. A keeper thread records the
 progress in the sidecar a few times a second. An interrupted get (a
@@ -33,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import mmap
 import os
 import threading
 import time
@@ -244,13 +244,10 @@ class Download:
     def _hash(self, digest) -> None:
         if digest is None:
             return
+        buffer = bytearray(HASH_BLOCK)
+        view = memoryview(buffer)
         hashed = 0
-        mapped = None
         try:
-            if self.size:
-                # the written prefix is hashed where it lies in the page cache (no copy)
-                mapped = mmap.mmap(self.fd, self.size, access=mmap.ACCESS_READ)
-                view = memoryview(mapped)
             while hashed < self.size:
                 with self.lock:
                     while (ready := self._contiguous()) <= hashed and not self.finished:
@@ -258,16 +255,14 @@ class Download:
                     if ready <= hashed:
                         return  # stopped before the end: a failure, nothing to check
                 while hashed < ready:
-                    count = min(HASH_BLOCK, ready - hashed)
-                    digest.update(view[hashed : hashed + count])
+                    count = os.preadv(self.fd, [view[: min(HASH_BLOCK, ready - hashed)]], hashed)
+                    if count <= 0:
+                        raise OSError(f"the partial file {self.partial} became shorter")
+                    digest.update(view[:count])
                     hashed += count
         except BaseException as error:  # reported by _transfer
             self.hash_error = error
             self.failed.set()
-        finally:
-            if mapped is not None:
-                view.release()
-                mapped.close()
 
     def _keep(self) -> None:
         """Record in the sidecar how far each part is, every :data:`KEEP_EVERY`, until
