@@ -12,9 +12,17 @@ ratio B/A with its range::
 Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
 cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
 objects), ``listing`` (JSON listing of the namespace of the GET objects, one
-client). ``--directory sqlite`` serves both trees on SQLite (the embedded
-default) instead of PostgreSQL; ``--directory-a``/``--directory-b`` choose
-per side, so one tree can be compared with itself on both::
+client); and large transfers of ``--large-mib`` (default 256): ``large_get``
+(GET of one object stored by a PUT before the rounds), ``fresh_get`` (the
+GET of an object PUT, untimed, right before it, as the benchmark's (c) and
+(d) follow each other), ``large_put`` (a PUT
+of a new object each run) and ``job1``/``job4`` (an upload job of
+``--chunk-mib`` chunks over 1 or 4 streams), reported in MiB/s. The large
+workloads delete nothing during the rounds (a deletion speeds up the next
+writer on this machine's disk, docs/benchmark.md). ``--directory sqlite``
+serves both trees on SQLite (the embedded default) instead of PostgreSQL;
+``--directory-a``/``--directory-b`` choose per side, so one tree can be
+compared with itself on both::
 
     python -m bench.ab --a . --b . --directory-a postgres --directory-b sqlite --workload put
 """
@@ -33,11 +41,12 @@ import time
 from pathlib import Path
 
 from . import workloads
-from .load import run_load
-from .run import ADD_USER_API, BENCH_PASSWORD, BENCH_USER, ROOT_ACLS
+from .load import MIB, run_load
+from .run import ADD_USER_API, BENCH_PASSWORD, BENCH_USER, ROOT_ACLS, make_source
 from .servers import PostgresServer, stop_group, wait_for_http, wait_for_port
 
 OBJECTS = 200
+LARGE = ("large_get", "fresh_get", "large_put", "job1", "job4")
 
 
 class Tree:
@@ -58,6 +67,7 @@ class Tree:
                     "storage_path": str(self.directory / "storage"),
                     "root_acls": ROOT_ACLS,
                     "log_level": "WARNING",
+                    "max_request_payload_size": 4 << 30,  # the large workloads
                 }
             )
         )
@@ -111,6 +121,31 @@ def prepare(tree: Tree, headers: dict) -> list[str]:
     return paths
 
 
+def prepare_large(tree: Tree, source: str) -> list[str]:
+    """The namespace of the large workloads, and the object ``large_get`` reads."""
+    workloads.make_namespace(tree.url, "/hatrac/ab/large")
+    stored = "/hatrac/ab/large/stored"
+    workloads.large_put(tree.url, stored, source, [])
+    return [stored]
+
+
+def measure_large(tree: Tree, workload: str, paths, source: str, chunk: int, serial) -> dict:
+    """One large transfer: its MiB/s as ``figure``."""
+    if workload == "large_get":
+        figures = workloads.large_get(tree.url, paths[0], os.path.getsize(source), [])
+    elif workload == "fresh_get":
+        fresh = f"/hatrac/ab/large/f{serial}"
+        workloads.large_put(tree.url, fresh, source, [])
+        figures = workloads.large_get(tree.url, fresh, os.path.getsize(source), [])
+    elif workload == "large_put":
+        figures = workloads.large_put(tree.url, f"/hatrac/ab/large/p{serial}", source, [])
+    else:
+        streams = 1 if workload == "job1" else 4
+        path = f"/hatrac/ab/large/{workload}-{serial}"
+        figures = workloads.upload_job(tree.url, path, source, chunk, streams, [])
+    return {"figure": figures["mib_per_s"], "seconds": round(figures["seconds"], 3)}
+
+
 def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial) -> dict:
     if workload in ("get", "session"):
         return workloads.small_gets(tree.url, paths, clients, duration, headers)
@@ -135,8 +170,10 @@ def main(argv=None) -> int:
     parser.add_argument("--a", type=Path, required=True, help="tree A (e.g. a checkout of main)")
     parser.add_argument("--b", type=Path, required=True, help="tree B (the change)")
     parser.add_argument(
-        "--workload", choices=["get", "session", "mixed", "put", "listing"], default="get"
+        "--workload", choices=["get", "session", "mixed", "put", "listing", *LARGE], default="get"
     )
+    parser.add_argument("--large-mib", type=int, default=256, help="large workloads' size")
+    parser.add_argument("--chunk-mib", type=int, default=8, help="upload jobs' chunk size")
     parser.add_argument("--directory", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument(
         "--directory-a", choices=["postgres", "sqlite"], help="A's directory (default --directory)"
@@ -173,34 +210,57 @@ def main(argv=None) -> int:
         headers = {tree.label: {} for tree in trees}
         if arguments.workload == "session":
             headers = {tree.label: tree.session() for tree in trees}
-        paths = {tree.label: prepare(tree, headers[tree.label]) for tree in trees}
+        large = arguments.workload in LARGE
+        source = str(workdir / "large.bin")
+        if large:
+            make_source(Path(source), arguments.large_mib * MIB)
+            paths = {tree.label: prepare_large(tree, source) for tree in trees}
+        else:
+            paths = {tree.label: prepare(tree, headers[tree.label]) for tree in trees}
+        unit = "MiB/s" if large else "ops/s"
         results: dict[str, list[dict]] = {"A": [], "B": []}
         for index in range(arguments.rounds):
             order = trees if index % 2 == 0 else trees[::-1]
             for tree in order:
-                figures = measure(
-                    tree,
-                    arguments.workload,
-                    paths[tree.label],
-                    headers[tree.label],
-                    arguments.clients,
-                    arguments.duration,
-                    index,
-                )
+                if large:
+                    figures = measure_large(
+                        tree,
+                        arguments.workload,
+                        paths[tree.label],
+                        source,
+                        arguments.chunk_mib * MIB,
+                        index,
+                    )
+                    detail = f"{figures['seconds']} s"
+                else:
+                    figures = measure(
+                        tree,
+                        arguments.workload,
+                        paths[tree.label],
+                        headers[tree.label],
+                        arguments.clients,
+                        arguments.duration,
+                        index,
+                    )
+                    figures["figure"] = figures["ops_per_s"]
+                    detail = f"p50 {figures['p50_ms']} ms"
                 results[tree.label].append(figures)
                 print(
-                    f"round {index + 1} {tree.label}: {figures['ops_per_s']:.1f} ops/s "
-                    f"p50 {figures['p50_ms']} ms (load {os.getloadavg()[0]:.1f})",
+                    f"round {index + 1} {tree.label}: {figures['figure']:.1f} {unit} "
+                    f"{detail} (load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
-        ratios = [b["ops_per_s"] / a["ops_per_s"] for a, b in zip(results["A"], results["B"])]
+        ratios = [b["figure"] / a["figure"] for a, b in zip(results["A"], results["B"])]
         for label in ("A", "B"):
-            rates = [r["ops_per_s"] for r in results[label]]
-            p50s = [r["p50_ms"] for r in results[label]]
-            print(
+            rates = [r["figure"] for r in results[label]]
+            line = (
                 f"{label} ({arguments.a if label == 'A' else arguments.b}, {kinds[label]}): median "
-                f"{statistics.median(rates):.1f} ops/s, p50 {statistics.median(p50s):.2f} ms"
+                f"{statistics.median(rates):.1f} {unit}"
             )
+            if not large:
+                p50s = [r["p50_ms"] for r in results[label]]
+                line += f", p50 {statistics.median(p50s):.2f} ms"
+            print(line)
         print(
             f"B/A {arguments.workload} ({kinds['B']} / {kinds['A']}): median "
             f"{statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "

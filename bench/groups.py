@@ -4,7 +4,8 @@
   Flask, (g) mixed, per round;
 * large objects: dd, MD5 of the size on one core, the minimal app's durable
   file PUT, (c) large PUT;
-  nginx, (d) its GET; dd, (e) upload job over 1 stream; dd, over 4 streams.
+  nginx, (d) its GET; dd past the page cache (``oflag=direct``, the disk's
+  own speed, informational); dd, (e) upload job over 1 stream; dd, over 4 streams.
   Each dd writes a new file of the step's size, and every file written
   (dd's, the minimal app's, the service's objects) is kept until the group
   ends (or its round ends, when the disk is short of room): no writer gets
@@ -137,7 +138,8 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
     """
     pids = context.worker_pids
     scratch = Path(context.workdir) / "dd"
-    per_round = 7 * context.large  # dd three times, the minimal app's file, (c), (e) twice
+    # dd four times (one past the page cache), the minimal app's file, (c), (e) twice
+    per_round = 8 * context.large
     keep_all = _space_left(context.workdir) > 2 * per_round * context.large_rounds
     objects: list[str] = []
     files: list[Path] = []
@@ -166,6 +168,11 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
 
             return run
 
+        def dd_direct() -> dict:
+            target = scratch / f"r{index}-direct.bin"
+            files.append(target)
+            return ceilings.disk_write_direct(target, context.large)
+
         def end_of_round() -> dict:
             if keep_all:
                 return {"kept": True}
@@ -187,6 +194,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
             context.step(
                 "d", workloads.large_get, context.url, large, context.large, pids, profile="d"
             ),
+            context.step("dd_direct", dd_direct),
             context.step("dd_e1", dd("e1")),
             context.step(
                 "e1",

@@ -175,6 +175,14 @@ def build_rows(ceilings: dict, service: dict) -> dict:
             rows["c_large_put"]["vs_md5"] = {
                 key: versus_md5[key] for key in ("ceiling", "ratio", "ratio_range")
             }
+    directs = (("c_large_put", "c"), ("e_upload_sequential", "e1"), ("e_upload_parallel4", "e4"))
+    for key, step in directs:
+        versus_direct = series(large, step, "dd_direct")
+        if rows[key]["status"] == "ok" and isinstance(versus_direct, dict):
+            # informational: against the disk's own speed, past the page cache
+            rows[key]["vs_dd_direct"] = {
+                k: versus_direct[k] for k in ("ceiling", "ratio", "ratio_range")
+            }
     files = ceilings.get("small_files", {}).get("ops_per_s")
     if rows["a_small_put"]["status"] == "ok" and files:
         # a PUT must also create a durable file: that rate bounds it whatever the code does
@@ -289,6 +297,13 @@ def table(rows: dict) -> str:
                 f"{'':<20} vs MD5 of one stream on one core (median {versus['ceiling']:,.1f} "
                 f"MiB/s): {versus['ratio']:.3f} ({versus['ratio_range'][0]:.2f}-"
                 f"{versus['ratio_range'][1]:.2f})"
+            )
+        if "vs_dd_direct" in row:
+            versus = row["vs_dd_direct"]
+            lines.append(
+                f"{'':<20} vs the disk past the page cache (dd oflag=direct, median "
+                f"{versus['ceiling']:,.1f} MiB/s): {versus['ratio']:.3f} "
+                f"({versus['ratio_range'][0]:.2f}-{versus['ratio_range'][1]:.2f}), informational"
             )
         if "vs_durable_files" in row:
             lines.append(

@@ -117,6 +117,9 @@ class PostgresServer:
             "max_connections": "200",
             "shared_buffers": "128MB",
             "unix_socket_directories": str(self.directory),
+            # what the server does besides our statements, in its log
+            "log_checkpoints": "on",
+            "log_autovacuum_min_duration": "0",
         }
         command = [f"{self.bindir}/postgres", "-D", str(data), "-p", str(self.port)]
         for key, value in settings.items():

@@ -237,7 +237,10 @@ class UploadJobs:
         # a write transaction only when there is something to forget, or to keep a
         # long-idle job from expiring under this chunk (first sends: one read)
         found, recorded = self.directory.run(check)
-        if recorded or found.last_activity < time.time() - ACTIVITY_GRANULARITY_SECS:
+        # the job's activity time as of now (it only moves forward)
+        active = found.last_activity
+        if recorded or active < time.time() - ACTIVITY_GRANULARITY_SECS:
+            active = time.time()
             self.directory.run(start, write=True, serializable=False)
         expected = found.chunk_size(index)
         claimed = {field: value for field, value in (digests or {}).items() if value is not None}
@@ -265,6 +268,7 @@ class UploadJobs:
 
         def finish(tx: Transaction) -> None:
             now = time.time()
+            refresh_after = now - ACTIVITY_GRANULARITY_SECS
             recorded = sql.record_chunk(
                 tx,
                 found.id,
@@ -274,7 +278,8 @@ class UploadJobs:
                 receipt.sha256_b64,
                 receipt.state,
                 now,
-                now - ACTIVITY_GRANULARITY_SECS,
+                # one statement less per chunk while the job's activity is recent
+                refresh_after if active < refresh_after else None,
             )
             if not recorded:
                 raise NotFound(f"The upload job {job} was cancelled while the chunk was sent.")

@@ -30,3 +30,20 @@ def test_ab_compares_postgres_with_sqlite_in_alternation():
     # A B, then B A: each round alternates which side goes first
     assert rounds == [("1", "A"), ("1", "B"), ("2", "B"), ("2", "A")]
     assert re.search(r"^B/A mixed \(sqlite / postgres\): median [\d.]+, range", run.stdout, re.M)
+
+
+def test_ab_large_workload_reports_transfer_rates():
+    """A large workload (an upload job of small chunks, SQLite on both sides): MiB/s per run."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "job4"]
+        + ["--directory", "sqlite", "--large-mib", "4", "--chunk-mib", "1"]
+        + ["--rounds", "1", "--workers", "1", "--threads", "4"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ MiB/s [\d.]+ s", run.stdout, re.M)
+    assert rounds == [("1", "A"), ("1", "B")]
+    assert re.search(r"^B/A job4 \(sqlite / sqlite\): median [\d.]+, range", run.stdout, re.M)

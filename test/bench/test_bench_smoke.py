@@ -56,4 +56,8 @@ def test_tiny_benchmark_reports_every_workload(tmp_path):
                 assert isinstance(row["ratio"], (int, float)), (key, row)
     for key in ("a_small_put", "b_small_get", "c_large_put", "d_large_get", "f_listing"):
         assert rows[key]["status"] == "ok", (key, rows[key])
+    # the disk past the page cache, beside each large write (informational)
+    for key in ("c_large_put", "e_upload_sequential", "e_upload_parallel4"):
+        if rows[key]["status"] == "ok":
+            assert isinstance(rows[key]["vs_dd_direct"]["ratio"], (int, float)), rows[key]
     assert "workload" in run.stdout and "ratio" in run.stdout

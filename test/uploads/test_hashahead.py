@@ -137,3 +137,50 @@ def test_chunk_writeback_starts_while_the_chunk_arrives(tmp_path, monkeypatch):
     assert digests.md5_b64 == md5_b64(data)
     assert storage.path_of("KEY").read_bytes() == data
     storage.cancel_job("JOB", state)
+
+
+def resident_pages(path) -> int:
+    """How many pages of a file are in the page cache (Linux ``mincore``)."""
+    import ctypes
+    import mmap
+
+    size = os.path.getsize(path)
+    page = mmap.PAGESIZE
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int]
+    libc.mmap.argtypes += [ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert address not in (None, ctypes.c_void_p(-1).value)
+        try:
+            vector = ctypes.create_string_buffer((size + page - 1) // page)
+            assert libc.mincore(ctypes.c_void_p(address), size, vector) == 0
+            return sum(byte & 1 for byte in vector.raw)
+        finally:
+            libc.munmap(ctypes.c_void_p(address), size)
+    finally:
+        os.close(fd)
+
+
+def test_hashed_chunks_leave_the_page_cache(tmp_path):
+    """Once a durable chunk is hashed, its pages are dropped (so later chunks are
+    written into freed memory); the digests and the bytes are unchanged."""
+    storage = FilesystemStorage(str(tmp_path))
+    mib = 1024 * 1024
+    data = os.urandom(4 * mib)
+    state = storage.create_job("JOB", len(data), mib)
+    # chunk 1 first: the hasher hashes from chunk 0 on, so this one waits, cached
+    storage.write_chunk("JOB", state, 1, mib, [data[mib : 2 * mib]])
+    path = storage.job_path("JOB")
+    assert resident_pages(path) > 0
+    write_all(storage, "JOB", state, data, mib)
+    wait_for_digest(storage, "JOB")
+    assert resident_pages(path) == 0
+    digests = storage.finalize_job("JOB", state, len(data), [], "KEY")
+    assert digests.md5_b64 == md5_b64(data)
+    assert storage.path_of("KEY").read_bytes() == data
+    storage.cancel_job("JOB", state)

@@ -462,3 +462,33 @@ def test_sparse_job_file(client, ns, app, storage_backend):
     assert all(p.stat().st_blocks * 512 < 1024 * 1024 for p in files)
     assert max(p.stat().st_size for p in files) == size
     assert client.delete(job, user="alice").status == 204
+
+
+def test_job_activity_is_refreshed_only_when_due(client, ns, app, monkeypatch):
+    """A chunk of a recently active job records itself without rewriting the job's
+    row; once the activity is older than the granularity, the chunk refreshes it."""
+    from hatrac.model import uploads
+    from hatrac.model.directory import sql
+
+    sent = []
+    execute = sql.Transaction.execute
+
+    def recording(self, statement, *args, **kwargs):
+        sent.append(statement)
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(sql.Transaction, "execute", recording)
+    data = b"0123456789ab"
+    job = open_job(client, ns + "/obj", data)
+    updates = lambda: [s for s in sent if s.startswith("UPDATE upload_jobs SET last_activity")]  # noqa: E731
+    assert client.put(f"{job}/0", user="alice", data=data[:4]).status == 204
+    assert updates() == []
+    # every activity is stale now: the chunk touches the job before it writes, and
+    # refreshes it when it is recorded
+    monkeypatch.setattr(uploads, "ACTIVITY_GRANULARITY_SECS", -1.0)
+    assert client.put(f"{job}/1", user="alice", data=data[4:8]).status == 204
+    assert len(updates()) == 2
+    monkeypatch.undo()
+    send_all(client, job, data, 4)
+    assert client.post(job, user="alice").status == 201
+    assert client.get(ns + "/obj", user="alice").body == data

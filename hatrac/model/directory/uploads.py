@@ -165,13 +165,14 @@ def record_chunk(
     sha256: str,
     state: str,
     now: float,
-    refresh_after: float,
+    refresh_after: Optional[float],
 ) -> bool:
     """Record a stored chunk of an open job; False when the job is gone.
 
     The job row is not updated for every chunk (a row rewritten thousands of
     times is slow on PostgreSQL): the foreign key locks it against deletion,
-    and its activity time is refreshed only when older than ``refresh_after``.
+    and its activity time is refreshed only when older than ``refresh_after``
+    (None: the caller knows it is not, and the statement is not sent).
     """
     try:
         row = tx.one(
@@ -189,10 +190,11 @@ def record_chunk(
         raise
     if row is None:
         return False
-    tx.execute(
-        "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND last_activity < %s",
-        (now, job_id, refresh_after),
-    )
+    if refresh_after is not None:
+        tx.execute(
+            "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND last_activity < %s",
+            (now, job_id, refresh_after),
+        )
     return True
 
 
