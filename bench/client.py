@@ -1,7 +1,9 @@
 """Workloads of the transfer client (issue 14), interleaved with the service
 figures they are compared with, and the DERIVA CLI on the same large put.
 
-Each round: the service's own 4-stream upload job, then ``hatrac-client put``
+Each round: the service's own 4-stream upload job, the same job with each
+chunk's ``Content-MD5`` (precomputed before the clock starts; the server
+verifies each, as it does for the client's chunks), then ``hatrac-client put``
 of the same file (with its default per-chunk ``Content-MD5``, then without
 chunk digests, ``--chunk-digest none``, to show what they cost); the
 service's large GET, then ``hatrac-client get`` into a file (verified by
@@ -170,7 +172,7 @@ def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
     dest = str(Path(context.workdir) / "client-get.bin")
 
     def plan(index: int) -> list[Step]:
-        names = ("job", "put", "nodigest", "deriva", "tls", "tree")
+        names = ("job", "jobmd5", "put", "nodigest", "deriva", "tls", "tree")
         paths = {k: f"{namespace}/{k}-r{index}" for k in names}
 
         def cleanup():
@@ -193,6 +195,17 @@ def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
                 context.chunk,
                 4,
                 pids,
+            ),
+            context.step(
+                "svc_e4_md5",
+                workloads.upload_job,
+                url,
+                paths["jobmd5"],
+                context.source,
+                context.chunk,
+                4,
+                pids,
+                True,
             ),
             context.step("client_put", client_put, url, paths["put"], context.source),
             context.step(

@@ -160,11 +160,18 @@ def large_get(base_url: str, path: str, size: int, worker_pids: list[int]) -> di
 
 
 def upload_job(
-    base_url: str, path: str, source: str, chunk: int, streams: int, worker_pids: list[int]
+    base_url: str,
+    path: str,
+    source: str,
+    chunk: int,
+    streams: int,
+    worker_pids: list[int],
+    chunk_md5: bool = False,
 ) -> dict:
-    """(e) the large object as an upload job whose chunks go over ``streams`` connections."""
+    """(e) the large object as an upload job whose chunks go over ``streams`` connections
+    (with ``chunk_md5``: each with its precomputed ``Content-MD5``)."""
     with RssSampler(worker_pids) as sampler:
-        outcome = in_child(run_upload_job, base_url, path, source, chunk, streams)
+        outcome = in_child(run_upload_job, base_url, path, source, chunk, streams, chunk_md5)
     return {
         "mib_per_s": round(outcome["bytes"] / MIB / outcome["seconds"], 1),
         "streams": streams,

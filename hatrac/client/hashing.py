@@ -5,7 +5,9 @@ is an iterable with a length, so ``requests`` sends it with a
 ``Content-Length`` and streams it in large blocks (``os.pread``: slices of
 one file are read by several threads at once without sharing a position).
 A :class:`BufferBody` does the same for a chunk already read into memory
-(an upload job's chunk: read once, hashed, then sent from the same buffer).
+(an upload job's chunk: read once and sent from that buffer, its digest
+computed beforehand by :func:`file_sha256_and_chunk_digests` in the same
+pass as the whole file's SHA-256).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator, Optional
 
 BLOCK = 1024 * 1024
@@ -59,6 +62,69 @@ def file_sha256(path: str) -> str:
     finally:
         os.close(fd)
     return b64(whole.digest())
+
+
+SEGMENT = 4 * BLOCK  # a read of the pre-pass; never straddles two chunks
+
+
+def file_sha256_and_chunk_digests(
+    path: str, chunk: int, name: Optional[str], lanes: Optional[int] = None
+) -> tuple[str, Optional[list[str]]]:
+    """The whole file's SHA-256 and each ``chunk``'s digest ``name`` (base64; None
+    when ``name`` is None), in one read of the file.
+
+    The main thread reads segments into a ring of reused buffers; one thread
+    feeds each segment to the whole SHA-256 in order, and ``lanes`` threads
+    hash the chunks (chunk ``k`` on lane ``k % lanes``, so its segments stay in
+    order). hashlib releases the GIL on large buffers, so the hashes run on
+    all CPUs at once; only the digests (16 or 32 bytes a chunk) are kept.
+    """
+    if name is None:
+        return file_sha256(path), None
+    lanes = max(1, min(4, os.cpu_count() or 1) if lanes is None else lanes)
+    segment = min(SEGMENT, chunk)
+    per_chunk = -(-chunk // segment)
+    ring = [bytearray(segment) for _ in range(min(lanes * per_chunk + 2, 32))]
+    pending: list[list[Future]] = [[] for _ in ring]
+    whole = hashlib.sha256()
+    digests: list[str] = []
+    fd = os.open(path, os.O_RDONLY)
+    sha_pool = ThreadPoolExecutor(1, thread_name_prefix="hatrac-sha256")
+    chunk_pools = [ThreadPoolExecutor(1, thread_name_prefix=f"hatrac-{name}") for _ in range(lanes)]
+    finished: list[Future] = []
+    try:
+        size = os.fstat(fd).st_size
+        offset, turn, hasher = 0, 0, None
+        while offset < size:
+            slot = turn % len(ring)
+            for future in pending[slot]:
+                future.result()  # the buffer is free again (and no hash failed)
+            number = offset // chunk
+            end = min(size, (number + 1) * chunk)
+            view = memoryview(ring[slot])[: min(segment, end - offset)]
+            if os.preadv(fd, [view], offset) != len(view):
+                raise OSError(f"{path} became shorter while it was being read")
+            lane = chunk_pools[number % lanes]
+            if offset == number * chunk:
+                hasher = hashlib.new(name)
+                digests.append("")
+            pending[slot] = [sha_pool.submit(whole.update, view), lane.submit(hasher.update, view)]
+            offset += len(view)
+            turn += 1
+            if offset == end:
+
+                def done(number: int = number, hasher=hasher) -> None:
+                    digests[number] = b64(hasher.digest())
+
+                finished.append(lane.submit(done))
+        for future in [*(f for group in pending for f in group), *finished]:
+            future.result()
+    finally:
+        sha_pool.shutdown(wait=True)
+        for pool in chunk_pools:
+            pool.shutdown(wait=True)
+        os.close(fd)
+    return b64(whole.digest()), digests
 
 
 def chunk_digest_of(view: memoryview, name: str) -> str:

@@ -1,11 +1,12 @@
 """Moving one file: ``put`` (a PUT, or a parallel resumable upload job) and ``get``.
 
 **put.** Files up to ``threshold`` go in one PUT with ``Content-MD5`` and
-``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 is
-computed first and given as the job's ``content-sha256`` (so the server
-refuses to finalize other bytes); chunks are sent by ``streams`` threads,
-each read once into a reused buffer and sent from it with its
-``Content-MD5`` (or ``Content-SHA256``, or none: ``chunk_digest``). Before
+``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 and
+each chunk's ``Content-MD5`` (or ``Content-SHA256``, or none:
+``chunk_digest``) are computed first, in one read on every CPU, and the
+SHA-256 is given as the job's ``content-sha256`` (so the server refuses to
+finalize other bytes); chunks are then sent by ``streams`` threads, each
+read into a reused buffer and sent from it with its digest. Before
 creating a job, the jobs this client remembers making (:mod:`.settings`)
 and those the server lists are asked for one of the same size and
 SHA-256; if there is one, its status's ``chunks-received`` (an extension
@@ -39,7 +40,7 @@ from .hashing import (
     FileSlice,
     chunk_digest_of,
     file_digests,
-    file_sha256,
+    file_sha256_and_chunk_digests,
     hex_to_b64,
 )
 from .http import EXIT_CONFLICT, Connection, HatracError, urlpath
@@ -198,7 +199,9 @@ def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> O
 
 
 def _put_job(conn, local, size, target, options, content_type, sent, output) -> dict:
-    sha256 = file_sha256(local)
+    # one read of the file before any request: the whole SHA-256 (the job's
+    # content-sha256) and each chunk's digest, on every CPU while the server idles
+    sha256, digests = file_sha256_and_chunk_digests(local, options.chunk_size, options.chunk_digest)
     job = _find_job(conn, target, size, sha256) if options.resume else None
     received: set = set()
     if job is not None:
@@ -207,6 +210,8 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
         if isinstance(listed, list):
             received = {n for n in listed if isinstance(n, int)}
         output.info(f"resuming upload job {job_url} ({len(received)} chunk(s) already there)")
+        if chunk != options.chunk_size:
+            digests = None  # the job's chunks are not ours: each is hashed as it is sent
     else:
         chunk = options.chunk_size
         spec = {
@@ -225,7 +230,7 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
     sent(sum(min(chunk, size - n * chunk) for n in received), True)
     fd = os.open(local, os.O_RDONLY)
     try:
-        _send_chunks(conn, fd, job_url, size, chunk, missing, options, sent)
+        _send_chunks(conn, fd, job_url, size, chunk, missing, options, sent, digests)
     finally:
         os.close(fd)
     version = _finalize(conn, job_url, target, sha256)
@@ -247,10 +252,11 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
 DIGEST_HEADERS = {"md5": "Content-MD5", "sha256": "Content-SHA256"}
 
 
-def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent) -> None:
+def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent, digests=None) -> None:
     """Send chunks ``numbers`` over ``options.streams`` threads. Each thread reads
-    its chunk once into a buffer of its own (reused), hashes it there (hashlib
-    lets the other threads send meanwhile) and sends it from memory."""
+    its chunk once into a buffer of its own (reused) and sends it from memory,
+    with its digest from ``digests`` (computed before), or hashed there when
+    there are none (a resumed job of another chunk size)."""
     failed = threading.Event()
     buffers = threading.local()
     streams = max(1, options.streams)
@@ -268,7 +274,8 @@ def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent) -> None
         headers = {"Content-Length": str(length)}
         name = options.chunk_digest
         if name:
-            headers[DIGEST_HEADERS[name]] = chunk_digest_of(view, name)
+            given = digests[number] if digests is not None else chunk_digest_of(view, name)
+            headers[DIGEST_HEADERS[name]] = given
         conn.request(
             "PUT",
             f"{job_url}/{number}",

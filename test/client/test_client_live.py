@@ -131,6 +131,9 @@ def test_sigkill_mid_upload_then_resume_sends_only_missing_chunks(live, hc, ns, 
     received = status["chunks-received"]
     assert received == sorted(received) and 4 <= len(received) < status["chunk-count"] == 24
     assert hc.json("stat", target)[0]["version"] is None  # the job bound it; no version yet
+    # run again, even with another --chunk-size: the job's 128 KiB chunks are kept
+    # (their Content-MD5s then computed as they are sent, not in the pre-pass)
+    options[options.index("128k")] = "96k"
     (result,) = hc.json("put", local, target, *options)
     assert result["resumed"] and result["job"] == status["url"]
     assert result["chunks-sent"] == 24 - len(received)
