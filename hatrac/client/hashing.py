@@ -6,8 +6,8 @@ is an iterable with a length, so ``requests`` sends it with a
 one file are read by several threads at once without sharing a position).
 A :class:`BufferBody` does the same for a chunk already read into memory
 (an upload job's chunk: read once and sent from that buffer, its digest
-computed beforehand by :func:`file_sha256_and_chunk_digests` in the same
-pass as the whole file's SHA-256).
+computed beforehand by :func:`file_sha256_and_chunk_digests`, on the other
+CPUs while the whole file's SHA-256 is computed, or else just before).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from typing import Callable, Iterator, Optional
 
 BLOCK = 1024 * 1024
@@ -64,67 +64,74 @@ def file_sha256(path: str) -> str:
     return b64(whole.digest())
 
 
-SEGMENT = 4 * BLOCK  # a read of the pre-pass; never straddles two chunks
+SEGMENT = 4 * BLOCK  # a read of a chunk hasher
 
 
 def file_sha256_and_chunk_digests(
-    path: str, chunk: int, name: Optional[str], lanes: Optional[int] = None
-) -> tuple[str, Optional[list[str]]]:
-    """The whole file's SHA-256 and each ``chunk``'s digest ``name`` (base64; None
-    when ``name`` is None), in one read of the file.
+    path: str, chunk: int, name: Optional[str], lanes: Optional[int] = None, finish: bool = False
+) -> tuple[str, Optional[list[Optional[str]]]]:
+    """The whole file's SHA-256 (base64) and, meanwhile, as many ``chunk``
+    digests ``name`` as the other CPUs can make (None for the others).
 
-    The main thread reads segments into a ring of reused buffers; one thread
-    feeds each segment to the whole SHA-256 in order, and ``lanes`` threads
-    hash the chunks (chunk ``k`` on lane ``k % lanes``, so its segments stay in
-    order). hashlib releases the GIL on large buffers, so the hashes run on
-    all CPUs at once; only the digests (16 or 32 bytes a chunk) are kept.
+    The calling thread reads the file in order for the SHA-256 (as
+    :func:`file_sha256`); ``lanes`` threads (the other CPUs; hashlib releases
+    the GIL on large buffers) take the chunks one at a time from the start,
+    each read into a buffer of its own, and stop when the SHA-256 is done, so
+    this takes no longer than the SHA-256 alone. A chunk left without its
+    digest is hashed as it is sent. Only the digests are kept. ``finish``
+    waits for every chunk's digest instead (a test's way to check them all).
     """
     if name is None:
         return file_sha256(path), None
-    lanes = max(1, min(4, os.cpu_count() or 1) if lanes is None else lanes)
-    segment = min(SEGMENT, chunk)
-    per_chunk = -(-chunk // segment)
-    ring = [bytearray(segment) for _ in range(min(lanes * per_chunk + 2, 32))]
-    pending: list[list[Future]] = [[] for _ in ring]
-    whole = hashlib.sha256()
-    digests: list[str] = []
-    fd = os.open(path, os.O_RDONLY)
-    sha_pool = ThreadPoolExecutor(1, thread_name_prefix="hatrac-sha256")
-    chunk_pools = [ThreadPoolExecutor(1, thread_name_prefix=f"hatrac-{name}") for _ in range(lanes)]
-    finished: list[Future] = []
-    try:
-        size = os.fstat(fd).st_size
-        offset, turn, hasher = 0, 0, None
-        while offset < size:
-            slot = turn % len(ring)
-            for future in pending[slot]:
-                future.result()  # the buffer is free again (and no hash failed)
-            number = offset // chunk
-            end = min(size, (number + 1) * chunk)
-            view = memoryview(ring[slot])[: min(segment, end - offset)]
-            if os.preadv(fd, [view], offset) != len(view):
-                raise OSError(f"{path} became shorter while it was being read")
-            lane = chunk_pools[number % lanes]
-            if offset == number * chunk:
+    if lanes is None:
+        lanes = max(1, min(4, (os.cpu_count() or 2) - 1))
+    size = os.stat(path).st_size
+    count = -(-size // chunk) if size else 0
+    digests: list[Optional[str]] = [None] * count
+    stop = threading.Event()
+    claimed = iter(range(count))  # next() is atomic under the GIL
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def lane() -> None:
+        view = memoryview(bytearray(min(SEGMENT, chunk)))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while not stop.is_set():
+                with lock:
+                    number = next(claimed, None)
+                if number is None:
+                    return
                 hasher = hashlib.new(name)
-                digests.append("")
-            pending[slot] = [sha_pool.submit(whole.update, view), lane.submit(hasher.update, view)]
-            offset += len(view)
-            turn += 1
-            if offset == end:
-
-                def done(number: int = number, hasher=hasher) -> None:
+                offset, end = number * chunk, min(size, (number + 1) * chunk)
+                while offset < end and not stop.is_set():
+                    got = os.preadv(fd, [view[: min(len(view), end - offset)]], offset)
+                    if got <= 0:
+                        return  # the file became shorter: the send says so
+                    hasher.update(view[:got])
+                    offset += got
+                if offset == end:
                     digests[number] = b64(hasher.digest())
+        except BaseException as error:  # noqa: BLE001  (reported below)
+            failures.append(error)
+        finally:
+            os.close(fd)
 
-                finished.append(lane.submit(done))
-        for future in [*(f for group in pending for f in group), *finished]:
-            future.result()
+    threads = [threading.Thread(target=lane, daemon=True) for _ in range(lanes)]
+    for thread in threads:
+        thread.start()
+    try:
+        whole = file_sha256(path)
+        if finish:
+            for thread in threads:
+                thread.join()
     finally:
-        sha_pool.shutdown(wait=True)
-        for pool in chunk_pools:
-            pool.shutdown(wait=True)
-        os.close(fd)
-    return b64(whole.digest()), digests
+        stop.set()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return whole, digests
 
 
 def chunk_digest_of(view: memoryview, name: str) -> str:

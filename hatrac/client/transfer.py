@@ -1,12 +1,13 @@
 """Moving one file: ``put`` (a PUT, or a parallel resumable upload job) and ``get``.
 
 **put.** Files up to ``threshold`` go in one PUT with ``Content-MD5`` and
-``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 and
-each chunk's ``Content-MD5`` (or ``Content-SHA256``, or none:
-``chunk_digest``) are computed first, in one read on every CPU, and the
-SHA-256 is given as the job's ``content-sha256`` (so the server refuses to
-finalize other bytes); chunks are then sent by ``streams`` threads, each
-read into a reused buffer and sent from it with its digest. Before
+``Content-SHA256``. Larger ones go by upload job: the file's SHA-256 is
+computed first and given as the job's ``content-sha256`` (so the server
+refuses to finalize other bytes), and meanwhile the other CPUs compute the
+first chunks' ``Content-MD5`` (or ``Content-SHA256``, or none:
+``chunk_digest``); chunks are then sent by ``streams`` threads, each read
+into a reused buffer and sent from it with its digest (computed there for
+the chunks the pre-pass did not reach). Before
 creating a job, the jobs this client remembers making (:mod:`.settings`)
 and those the server lists are asked for one of the same size and
 SHA-256; if there is one, its status's ``chunks-received`` (an extension
@@ -199,8 +200,8 @@ def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> O
 
 
 def _put_job(conn, local, size, target, options, content_type, sent, output) -> dict:
-    # one read of the file before any request: the whole SHA-256 (the job's
-    # content-sha256) and each chunk's digest, on every CPU while the server idles
+    # before any request: the whole SHA-256 (the job's content-sha256) and,
+    # on the other CPUs meanwhile, as many chunk digests as fit in that time
     sha256, digests = file_sha256_and_chunk_digests(local, options.chunk_size, options.chunk_digest)
     job = _find_job(conn, target, size, sha256) if options.resume else None
     received: set = set()
@@ -274,8 +275,8 @@ def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent, digests
         headers = {"Content-Length": str(length)}
         name = options.chunk_digest
         if name:
-            given = digests[number] if digests is not None else chunk_digest_of(view, name)
-            headers[DIGEST_HEADERS[name]] = given
+            given = digests[number] if digests is not None else None
+            headers[DIGEST_HEADERS[name]] = given or chunk_digest_of(view, name)
         conn.request(
             "PUT",
             f"{job_url}/{number}",

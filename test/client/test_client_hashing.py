@@ -1,5 +1,5 @@
-"""The put pre-pass of hatrac-client: the whole SHA-256 and each chunk's digest
-in one read of the file (no server needed)."""
+"""The put pre-pass of hatrac-client: the whole SHA-256 and, on other threads
+meanwhile, the chunks' digests (no server needed)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ def data_file(tmp_path_factory):
 )
 def test_one_pass_gives_the_whole_sha256_and_every_chunk_digest(data_file, chunk, lanes, name):
     path, data = data_file
-    whole, chunks = file_sha256_and_chunk_digests(path, chunk, name, lanes)
-    assert whole == b64(hashlib.sha256(data))
     expected = [b64(hashlib.new(name, data[i : i + chunk])) for i in range(0, len(data), chunk)]
-    assert chunks == expected
+    whole, chunks = file_sha256_and_chunk_digests(path, chunk, name, lanes, finish=True)
+    assert whole == b64(hashlib.sha256(data)) and chunks == expected
+    # not waiting: whatever digests are there are right, the others None
+    whole, chunks = file_sha256_and_chunk_digests(path, chunk, name, lanes)
+    assert whole == b64(hashlib.sha256(data)) and len(chunks) == len(expected)
+    assert all(found in (None, right) for found, right in zip(chunks, expected))
 
 
 def test_no_chunk_digest_and_an_empty_file(tmp_path, data_file):
@@ -48,7 +51,7 @@ def test_no_chunk_digest_and_an_empty_file(tmp_path, data_file):
     )
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
-    assert file_sha256_and_chunk_digests(str(empty), SEGMENT, "md5") == (
+    assert file_sha256_and_chunk_digests(str(empty), SEGMENT, "md5", finish=True) == (
         b64(hashlib.sha256(b"")),
         [],
     )
