@@ -178,11 +178,10 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
             iterable = [body.file.read(length)]
         finally:
             body.file.close()
-    elif body.file is not None and start + length == version.size:
-        # to the end of the file: let the WSGI server send it (sendfile under gunicorn)
-        iterable = wrap_file(request.environ, body.file, READ_BLOCK)
     elif body.file is not None:
-        iterable = _read_exactly(body.file, length)
+        # let the WSGI server send it (sendfile under gunicorn and mod_wsgi, both of
+        # which stop at Content-Length); a server that reads it stops at the range's end
+        iterable = wrap_file(request.environ, FileRange(body.file, length), READ_BLOCK)
     else:
         iterable = body.chunks
     response = Response(iterable, status=status, headers=headers, direct_passthrough=True)
@@ -192,16 +191,36 @@ def render_version(call: Call, version: ObjectVersion) -> Response:
     return response
 
 
-def _read_exactly(handle, length: int):
-    try:
-        while length > 0:
-            block = handle.read(min(READ_BLOCK, length))
-            if not block:
-                break
-            length -= len(block)
-            yield block
-    finally:
-        handle.close()
+class FileRange:
+    """``length`` bytes of an open file from its current position, for ``wsgi.file_wrapper``.
+
+    ``read`` never goes past the range, so a server that iterates the wrapper
+    sends exactly the range; ``fileno`` lets a server use ``sendfile`` from
+    the file's position, which gunicorn and mod_wsgi limit to the response's
+    Content-Length (test/e2e/test_http.py and test/deploy/test_apache.py
+    check the bytes of ranges that end before the end of the file).
+    """
+
+    def __init__(self, handle, length: int):
+        self._handle = handle
+        self._left = length
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+    def tell(self) -> int:  # where mod_wsgi's sendfile starts
+        return self._handle.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._handle.read(wanted)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def get_versions(call: Call) -> Response:

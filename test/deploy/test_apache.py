@@ -125,6 +125,23 @@ def test_object_round_trip_with_digests(apache):
     assert bad.status_code == 400
 
 
+def test_ranges_before_the_end_are_exact_through_mod_wsgi(apache):
+    """mod_wsgi sends a file range by sendfile too: it must stop at Content-Length,
+    on a keep-alive connection where a byte too many would corrupt the next reply."""
+    path = fresh(apache)
+    body = os.urandom(3 * 1024 * 1024 + 7)
+    url = apache.url + path + "/ranged"
+    assert requests.put(url, data=body, auth=ALICE).status_code == 201
+    with requests.Session() as session:
+        for first, last in ((100_000, 400_000), (0, 70_000), (1, len(body) - 2), (2**20, 2**21)):
+            part = session.get(url, headers={"Range": f"bytes={first}-{last}"}, auth=ALICE)
+            assert part.status_code == 206
+            assert part.headers["Content-Range"] == f"bytes {first}-{last}/{len(body)}"
+            assert int(part.headers["Content-Length"]) == last - first + 1
+            assert part.content == body[first : last + 1]
+        assert session.get(url, auth=ALICE).content == body
+
+
 def test_chunked_request_body_through_mod_wsgi(apache):
     path = fresh(apache)
     token = base64.b64encode(b"alice:alice-pw").decode()

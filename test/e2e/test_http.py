@@ -185,6 +185,23 @@ def test_ranges(base):
     assert requests.get(base, headers={"Range": "bytes=0-1"}).status_code == 501
 
 
+def test_ranges_before_the_end_are_exact_on_one_connection(base):
+    """Ranges past the small-body size that end before the end of the object go to
+    the server's sendfile, which must stop at the range: every reply on one
+    keep-alive connection is exactly its bytes (a byte too many would corrupt
+    the next reply)."""
+    body = os.urandom(3 * 1024 * 1024 + 7)
+    assert requests.put(base + "/ranged", data=body).status_code == 201
+    with requests.Session() as session:
+        for first, last in ((100_000, 400_000), (0, 70_000), (1, len(body) - 2), (2**20, 2**21)):
+            part = session.get(base + "/ranged", headers={"Range": f"bytes={first}-{last}"})
+            assert part.status_code == 206
+            assert part.headers["Content-Range"] == f"bytes {first}-{last}/{len(body)}"
+            assert int(part.headers["Content-Length"]) == last - first + 1
+            assert part.content == body[first : last + 1]
+        assert session.get(base + "/ranged").content == body
+
+
 def test_large_object_streams_both_ways(base, tmp_path):
     size = 48 * 1024 * 1024 + 13
     source = tmp_path / "big"

@@ -234,3 +234,17 @@ def test_get_conditionals(client, ns):
     assert client.get(ns + "/obj", user="alice", headers={"If-None-Match": etag}).status == 304
     assert client.get(ns + "/obj", user="alice", headers={"If-Match": '"other"'}).status == 412
     assert client.get(ns + "/obj", user="alice", headers={"If-Match": etag}).status == 200
+
+
+def test_large_range_before_the_end_is_exact(client, ns):
+    """A range past the small-body size that ends before the end of the object:
+    a server that reads the file wrapper (no sendfile) must stop at the range."""
+    import os
+
+    body = os.urandom(300 * 1024 + 3)
+    assert client.put(ns + "/ranged", user="alice", data=body).status == 201
+    for first, last in ((1000, 200_000), (0, 65 * 1024), (1, len(body) - 2)):
+        part = client.get(ns + "/ranged", user="alice", headers={"Range": f"bytes={first}-{last}"})
+        assert part.status == 206
+        assert part.headers["Content-Length"] == str(last - first + 1)
+        assert part.body == body[first : last + 1]
