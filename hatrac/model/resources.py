@@ -54,10 +54,13 @@ class Name:
 
 @dataclass
 class ObjectVersion:
-    """One immutable version of an object: its bytes' location and metadata."""
+    """One immutable version of an object: its bytes' location and metadata.
 
-    id: int
-    name_id: int
+    ``id`` and ``name_id`` (row ids) are None in the version a PUT returns when
+    its statement also committed (Transaction.finish)."""
+
+    id: Optional[int]
+    name_id: Optional[int]
     name: str
     version: str
     size: int

@@ -477,18 +477,31 @@ class Hatrac(UploadJobs, VersionMetadata, Renames, Browsing, AccessControl, Dele
                 tx, client, name, parents, conditions, lock, first_by_job
             )
             existed = resolved.target is not None and not resolved.target.deleted
-            target = self._bind_object(tx, client, resolved, now)
-            if existed and given_id and tx.get_version(target.id, version) is not None:
-                raise Conflict(
-                    f"The object {name} has or had a version {version}; version ids are "
-                    "never reused."
-                )
-            if also is not None:
-                also(tx)
             acls = self._creator_acls(client)
-            made = tx.create_version(
-                target.id, version, size, storage_key, metadata, acls, now, inline
-            )
+            # nothing else to do before COMMIT: it may travel with the version's INSERT
+            last = before_commit is None and also is None
+            if not existed and also is None:
+                # a new object: its name and first version in one statement
+                parent = self._make_parents(tx, client, resolved, now)
+                made = tx.create_object_version(
+                    name, parent.id, acls, version, size, storage_key, metadata, acls, now,
+                    inline, last,
+                )  # fmt: skip
+                if made is None:
+                    raise RetryTransaction()  # bound concurrently: look again
+            else:
+                target = self._bind_object(tx, client, resolved, now)
+                if existed and given_id and tx.get_version(target.id, version) is not None:
+                    raise Conflict(
+                        f"The object {name} has or had a version {version}; version ids are "
+                        "never reused."
+                    )
+                if also is not None:
+                    also(tx)
+                made = tx.create_version(
+                    target.id, version, size, storage_key, metadata, acls, now, inline, last,
+                    name=target.name,
+                )  # fmt: skip
             if before_commit is not None:
                 before_commit()
             return made

@@ -67,9 +67,24 @@ def test_commit_with_unknown_outcome(client, app, postgres, monkeypatch, committ
         _terminate(postgres, conn.info.backend_pid)  # ...and the connection broke
         original(conn) if not committed else conn.cursor().execute("SELECT 1")
 
+    execute_prepared = PostgresDatabase.execute_prepared
+
+    def breaking_execute(self, cursor, sql, params, before=None, after=None):
+        # a last statement that carries its COMMIT (Transaction.finish) breaks likewise
+        if not armed["on"] or after != "COMMIT":
+            return execute_prepared(self, cursor, sql, params, before, after)
+        armed["on"] = False
+        if committed:
+            execute_prepared(self, cursor, sql, params, before, after)
+        _terminate(postgres, cursor.connection.info.backend_pid)
+        if committed:
+            cursor.execute("SELECT 1")
+        return execute_prepared(self, cursor, sql, params, before, after)
+
     monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(breaking_commit))
+    monkeypatch.setattr(PostgresDatabase, "execute_prepared", breaking_execute)
     reply = client.put("/hatrac/unsure", data=payload, user="alice")
-    monkeypatch.setattr(PostgresDatabase, "commit", staticmethod(original))
+    monkeypatch.undo()
     assert not armed["on"], "the fault was not injected"
     versions = client.get("/hatrac/unsure;versions", user="alice")
     stored = sorted(p.name for p in storage.objects.glob("*/*/*"))

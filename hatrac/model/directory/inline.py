@@ -21,7 +21,7 @@ _UNREFERENCED = (
 )
 
 
-_INSERT = "INSERT INTO inline_bytes (storage_key, data, created) VALUES (%s, %s, %s)"
+INSERT = "INSERT INTO inline_bytes (storage_key, data, created) VALUES (%s, %s, %s)"
 
 # the columns a version read adds to carry its inline bytes (NULL for others)
 DATA_COLUMN = "b.data"
@@ -34,8 +34,8 @@ def insert_with(tx, insert_version: str, key: str, data: bytes, now: float) -> t
     none and no round trips, the bytes are inserted first. Returns the statement
     to run and the parameters that go before the version's own."""
     if tx.dialect == "postgres":
-        return f"WITH stored AS ({_INSERT}) {insert_version}", (key, data, now)
-    tx.execute(_INSERT, (key, data, now), prepared=True)
+        return f"WITH stored AS ({INSERT}) {insert_version}", (key, data, now)
+    tx.execute(INSERT, (key, data, now), prepared=True)
     return insert_version, ()
 
 

@@ -135,6 +135,8 @@ class PostgresDatabase:
 
     dialect = "postgres"
     writer_locks = True  # LOCK TABLE and SELECT ... FOR UPDATE (see Transaction.resolve)
+    # a transaction's last statement may carry its COMMIT (Transaction.finish)
+    commit_in_statement = True
 
     def __init__(self, dsn: str, pool_size: int = 8, prepared_statements: bool = True):
         self.dsn = dsn
@@ -238,17 +240,24 @@ class PostgresDatabase:
         return sql
 
     def execute_prepared(
-        self, cursor, sql: str, params: tuple, before: Optional[str] = None
+        self,
+        cursor,
+        sql: str,
+        params: tuple,
+        before: Optional[str] = None,
+        after: Optional[str] = None,
     ) -> None:
         """Run a hot statement as a server-side prepared statement.
 
         It is parsed and planned once per connection (planning a join costs more
         than running it); prepared statements outlive rollbacks, and a new
         connection prepares afresh. ``sql`` and ``before`` (a statement sent in
-        the same round trip, e.g. a LOCK) are always constant text of ours.
+        the same round trip, e.g. a LOCK) are always constant text of ours, as
+        is ``after`` (``COMMIT``, sent in the same round trip after it: then the
+        statement's own rows are not returned, only the last statement's).
         """
         if not self.prepared_statements:
-            self.execute(cursor, sql, params, before)
+            self.execute(cursor, sql, params, before, after)
             return
         name = self._statement_names.get(sql)
         if name is None:
@@ -266,13 +275,20 @@ class PostgresDatabase:
         call = f"EXECUTE {name}"
         if params:
             call += f" ({', '.join(['%s'] * len(params))})"
-        cursor.execute("; ".join([*first, call]), params or None)
+        cursor.execute("; ".join([*first, call, *([after] if after else [])]), params or None)
 
-    def execute(self, cursor, sql: str, params: tuple, before: Optional[str] = None) -> None:
+    def execute(
+        self,
+        cursor,
+        sql: str,
+        params: tuple,
+        before: Optional[str] = None,
+        after: Optional[str] = None,
+    ) -> None:
         """Run a statement, preceded in the same round trip by a pending BEGIN and
-        by ``before``."""
+        by ``before``, and followed by ``after``."""
         first = self._first_statements(cursor.connection, before)
-        cursor.execute("; ".join([*first, sql]), params)
+        cursor.execute("; ".join([*first, sql, *([after] if after else [])]), params)
 
     @staticmethod
     def _first_statements(conn, before: Optional[str]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 from ...errors import ServiceUnavailable
 from ...urls import ROOT
 from ..credentials import pending
-from ..resources import NAMESPACE, Name, ObjectVersion, Resolved
+from ..resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
 from . import accounts
 from . import inline as inline_sql
 from .group_commit import GroupCommit
@@ -43,6 +43,12 @@ _VERSION_COLUMNS = (
 )
 # a version read that also fetches the bytes of an inline version (one row)
 _VERSION_COLUMNS_WITH_DATA = f"{_VERSION_COLUMNS}, {inline_sql.DATA_COLUMN}"
+
+
+_COMMIT_UNKNOWN = (
+    "The database connection broke while committing; the change may or may not have been "
+    "made. Please check, then retry."
+)
 
 
 class CommitOutcomeUnknown(ServiceUnavailable):
@@ -120,6 +126,26 @@ def _version_row(row) -> ObjectVersion:
     )
 
 
+def _new_version(
+    row_id, name_id, name, version, size, storage_key, metadata, acls, now
+) -> ObjectVersion:
+    """The version a statement just inserted (row ids None when it committed too)."""
+    return ObjectVersion(
+        id=row_id,
+        name_id=name_id,
+        name=name,
+        version=version,
+        size=size,
+        storage_key=storage_key,
+        content_type=metadata.get("content-type"),
+        content_md5=metadata.get("content-md5"),
+        content_sha256=metadata.get("content-sha256"),
+        content_disposition=metadata.get("content-disposition"),
+        acls=acls,
+        created=now,
+    )
+
+
 def _resolved(name: str, chain: list[str], rows: list[Name]) -> Resolved:
     """Sort the looked-up rows of a chain into ancestors, target and blocker."""
     found = {row.name: row for row in rows}
@@ -167,6 +193,27 @@ class Transaction:
         else:
             self._database.execute(self._cursor, sql, tuple(params), before)
         return self._cursor
+
+    def finish(self, sql: str, params: Iterable[Any] = ()) -> Optional[tuple]:
+        """Run the transaction's last statement (prepared) and commit.
+
+        Where the database allows it (PostgreSQL), the COMMIT travels in the
+        same round trip, and the statement's rows are not returned (None); else
+        the first row is, and the transaction commits as usual. A connection
+        that breaks during that round trip leaves the outcome unknown, as a
+        broken COMMIT does: :class:`CommitOutcomeUnknown`, never retried.
+        """
+        database = self._database
+        if not getattr(database, "commit_in_statement", False):
+            return self.one(sql, params, prepared=True)
+        try:
+            database.execute_prepared(self._cursor, sql, tuple(params), after="COMMIT")
+        except Exception as error:
+            if not database.is_connection_error(error):
+                raise  # refused before the COMMIT ran: the transaction is aborted
+            database.discard(self._cursor.connection)
+            raise CommitOutcomeUnknown(_COMMIT_UNKNOWN) from error
+        return None
 
     def one(self, sql: str, params: Iterable[Any] = (), prepared: bool = False) -> Optional[tuple]:
         return self.execute(sql, params, prepared).fetchone()
@@ -322,6 +369,11 @@ class Transaction:
         self.execute("UPDATE names SET acls = %s WHERE id = %s", (json.dumps(acls), name_id))
 
     # -- versions -----------------------------------------------------------
+    _INSERT_VERSION = (
+        "INSERT INTO versions (name_id, version, size, storage_key, content_type, "
+        "content_md5, content_sha256, content_disposition, acls, created, deleted) "
+    )
+
     def create_version(
         self,
         name_id: int,
@@ -332,48 +384,95 @@ class Transaction:
         acls: dict,
         now: float,
         inline: Optional[bytes] = None,
+        last: bool = False,
+        name: Optional[str] = None,
     ) -> ObjectVersion:
-        """Bind a version; ``inline``: its bytes, stored in this transaction too."""
+        """Bind a version; ``inline``: its bytes, stored in this transaction too.
+
+        ``last``: the transaction's last statement, which commits it (see
+        :meth:`finish`; the version's row id is then not known: None). ``name``
+        is the object's, when the caller knows it (else it is read back)."""
         statement = (
-            "INSERT INTO versions (name_id, version, size, storage_key, content_type, "
-            "content_md5, content_sha256, content_disposition, acls, created, deleted) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"{self._INSERT_VERSION} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING id, (SELECT name FROM names WHERE id = versions.name_id)"
         )
         front: tuple = ()
         if inline is not None:
             statement, front = inline_sql.insert_with(self, statement, storage_key, inline, now)
-        row = self.one(
-            statement,
-            (
-                *front,
-                name_id,
-                version,
-                size,
-                storage_key,
-                metadata.get("content-type"),
-                metadata.get("content-md5"),
-                metadata.get("content-sha256"),
-                metadata.get("content-disposition"),
-                json.dumps(acls),
-                now,
-                False,
-            ),
-            prepared=True,
+        params = (*front, name_id, *self._version_values(version, size, storage_key, metadata))
+        params += (json.dumps(acls), now, False)
+        if last:
+            row = self.finish(statement, params) or (None, name)
+        else:
+            row = self.one(statement, params, prepared=True)
+        return _new_version(
+            row[0], name_id, row[1] or name, version, size, storage_key, metadata, acls, now
         )
-        return ObjectVersion(
-            id=row[0],
-            name_id=name_id,
-            name=row[1],
-            version=version,
-            size=size,
-            storage_key=storage_key,
-            content_type=metadata.get("content-type"),
-            content_md5=metadata.get("content-md5"),
-            content_sha256=metadata.get("content-sha256"),
-            content_disposition=metadata.get("content-disposition"),
-            acls=acls,
-            created=now,
+
+    def create_object_version(
+        self,
+        name: str,
+        parent_id: int,
+        name_acls: dict,
+        version: str,
+        size: int,
+        storage_key: str,
+        metadata: dict,
+        acls: dict,
+        now: float,
+        inline: Optional[bytes] = None,
+        last: bool = False,
+    ) -> Optional[ObjectVersion]:
+        """Bind a new object name and its first version; None when the name is
+        already bound (or a tombstone): the caller starts over.
+
+        On PostgreSQL one statement (the name's INSERT feeds the version's, with
+        the inline bytes beside them), so a new small object costs one round trip
+        after the lookup, COMMIT included when ``last`` (see :meth:`finish`)."""
+        if self.dialect != "postgres":
+            made = self.create_name(name, parent_id, OBJECT, name_acls, now)
+            if made is None:
+                return None
+            return self.create_version(
+                made.id, version, size, storage_key, metadata, acls, now, inline, last, name
+            )
+        parts = [
+            "made AS (INSERT INTO names (name, parent_id, kind, acls, deleted, created) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id)"
+        ]
+        params: list = [name, parent_id, OBJECT, json.dumps(name_acls), False, now]
+        if inline is not None:
+            parts.append(f"stored AS ({inline_sql.INSERT})")
+            params += [storage_key, inline, now]
+        statement = (
+            f"WITH {', '.join(parts)} {self._INSERT_VERSION} "
+            "SELECT made.id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM made "
+            "RETURNING id, name_id"
+        )
+        params += [*self._version_values(version, size, storage_key, metadata)]
+        params += [json.dumps(acls), now, False]
+        try:
+            # no ON CONFLICT: a name bound meanwhile must stop the version's INSERT
+            # (and a COMMIT sent with it) with an error, not insert nothing
+            row = self.finish(statement, params) if last else self.one(statement, params, True)
+        except Exception as error:
+            if not self._database.is_unique_violation(error):
+                raise
+            return None
+        if row is None:
+            row = (None, None)
+        return _new_version(row[0], row[1], name, version, size, storage_key, metadata, acls, now)
+
+    @staticmethod
+    def _version_values(version: str, size: int, storage_key: str, metadata: dict) -> tuple:
+        return (
+            version,
+            size,
+            storage_key,
+            metadata.get("content-type"),
+            metadata.get("content-md5"),
+            metadata.get("content-sha256"),
+            metadata.get("content-disposition"),
         )
 
     def version_by_id(self, version_id: int) -> Optional[ObjectVersion]:
@@ -540,10 +639,7 @@ class Directory:
                     if not self.database.is_connection_error(error):
                         raise
                     self.database.discard(conn)
-                    raise CommitOutcomeUnknown(
-                        "The database connection broke while committing; the change may or "
-                        "may not have been made. Please check, then retry."
-                    ) from error
+                    raise CommitOutcomeUnknown(_COMMIT_UNKNOWN) from error
             except BaseException as error:
                 try:
                     self.database.rollback(conn)
