@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import sys
 import threading
 import time
@@ -166,13 +165,9 @@ def _render_http_exception(error: HTTPException) -> Response:
 
 
 def _start_request() -> None:
-    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-    if incoming and len(incoming) <= 64 and incoming.replace("-", "").isalnum():
-        g.request_id = incoming
-    else:
-        # an id, not a secret: the process's PRNG (reseeded in each forked worker)
-        # spares a getrandom() system call per request
-        g.request_id = f"{random.getrandbits(64):016x}"
+    from .observability import request_id
+
+    g.request_id = request_id(request.environ)
 
 
 def _finish_request(response: Response) -> Response:
@@ -256,6 +251,11 @@ def create_app(config: Union[None, str, dict, Config] = None) -> Flask:
 
             raise AppImportError(f"hatrac: cannot start: {' '.join(str(error).split())}") from None
         raise
+    from .rest.fast import FastReads
+
+    # plain reads of small objects are answered before Flask (rest/fast.py)
+    observer = app.extensions["hatrac.observability"]
+    app.wsgi_app = FastReads(state, observer, app.wsgi_app, app.url_map.iter_rules())  # type: ignore[method-assign]
     configure_default_logging(state.config.log_level)
     log_startup(
         "hatrac application ready",

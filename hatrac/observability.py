@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import sys
 import time
 from typing import Any, Optional
@@ -225,6 +226,16 @@ class _CountingMiddleware:
         if "wsgi.input" in environ:
             environ["wsgi.input"] = environ["hatrac.input"] = _CountingInput(environ["wsgi.input"])
         return self.wsgi_app(environ, start_response)
+
+
+def request_id(environ: dict) -> str:
+    """The request's id: the client's ``X-Request-Id`` when it is a short token, else new."""
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    if incoming and len(incoming) <= 64 and incoming.replace("-", "").isalnum():
+        return incoming
+    # an id, not a secret: the process's PRNG (reseeded in each forked worker)
+    # spares a getrandom() system call per request
+    return f"{random.getrandbits(64):016x}"
 
 
 def _response_bytes(response: Response) -> int:
