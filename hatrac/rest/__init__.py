@@ -31,6 +31,8 @@ from .content_safety import on_download_origin
 logger = logging.getLogger(__name__)
 
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+# the environ key of what the fast path read before handing a request over
+PREFETCHED = "hatrac.prefetched"
 
 
 @dataclass
@@ -41,6 +43,9 @@ class Call:
     path: ResourcePath
     client: Client
     method: str
+    # what the fast path (rest/fast.py) already read for this GET of a bare name:
+    # the model's answer, or the error it raised
+    prefetched: object = None
 
     @property
     def model(self):
@@ -99,12 +104,18 @@ def dispatch(path: str = "") -> Response:
     if not raw.startswith(prefix):
         raise NotFound(f"{raw} is not under the service prefix {prefix}.")
     parsed = state.parser.parse(raw[len(prefix) :])
+    # a request the fast path handed over after reading: its client and answer
+    prefetched = request.environ.pop(PREFETCHED, None)
     if on_download_origin(state.config):
         # no credential is honoured there: it serves what anonymous may read
         client = ANONYMOUS
+    elif prefetched is not None:
+        client = prefetched[0]
     else:
         client = g.get("client") or state.authenticate_deferred(request.environ)
     call = Call(state=state, path=parsed, client=client, method=request.method)
+    if prefetched is not None:
+        call.prefetched = prefetched[1]
     route = FAMILIES.get(parsed.subresource)
     if route is None:
         raise BadRequest(f"The sub-resource ;{parsed.subresource} is not supported here.")

@@ -12,10 +12,12 @@ HTML wanted while the web interface is on, the database set up.
 
 It answers with what the Flask path answers (the same functions build the
 headers; ``test/rest/test_fast.py`` compares both), writes the same access
-log line and metrics, and hands everything else to Flask untouched, so every
-error, redirect, listing, renamed or file-stored version, and anything it
-does not know, is Flask's: a request handed over after the lookup is looked
-up again there (reads only, so that changes nothing but its cost).
+log line and metrics, and hands everything else to Flask, so every error,
+listing, renamed or file-stored version, and anything it does not know, is
+rendered by Flask. A request handed over after the lookup carries what was
+read (the client and the model's answer or error, ``environ[PREFETCHED]``),
+which :func:`hatrac.rest.dispatch` and ``get_name`` use instead of asking
+again: it costs the statements of the Flask path, no more.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable, Optional
 
+from ..errors import HatracError
 from ..model.credentials import DeferredClient, deferring
 from ..model.resources import Listing
 from ..observability import request_id
-from . import Call, raw_request_path
+from . import PREFETCHED, Call, raw_request_path
 
 # the endpoints of the protocol's resources (rest/__init__.py, create_blueprint)
 _OURS = ("hatrac.root", "hatrac.resource")
@@ -109,19 +112,27 @@ class FastReads:
             ):
                 return None
             client = state.authenticate_deferred(environ)
+        except Exception:  # rendered by the Flask path, which asks again
+            return None
+        asked = client
+        try:
             if isinstance(client, DeferredClient):
                 with deferring(client):
                     found = state.model.read_name(client, path.name)
                     client = client.resolved()
             else:
                 found = state.model.read_name(client, path.name)
-        except Exception:  # every error is rendered by the Flask path
+        except HatracError as error:
+            # rendered by the Flask path, which is given the error instead of asking again
+            environ[PREFETCHED] = (asked, error)
             return None
-        if isinstance(found, Listing):
+        except Exception:  # an unexpected failure: the Flask path tries (and reports) it
+            return None
+        if isinstance(found, Listing) or found[1].inline is None or found[1].name != path.name:
+            # a listing, a file to stream or a version renamed away: Flask's, with the answer
+            environ[PREFETCHED] = (asked, found)
             return None
         version = found[1]
-        if version.inline is None or version.name != path.name:
-            return None  # a file to stream, or a version renamed away
         method = environ["REQUEST_METHOD"]
         call = Call(state=state, path=path, client=client, method=method)
         headers = version_headers(call, version)

@@ -71,7 +71,11 @@ def get_name(call: Call) -> Response:
         page = call.state.pages.namespace(call)  # the web interface's namespace page
         if page is not None:
             return page
-    found = call.model.read_name(call.client, call.path.name)
+    found = call.prefetched
+    if found is None:
+        found = call.model.read_name(call.client, call.path.name)
+    elif isinstance(found, Exception):
+        raise found  # the fast path's lookup refused it (rest/fast.py)
     if isinstance(found, Listing):
         return render_listing(call, found)
     return render_followed(call, found[1])
