@@ -17,12 +17,17 @@ the request's pending credential lookup), and no thread is told its work
 is done before the COMMIT that made it durable succeeded; if the COMMIT (or
 the BEGIN) fails, every work of the batch gets that error, and the
 directory retries or reports it as it does for one transaction.
+
+The leader first takes the processes' writer queue (``exclusive``: SQLite's
+side ``flock``, ``sqlite.py``) and only then the works queued: the threads
+that arrived while it waited for another process's COMMIT join its batch.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
+from contextlib import nullcontext
 from typing import Any, Callable, Optional
 
 from ..credentials import pending
@@ -58,10 +63,12 @@ def _in_context(work: Callable, tx) -> Any:
 class GroupCommit:
     """The queue of one process's write transactions on one SQLite database."""
 
-    def __init__(self, transaction: Callable):
+    def __init__(self, transaction: Callable, exclusive: Optional[Callable] = None):
         # ``transaction()``: a context manager giving a write Transaction that
-        # commits on exit (Directory._transaction)
+        # commits on exit (Directory._transaction); ``exclusive()``: one held
+        # around each batch, across processes (SQLiteDatabase.writer_lock)
         self._transaction = transaction
+        self._exclusive = exclusive or nullcontext
         self._lock = threading.Lock()
         self._queue: list[_Entry] = []
         self._leading = False
@@ -87,11 +94,25 @@ class GroupCommit:
             raise entry.error
         return entry.result
 
-    def _lead(self) -> None:
+    def _take(self) -> list[_Entry]:
         with self._lock:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        return batch
+
+    def _lead(self) -> None:
+        batch: list[_Entry] = []
+        ran = False
         try:
-            self._run_batch(batch)
+            with self._exclusive():
+                batch = self._take()  # the works that queued while it waited
+                ran = True
+                self._run_batch(batch)  # every outcome is in the entries
+        except BaseException as error:
+            if ran:  # releasing the queue failed after the batch had its outcomes
+                raise
+            batch = self._take()  # taking the writer queue failed: nothing ran
+            for entry in batch:
+                entry.error = error
         finally:
             with self._lock:
                 if self._queue:

@@ -600,7 +600,9 @@ class Directory:
         self.max_retries = max_retries
         # SQLite: concurrent write transactions of this process share one COMMIT
         self._group = (
-            GroupCommit(lambda: self._transaction(True, False))
+            GroupCommit(
+                lambda: self._transaction(True, False), getattr(database, "writer_lock", None)
+            )
             if getattr(database, "group_commit", False)
             else None
         )

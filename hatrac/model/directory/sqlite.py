@@ -5,15 +5,25 @@ shared between threads), WAL mode so readers never block the writer, full
 synchronous commits so an acknowledged version survives a power cut, and
 ``BEGIN IMMEDIATE`` for write transactions so concurrent writers queue on the
 database lock instead of failing on a lock upgrade.
+
+Writers of all processes also queue on an ``flock`` of a side file
+(``<database>-writer``) before ``BEGIN IMMEDIATE`` (``writer_lock``): SQLite's
+own busy handler polls in sleeps of up to 100 ms, so the write lock could
+sit free while every waiter slept; the kernel wakes a waiter on ``flock`` at
+once. The side lock only orders our writers: SQLite's lock still guards the
+database (a writer that does not take it, e.g. the ``sqlite3`` shell, is
+waited for by the busy timeout as before).
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import re
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +45,7 @@ class SQLiteDatabase:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._generation = generation()
+        self._lock_path = None if path == ":memory:" else path + "-writer"
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -51,6 +62,30 @@ class SQLiteDatabase:
             self._generation = generation()
             conn = self._local.conn = self._connect()
         yield conn
+
+    def writer_lock(self):
+        """Hold the processes' writer queue (an ``flock``) around one write transaction.
+
+        Each thread opens the side file itself: an ``flock`` belongs to the open
+        file, so threads (and forked processes) must not share one.
+        """
+        if self._lock_path is None:
+            return nullcontext()
+        return self._flock()
+
+    @contextmanager
+    def _flock(self) -> Iterator[None]:
+        fd = getattr(self._local, "lock_fd", None)
+        if fd is None or getattr(self._local, "lock_generation", None) != generation():
+            if fd is not None:  # inherited across fork: shares the parent's lock
+                os.close(fd)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._local.lock_fd, self._local.lock_generation = fd, generation()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def begin(self, conn: sqlite3.Connection, write: bool, serializable: bool = True) -> None:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -105,3 +140,7 @@ class SQLiteDatabase:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        fd = getattr(self._local, "lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._local.lock_fd = None
