@@ -3,6 +3,7 @@ held around each write transaction, taken before the batch is chosen."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -117,4 +118,31 @@ def test_a_forked_child_does_not_share_its_parents_queue_lock(tmp_path):
         assert os.waitpid(child, os.WNOHANG) == (0, 0)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    database.close()
+
+
+def test_writes_go_on_without_the_queue_file(tmp_path, caplog):
+    # the side file cannot be made (a dangling link into a missing directory):
+    # SQLite's own lock and busy timeout still order the writers
+    (tmp_path / "db.sqlite3-writer").symlink_to(tmp_path / "missing" / "writer")
+    directory = open_directory("sqlite:" + str(tmp_path / "db.sqlite3"))
+    directory.initialize({"owner": ["admin"]})
+    threads = _create(directory, ["/a", "/b"])
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert directory.run(lambda tx: tx.get_name("/b")) is not None
+    assert "no writer queue file" in caplog.text
+    directory.close()
+
+
+def test_a_queue_file_made_by_another_user_still_serves(tmp_path):
+    path = tmp_path / "db.sqlite3-writer"
+    path.touch(mode=0o444)  # as an admin command run as root would leave it, unwritable
+    database = SQLiteDatabase(str(tmp_path / "db.sqlite3"))
+    with database.writer_lock():
+        fd = database._local.lock_fd
+        # opened read-only (enough for flock), so the service's user needs no write access
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
     database.close()

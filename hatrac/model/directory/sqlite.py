@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import re
 import sqlite3
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .forks import generation
+
+logger = logging.getLogger(__name__)
 
 _PARAM = re.compile(r"%s")
 
@@ -46,6 +49,7 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._generation = generation()
         self._lock_path = None if path == ":memory:" else path + "-writer"
+        self._lock_warned = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -79,13 +83,27 @@ class SQLiteDatabase:
         if fd is None or getattr(self._local, "lock_generation", None) != generation():
             if fd is not None:  # inherited across fork: shares the parent's lock
                 os.close(fd)
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open_lock()
             self._local.lock_fd, self._local.lock_generation = fd, generation()
+        if fd is None:  # no side file: SQLite's busy timeout alone orders the writers
+            yield
+            return
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open_lock(self) -> Optional[int]:
+        # read-only suffices for flock, so a file another user made (an admin
+        # command run as root) still serves the service's user
+        try:
+            return os.open(self._lock_path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            if not self._lock_warned:
+                self._lock_warned = True
+                logger.warning("no writer queue file %s (%s)", self._lock_path, error.strerror)
+            return None
 
     def begin(self, conn: sqlite3.Connection, write: bool, serializable: bool = True) -> None:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -143,4 +161,4 @@ class SQLiteDatabase:
         fd = getattr(self._local, "lock_fd", None)
         if fd is not None:
             os.close(fd)
-            self._local.lock_fd = None
+        self._local.lock_fd = None
