@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hatrac.model.directory.sql import _acls
+from hatrac.model.directory.rows import acls_of as _acls
 
 TEXT = json.dumps({"owner": ["alice"], "read": ["*"], "subtree-read": []})
 

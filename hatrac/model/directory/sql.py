@@ -12,7 +12,6 @@ bytes are written to storage before, and reclaimed after, the transaction.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -27,6 +26,7 @@ from ..resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
 from . import accounts
 from . import inline as inline_sql
 from .group_commit import GroupCommit
+from .rows import name_of_row, new_version, resolved_chain, version_of_row
 from .schema import migrate
 
 logger = logging.getLogger(__name__)
@@ -59,111 +59,6 @@ class CommitOutcomeUnknown(ServiceUnavailable):
 
 class RetryTransaction(Exception):
     """Raised inside a transaction function to ask for a fresh attempt."""
-
-
-def _refuse(self, *args, **kwargs):
-    raise TypeError("ACLs read from the directory are shared; copy them to change them")
-
-
-class FrozenRoles(list):
-    """The roles of one access mode as read: a list that refuses changes."""
-
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
-
-
-class FrozenAcls(dict):
-    """The ACLs of a row as read: a dict (of :class:`FrozenRoles`) that refuses changes.
-
-    Rows of the same ACL text share one (:func:`_acls`), so none may change it:
-    a caller that wants to edit ACLs copies them first (``dict(acls)``,
-    :func:`~hatrac.model.acl.normalize_acls`). Both compare equal to plain ones."""
-
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse
-
-
-@functools.lru_cache(maxsize=4096)
-def _acls(text: str):
-    """An ACL column parsed once per distinct text (most rows share a handful)."""
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        return value
-    return FrozenAcls(
-        (mode, FrozenRoles(roles) if isinstance(roles, list) else roles)
-        for mode, roles in value.items()
-    )
-
-
-def _name_row(row) -> Name:
-    return Name(
-        id=row[0],
-        name=row[1],
-        kind=row[2],
-        acls=_acls(row[3]),
-        deleted=bool(row[4]),
-        created=row[5],
-    )
-
-
-def _version_row(row) -> ObjectVersion:
-    return ObjectVersion(
-        id=row[0],
-        name_id=row[1],
-        name=row[2],
-        version=row[3],
-        size=row[4],
-        storage_key=row[5],
-        content_type=row[6],
-        content_md5=row[7],
-        content_sha256=row[8],
-        content_disposition=row[9],
-        acls=_acls(row[10]),
-        created=row[11],
-        deleted=bool(row[12]),
-        renamed_to=(row[13], row[14]) if row[13] is not None else None,
-        inline=inline_sql.as_bytes(row[15]) if len(row) > 15 else None,
-    )
-
-
-def _new_version(
-    row_id, name_id, name, version, size, storage_key, metadata, acls, now
-) -> ObjectVersion:
-    """The version a statement just inserted (row ids None when it committed too)."""
-    return ObjectVersion(
-        id=row_id,
-        name_id=name_id,
-        name=name,
-        version=version,
-        size=size,
-        storage_key=storage_key,
-        content_type=metadata.get("content-type"),
-        content_md5=metadata.get("content-md5"),
-        content_sha256=metadata.get("content-sha256"),
-        content_disposition=metadata.get("content-disposition"),
-        acls=acls,
-        created=now,
-    )
-
-
-def _resolved(name: str, chain: list[str], rows: list[Name]) -> Resolved:
-    """Sort the looked-up rows of a chain into ancestors, target and blocker."""
-    found = {row.name: row for row in rows}
-    ancestors = []
-    blocker = None
-    for ancestor in chain[:-1]:
-        entry = found.get(ancestor)
-        if entry is None:
-            break
-        if entry.deleted or not entry.is_namespace:
-            blocker = entry
-            break
-        ancestors.append(entry)
-    target = found.get(name)
-    if target is not None and len(ancestors) != len(chain) - 1:
-        # an ancestor is missing, deleted or an object: the name cannot be live
-        target = None
-    return Resolved(name=name, ancestors=ancestors, target=target, blocker=blocker)
 
 
 def _placeholders(count: int) -> str:
@@ -286,7 +181,7 @@ class Transaction:
             rows += self.all(select + "= %s FOR UPDATE", (name,), prepared=True)
         else:
             raise ValueError(f"unknown lock mode {lock!r}")
-        return _resolved(name, chain, [_name_row(row) for row in rows])
+        return resolved_chain(name, chain, [name_of_row(row) for row in rows])
 
     def resolve_current(
         self, name: str, chain: list[str]
@@ -303,8 +198,8 @@ class Transaction:
         current = None
         for row in rows:
             if row[_NAME_WIDTH] is not None:
-                current = _version_row(row[_NAME_WIDTH:])
-        return _resolved(name, chain, [_name_row(row) for row in rows]), current
+                current = version_of_row(row[_NAME_WIDTH:])
+        return resolved_chain(name, chain, [name_of_row(row) for row in rows]), current
 
     def create_name(
         self, name: str, parent_id: Optional[int], kind: str, acls: dict, now: float
@@ -317,11 +212,11 @@ class Transaction:
             (name, parent_id, kind, json.dumps(acls), False, now),
             prepared=True,
         )
-        return _name_row(row) if row else None
+        return name_of_row(row) if row else None
 
     def get_name(self, name: str) -> Optional[Name]:
         row = self.one(f"SELECT {_NAME_COLUMNS} FROM names WHERE name = %s", (name,))
-        return _name_row(row) if row else None
+        return name_of_row(row) if row else None
 
     def children(self, namespace_id: int) -> list[str]:
         """Names of the live children, in byte order.
@@ -352,7 +247,7 @@ class Transaction:
             "AND NOT deleted ORDER BY name",
             (low, high),
         )
-        return [_name_row(row) for row in rows]
+        return [name_of_row(row) for row in rows]
 
     def delete_names(self, ids: list[int]) -> None:
         """Turn names into tombstones, and delete all their versions."""
@@ -405,7 +300,7 @@ class Transaction:
             row = self.finish(statement, params) or (None, name)
         else:
             row = self.one(statement, params, prepared=True)
-        return _new_version(
+        return new_version(
             row[0], name_id, row[1] or name, version, size, storage_key, metadata, acls, now
         )
 
@@ -461,7 +356,7 @@ class Transaction:
             return None
         if row is None:
             row = (None, None)
-        return _new_version(row[0], row[1], name, version, size, storage_key, metadata, acls, now)
+        return new_version(row[0], row[1], name, version, size, storage_key, metadata, acls, now)
 
     @staticmethod
     def _version_values(version: str, size: int, storage_key: str, metadata: dict) -> tuple:
@@ -481,7 +376,7 @@ class Transaction:
             "WHERE v.id = %s",
             (version_id,),
         )
-        return _version_row(row) if row else None
+        return version_of_row(row) if row else None
 
     def get_version(self, name_id: int, version: str) -> Optional[ObjectVersion]:
         """A version by its id (deleted ones included, so callers can tell), with the
@@ -492,7 +387,7 @@ class Transaction:
             (name_id, version),
             prepared=True,
         )
-        return _version_row(row) if row else None
+        return version_of_row(row) if row else None
 
     def current_version(self, name_id: int) -> Optional[ObjectVersion]:
         """The newest live version (a forwarder left by a rename, as upstream, counts)."""
@@ -503,7 +398,7 @@ class Transaction:
             (name_id,),
             prepared=True,
         )
-        return _version_row(row) if row else None
+        return version_of_row(row) if row else None
 
     def versions(self, name_id: int) -> list[ObjectVersion]:
         """Live versions of an object, newest first (forwarders included, as upstream)."""
@@ -513,7 +408,7 @@ class Transaction:
             "ORDER BY v.id DESC",
             (name_id,),
         )
-        return [_version_row(row) for row in rows]
+        return [version_of_row(row) for row in rows]
 
     def live_versions_of(self, name_ids: list[int]) -> list[ObjectVersion]:
         """Live versions (forwarders included) of several objects."""
@@ -525,7 +420,7 @@ class Transaction:
                 f"WHERE v.name_id IN ({_placeholders(len(batch))}) AND NOT v.deleted",
                 batch,
             )
-            found.extend(_version_row(row) for row in rows)
+            found.extend(version_of_row(row) for row in rows)
         return found
 
     _SUBTREE_VERSIONS = (
@@ -554,7 +449,7 @@ class Transaction:
             "ORDER BY v.id LIMIT %s",
             (*self._subtree_bounds(name), after_id, limit),
         )
-        return [_version_row(row) for row in rows]
+        return [version_of_row(row) for row in rows]
 
     def delete_version(self, version_id: int) -> None:
         self.execute("UPDATE versions SET deleted = %s WHERE id = %s", (True, version_id))
