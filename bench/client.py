@@ -6,8 +6,10 @@ chunk's ``Content-MD5`` (precomputed before the clock starts; the server
 verifies each, as it does for the client's chunks), then ``hatrac-client put``
 of the same file (with its default per-chunk ``Content-MD5``, then without
 chunk digests, ``--chunk-digest none``, to show what they cost); the
-service's large GET, then ``hatrac-client get`` into a file (verified by
-its SHA-256); 1 KiB PUTs by 8 load clients, then ``hatrac-client put -r``
+service's large GET of the object the client put (after an untimed GET that
+brings it back into the page cache, which an upload job's hashing empties),
+then ``hatrac-client get`` into a file (verified by its SHA-256); 1 KiB
+PUTs by 8 load clients, then ``hatrac-client put -r``
 of a directory of as many small files (``--jobs 8``); and, over HTTPS
 through an nginx TLS proxy (the DERIVA CLI speaks only https),
 ``deriva-hatrac-cli put`` of the large file beside ``hatrac-client put``
@@ -217,6 +219,9 @@ def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
                 "--chunk-digest",
                 "none",
             ),
+            # untimed: a job's object leaves the page cache as it is hashed (hashahead.py),
+            # and the service GET below must read it warm, as (d) and the client's get do
+            context.step("warm_d", workloads.large_get, url, paths["put"], context.large, pids),
             context.step("svc_d", workloads.large_get, url, paths["put"], context.large, pids),
             context.step("client_get", client_get, url, paths["put"], dest, context.large),
             context.step("svc_a", small_puts),
