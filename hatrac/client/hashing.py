@@ -89,7 +89,7 @@ def file_sha256_and_chunk_digests(
     count = -(-size // chunk) if size else 0
     digests: list[Optional[str]] = [None] * count
     stop = threading.Event()
-    claimed = iter(range(count))  # next() is atomic under the GIL
+    claimed = iter(range(count))  # taken under ``lock``, one chunk at a time
     lock = threading.Lock()
     failures: list[BaseException] = []
 

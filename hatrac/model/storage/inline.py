@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Protocol
 
-from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
+from .base import Body, Digests, Staged, Storage, StorageError
+from .jobs import JobsOfWrapped
 
 INLINE_PREFIX = "inline:"
 DEFAULT_INLINE_MAX_SIZE = 64 * 1024
@@ -45,7 +46,7 @@ def is_inline_key(key: str) -> bool:
     return key.startswith(INLINE_PREFIX)
 
 
-class InlineStorage(Storage):
+class InlineStorage(JobsOfWrapped, Storage):
     """A backend for large bytes, plus small ones kept inline in the directory."""
 
     def __init__(self, large: Storage, inline_max_size: int = DEFAULT_INLINE_MAX_SIZE):
@@ -53,10 +54,6 @@ class InlineStorage(Storage):
         self.inline_max_size = max(0, inline_max_size)
         self.name = large.name
         self._table: Optional[InlineTable] = None
-
-    @property
-    def hashes_chunks(self) -> bool:  # type: ignore[override]
-        return self.large.hashes_chunks
 
     def use_table(self, table: InlineTable) -> None:
         """Connect the directory's table of inline bytes (done when the model is built)."""
@@ -151,22 +148,10 @@ class InlineStorage(Storage):
         else:
             self.large.delete(key)
 
-    # -- upload jobs: always the backend's --------------------------------------
-    def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
-        return self.large.create_job(job_key, size, chunk_length)
-
-    def write_chunk(
-        self, job_key: str, state: str, index: int, offset: int, blocks: Iterable[bytes]
-    ) -> ChunkReceipt:
-        return self.large.write_chunk(job_key, state, index, offset, blocks)
-
-    def finalize_job(
-        self, job_key: str, state: str, size: int, chunks: list[ChunkReceipt], key: str
-    ) -> Digests:
-        return self.large.finalize_job(job_key, state, size, chunks, key)
-
-    def cancel_job(self, job_key: str, state: str) -> None:
-        self.large.cancel_job(job_key, state)
+    # -- upload jobs: always the backend's (JobsOfWrapped) ----------------------
+    @property
+    def job_backend(self) -> Storage:
+        return self.large
 
     # -- maintenance ----------------------------------------------------------
     def hash_stored(self, key: str, size: int) -> Digests:

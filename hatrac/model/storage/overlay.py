@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError
+from .base import Body, Digests, Staged, Storage, StorageError
+from .jobs import JobsOfWrapped
 
 
-class OverlayStorage(Storage):
+class OverlayStorage(JobsOfWrapped, Storage):
     """Several backends seen as one."""
 
     name = "overlay"
@@ -47,24 +48,8 @@ class OverlayStorage(Storage):
         self.first.discard(staged)
 
     @property
-    def hashes_chunks(self) -> bool:  # type: ignore[override]
-        return self.first.hashes_chunks
-
-    def create_job(self, job_key: str, size: int, chunk_length: int) -> str:
-        return self.first.create_job(job_key, size, chunk_length)
-
-    def write_chunk(
-        self, job_key: str, state: str, index: int, offset: int, blocks: Iterable[bytes]
-    ) -> ChunkReceipt:
-        return self.first.write_chunk(job_key, state, index, offset, blocks)
-
-    def finalize_job(
-        self, job_key: str, state: str, size: int, chunks: list[ChunkReceipt], key: str
-    ) -> Digests:
-        return self.first.finalize_job(job_key, state, size, chunks, key)
-
-    def cancel_job(self, job_key: str, state: str) -> None:
-        self.first.cancel_job(job_key, state)
+    def job_backend(self) -> Storage:  # upload jobs go to the first backend
+        return self.first
 
     # -- reading tries each backend in turn ---------------------------------------
     def holder(self, key: str) -> Storage:
