@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from hatrac.config import SETTINGS
+from hatrac.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
