@@ -175,31 +175,8 @@ def run_load(
     duration: Optional[float] = None,
 ) -> LoadResult:
     """Run ``clients`` processes, each doing ``count`` requests or running ``duration`` s."""
-    barrier = CONTEXT.Barrier(clients)
-    queue = CONTEXT.Queue()
-    processes = [
-        CONTEXT.Process(
-            target=_client, args=(i, base_url, plan, count, duration, barrier, queue), daemon=True
-        )
-        for i in range(clients)
-    ]
-    for process in processes:
-        process.start()
-    parts = [queue.get(timeout=3600) for _ in processes]
-    for process in processes:
-        process.join()
-    total = LoadResult()
-    starts, ends = [], []
-    for _, start, end, result in parts:
-        starts.append(start)
-        ends.append(end)
-        total.ops += result.ops
-        total.errors += result.errors
-        total.latencies.extend(result.latencies)
-        total.first_error = total.first_error or result.first_error
-        total.created.extend(result.created)
-    total.elapsed = max(ends) - min(starts)
-    return total
+    parts = _run_clients(base_url, plan, clients, count, duration)
+    return _combine(parts, parts)
 
 
 def run_variants(
@@ -211,6 +188,15 @@ def run_variants(
 ) -> list[LoadResult]:
     """Like :func:`run_load`, with ``plan["variants"]`` run side by side: one result each."""
     variants = len(plan["variants"])
+    parts = _run_clients(base_url, plan, clients, count, duration)
+    return [
+        _combine([part for part in parts if part[0] % variants == number], parts)
+        for number in range(variants)
+    ]
+
+
+def _run_clients(base_url, plan, clients, count, duration) -> list[tuple]:
+    """Start the client processes together; their (index, start, end, result) parts."""
     barrier = CONTEXT.Barrier(clients)
     queue = CONTEXT.Queue()
     processes = [
@@ -224,17 +210,20 @@ def run_variants(
     parts = [queue.get(timeout=3600) for _ in processes]
     for process in processes:
         process.join()
-    totals = [LoadResult() for _ in range(variants)]
-    for number, total in enumerate(totals):
-        mine = [part for part in parts if part[0] % variants == number]
-        for _, _, _, result in mine:
-            total.ops += result.ops
-            total.errors += result.errors
-            total.latencies.extend(result.latencies)
-            total.first_error = total.first_error or result.first_error
-            total.created.extend(result.created)
-        total.elapsed = max(p[2] for p in parts) - min(p[1] for p in parts)
-    return totals
+    return parts
+
+
+def _combine(mine: list[tuple], every: list[tuple]) -> LoadResult:
+    """One result of the clients in ``mine``, over the time all of ``every`` ran."""
+    total = LoadResult()
+    for _, _, _, result in mine:
+        total.ops += result.ops
+        total.errors += result.errors
+        total.latencies.extend(result.latencies)
+        total.first_error = total.first_error or result.first_error
+        total.created.extend(result.created)
+    total.elapsed = max(part[2] for part in every) - min(part[1] for part in every)
+    return total
 
 
 class Unavailable(Exception):
