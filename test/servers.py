@@ -119,18 +119,7 @@ class PostgresServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_port(self.port, process=self.process)
-        deadline = time.monotonic() + 30
-        while True:
-            probe = subprocess.run(
-                [f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
-                capture_output=True,
-            )
-            if probe.returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("PostgreSQL did not become ready")
-            time.sleep(0.1)
+        self._wait_ready("PostgreSQL did not become ready")
         self.psql("CREATE DATABASE hatrac_test")
         return self
 
@@ -181,6 +170,10 @@ class PostgresServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self._wait_ready("PostgreSQL did not come back after a restart")
+
+    def _wait_ready(self, failure: str) -> None:
+        """Wait until the cluster listens and accepts connections (``pg_isready``)."""
         wait_for_port(self.port, process=self.process)
         deadline = time.monotonic() + 30
         while True:
@@ -189,9 +182,9 @@ class PostgresServer:
                 capture_output=True,
             )
             if probe.returncode == 0:
-                break
+                return
             if time.monotonic() > deadline:
-                raise RuntimeError("PostgreSQL did not come back after a restart")
+                raise RuntimeError(failure)
             time.sleep(0.1)
 
     def crash(self) -> None:
