@@ -25,6 +25,12 @@ serves both trees on SQLite (the embedded default) instead of PostgreSQL;
 compared with itself on both::
 
     python -m bench.ab --a . --b . --directory-a postgres --directory-b sqlite --workload put
+
+``--cpu`` adds, per run, the CPU time per request of each kind of process:
+the tree's gunicorn workers, its PostgreSQL backends (those connected to
+its database; the server's shared processes, e.g. the WAL writer, are
+counted apart as ``pg-other``) and the load clients, in µs, with their
+medians at the end: steadier than request rates on a busy machine.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 from . import workloads
 from .load import MIB, run_load
@@ -47,6 +55,48 @@ from .servers import PostgresServer, stop_group, wait_for_http, wait_for_port
 
 OBJECTS = 200
 LARGE = ("large_get", "fresh_get", "large_put", "job1", "job4")
+
+
+def _process_cpu() -> dict[int, tuple[int, int, str, float]]:
+    """{pid: (parent, process group, command line, CPU seconds)} of every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        found[int(entry)] = (int(fields[1]), int(fields[2]), command, seconds)
+    return found
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_kinds(tree: Tree, database: str, server: Optional[int]) -> dict[str, float]:
+    """CPU seconds so far of the tree's workers, its backends, the other processes
+    of the PostgreSQL server started as ``server`` (its postmaster is that process or
+    its child) and this process's finished children (the load clients)."""
+    kinds = {"workers": 0.0, "backends": 0.0, "pg-other": 0.0}
+    processes = _process_cpu()
+    for parent, group, command, seconds in processes.values():
+        if group == tree.process.pid:
+            kinds["workers"] += seconds
+        elif server is not None and server in (parent, processes.get(parent, (0,))[0]):
+            if f" {database} " in command:
+                kinds["backends"] += seconds
+            elif not command.startswith("postgres: postgres ab_"):
+                kinds["pg-other"] += seconds
+    kinds["clients"] = _children_cpu()
+    return kinds
 
 
 class Tree:
@@ -186,6 +236,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU per request of workers, backends and clients"
+    )
     arguments = parser.parse_args(argv)
     kinds = {
         "A": arguments.directory_a or arguments.directory,
@@ -218,6 +271,7 @@ def main(argv=None) -> int:
         else:
             paths = {tree.label: prepare(tree, headers[tree.label]) for tree in trees}
         unit = "MiB/s" if large else "ops/s"
+        server = postgres.process.pid if postgres is not None else None
         results: dict[str, list[dict]] = {"A": [], "B": []}
         for index in range(arguments.rounds):
             order = trees if index % 2 == 0 else trees[::-1]
@@ -233,6 +287,8 @@ def main(argv=None) -> int:
                     )
                     detail = f"{figures['seconds']} s"
                 else:
+                    database = f"ab_{tree.label.lower()}"
+                    before = cpu_kinds(tree, database, server) if arguments.cpu else {}
                     figures = measure(
                         tree,
                         arguments.workload,
@@ -244,6 +300,15 @@ def main(argv=None) -> int:
                     )
                     figures["figure"] = figures["ops_per_s"]
                     detail = f"p50 {figures['p50_ms']} ms"
+                    if before:
+                        after = cpu_kinds(tree, database, server)
+                        done = max(1, figures.get("requests", 0))
+                        figures["cpu"] = {
+                            kind: (after[kind] - before[kind]) / done * 1e6 for kind in after
+                        }
+                        detail += ", CPU µs/request " + " ".join(
+                            f"{kind} {value:.0f}" for kind, value in figures["cpu"].items()
+                        )
                 results[tree.label].append(figures)
                 print(
                     f"round {index + 1} {tree.label}: {figures['figure']:.1f} {unit} "
@@ -260,6 +325,11 @@ def main(argv=None) -> int:
             if not large:
                 p50s = [r["p50_ms"] for r in results[label]]
                 line += f", p50 {statistics.median(p50s):.2f} ms"
+            if arguments.cpu and not large:
+                line += ", CPU µs/request " + " ".join(
+                    f"{kind} {statistics.median(r['cpu'][kind] for r in results[label]):.0f}"
+                    for kind in results[label][0]["cpu"]
+                )
             print(line)
         print(
             f"B/A {arguments.workload} ({kinds['B']} / {kinds['A']}): median "

@@ -43,6 +43,25 @@ POOL_WAIT_SECS = 30.0
 # a fixed key for pg_advisory_xact_lock around schema upgrades ("hatrac" in ASCII)
 _SCHEMA_LOCK_KEY = 0x686174726163
 
+# Planner costs of the service's own sessions: the directory's tables and
+# indexes are small and hot (cached), so an index probe costs about what a
+# sequential page read does. With the default (4.0) the plan a connection
+# caches for a hot statement while a table is still small (a new database
+# before autovacuum's first ANALYZE) is a sequential scan, and stays one as
+# the table grows; each GET then scanned every name and hashed every version.
+# An ``options`` setting in database_dsn comes after this one, so it wins.
+PLANNER_OPTIONS = "-c random_page_cost=1.1"
+
+
+def session_options(dsn: str) -> Optional[str]:
+    """The ``options`` our connections are opened with: PLANNER_OPTIONS, then the
+    DSN's own (None for a DSN libpq cannot parse: connecting reports it)."""
+    try:
+        given = psycopg2.extensions.parse_dsn(dsn).get("options")
+    except psycopg2.ProgrammingError:
+        return None
+    return f"{PLANNER_OPTIONS} {given}" if given else PLANNER_OPTIONS
+
 
 # libpq messages of failures that retrying cannot cure, and what to check
 _PERMANENT = [
@@ -160,12 +179,14 @@ class PostgresDatabase:
                     # or every transaction would connect anew; the semaphore
                     # makes a request wait for a free one instead of failing
                     self._free = threading.BoundedSemaphore(self.pool_size)
+                    options = session_options(self.dsn)
                     self._pool = _LazyThreadedPool(
                         self.pool_size,
                         self.pool_size,
                         self.dsn,
                         connect_timeout=10,
                         connection_factory=_Connection,
+                        **({"options": options} if options else {}),
                     )
                     self._pid = os.getpid()
                     self._generation = generation()
