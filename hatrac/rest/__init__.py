@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
 # the environ key of what the fast path read before handing a request over
 PREFETCHED = "hatrac.prefetched"
+# with a PUT's error handed over: whether the model had read the body (rest/fast_put.py)
+BODY_TAKEN = "hatrac.body_taken"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from ..model.credentials import DeferredClient, deferring
 from ..model.resources import Listing
 from ..observability import request_id
 from . import PREFETCHED, Call, raw_request_path
+from .fast_put import FastPuts
 
 # the endpoints of the protocol's resources (rest/__init__.py, create_blueprint)
 _OURS = ("hatrac.root", "hatrac.resource")
@@ -64,10 +65,14 @@ class FastReads:
             if rule.endpoint not in _OURS
             and (text := rule.rule.split("<", 1)[0]).startswith(prefix + "/")
         )
+        self._puts = FastPuts(state, observer, self._elsewhere)
 
     def __call__(self, environ: dict, start_response: Callable):
         started = time.monotonic()
-        answer = self._plain(environ) and self._answer(environ, started)
+        if environ.get("REQUEST_METHOD") == "PUT":
+            answer = self._puts.answer(environ, started)  # rest/fast_put.py
+        else:
+            answer = self._plain(environ) and self._answer(environ, started)
         if not answer:
             return self.flask(environ, start_response)
         status, headers, body = answer

@@ -22,7 +22,7 @@ from ..errors import (
 from ..model.conditions import NotModified
 from ..model.resources import Listing, ObjectVersion
 from ..model.storage import read_blocks
-from . import Call, by_method, register_family, render
+from . import BODY_TAKEN, Call, by_method, register_family, render
 from .body import body_stream
 from .content_safety import NOSNIFF, on_download_origin, protect
 from .headers import (
@@ -251,17 +251,19 @@ def request_length() -> Optional[int]:
     return request.content_length or 0
 
 
-def object_metadata() -> dict:
-    """Metadata of a new version from the request headers, validated."""
+def object_metadata(headers=None) -> dict:
+    """Metadata of a new version from the request headers (or ``headers``), validated."""
+    if headers is None:
+        headers = request.headers
     metadata = {}
-    content_type = request.headers.get("Content-Type")
+    content_type = headers.get("Content-Type")
     if content_type:
         metadata["content-type"] = content_type
     for field, header in (("content-md5", "Content-MD5"), ("content-sha256", "Content-SHA256")):
-        value = request.headers.get(header)
+        value = headers.get(header)
         if value is not None:
             metadata[field] = parse_digest(field, value, header)
-    disposition = request.headers.get("Content-Disposition")
+    disposition = headers.get("Content-Disposition")
     if disposition is not None:
         metadata["content-disposition"] = parse_content_disposition(disposition)
     return metadata
@@ -295,6 +297,13 @@ def put_object(call: Call, parents: bool, version_id: Optional[str] = None) -> R
     metadata = object_metadata()
     conditions = parse_preconditions(request.headers)
     blocks = read_blocks(body_stream(request.environ, length, request.stream), length, limit)
+    if isinstance(call.prefetched, Exception):
+        # the fast path (rest/fast_put.py) made this very call and met this error;
+        # the body it read is given again, read here if the model had read it
+        if request.environ.get(BODY_TAKEN):
+            for _ in blocks:
+                pass
+        raise call.prefetched
     # without Expect: 100-continue the client sends its body at once: a small one
     # is then stored with its version in one transaction (see Hatrac.put_object)
     body_sent = request.headers.get("Expect", "").strip().lower() != "100-continue"

@@ -1,5 +1,6 @@
-"""Session-cookie reads on the fast path (hatrac/rest/fast.py): answered as by Flask,
-the session looked up with the name, and a dead session still refused at once."""
+"""Session-cookie reads and small PUTs on the fast paths (hatrac/rest/fast.py,
+fast_put.py): answered as by Flask, the session looked up with the name, and a
+dead session still refused at once."""
 
 from __future__ import annotations
 
@@ -24,7 +25,16 @@ def test_session_reads_take_the_fast_path_and_logout_still_refuses(auth_app, acc
     anonymous = both(auth_app, "GET", "/hatrac/mine/obj", {"X-Request-Id": "s"})
     assert anonymous[0].status_code == 401 and not anonymous[2]  # the owner's only
     same(*anonymous[:2])
+    # a small PUT with the cookie: stored by the fast path (rest/fast_put.py), as by Flask
+    through, alone, fast = both(auth_app, "PUT", "/hatrac/mine/obj", cookie, data=b"v2")
+    assert fast and through.status_code == alone.status_code == 201
+    assert through.headers["Location"] != alone.headers["Location"]
+    assert alice.get(through.headers["Location"]).get_data() == b"v2"
     assert alice.delete("/authn/session").status_code == 204
     through, alone, fast = both(auth_app, "GET", "/hatrac/mine/obj", cookie)
+    assert not fast and through.status_code == 401
+    same(through, alone)
+    # the PUT of a logged-out session: refused at once, by Flask, nothing stored
+    through, alone, fast = both(auth_app, "PUT", "/hatrac/mine/obj", cookie, data=b"v3")
     assert not fast and through.status_code == 401
     same(through, alone)

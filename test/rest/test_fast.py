@@ -65,7 +65,7 @@ HANDED_OVER = [
     ("GET", "/hatrac/fast/small?x=1", {}),
     ("GET", "/hatrac/fast/small", {"Authorization": "Basic eDp5"}),  # 401
     ("GET", "/hatrac/fast/bad%zz", {}),  # 400
-    ("PUT", "/hatrac/fast/small", {}),
+    ("PUT", "/hatrac/fast/small", {"If-Match": '"other"'}),  # 412 (PUTs: test_fast_put.py)
     ("GET", "/hatrac/", {}),
 ]
 
