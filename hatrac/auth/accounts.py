@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests
 from ..model.client import Client
-from ..model.credentials import DeferredClient, PendingLookup
+from ..model.credentials import DeferredClient, IdentityMemo, PendingLookup
 from ..model.directory import accounts as sql
 from ..model.directory.accounts import Identity, Token, User
 from . import passwords
@@ -75,6 +75,8 @@ class Accounts:
         self.max_account_failures = config.login_max_failures_per_account
         self.max_address_failures = config.login_max_failures_per_address
         self.cache = IdentityCache(directory, config.session_cache_secs)
+        # the group closures and clients of credentials seen lately (model/credentials.py)
+        self.memo = IdentityMemo()
 
     def close(self) -> None:
         self.cache.close()
@@ -156,7 +158,7 @@ class Accounts:
         if self.cache.enabled or not secret or len(secret) > 256:
             return None
         return DeferredClient(
-            PendingLookup(kind, secret_hash(secret), self.directory, client_of, refuse)
+            PendingLookup(kind, secret_hash(secret), self.directory, client_of, refuse, self.memo)
         )
 
     def extend_session(self, session_hash: str) -> Optional[float]:

@@ -6,8 +6,17 @@ authentication layer hands the model a :class:`DeferredClient`, and registers
 its :class:`PendingLookup` for the request (:func:`deferring`); the
 directory's name resolution then fetches the credential's identity in the
 same statement (:meth:`~hatrac.model.directory.sql.Transaction.resolve`).
-Nothing is cached: every request still asks the database, so a logout or a
-revoked token is refused by the very next request on every server.
+
+Every request still asks the database whether its credential is live (the
+session or token row, its expiry, revocation, the user's enabled state), so a
+logout, a revoked token or a disabled user is refused by the very next
+request on every server. What a process remembers (:class:`IdentityMemo`) is
+only the costly rest: the user's group closure and the client built from it,
+together with the accounts' generation they were read at. The statement is
+given that generation and skips the closure while the database's is the same;
+every change to users, groups or memberships increments it in its own
+transaction, so a membership change is seen by the very next request too.
+No notification is involved: the check is part of the statement.
 
 Whatever reads the client's identity first gets it right: if no name was
 resolved yet, the lookup runs on its own (inside the open transaction when
@@ -29,6 +38,47 @@ _PENDING: contextvars.ContextVar[Optional[PendingLookup]] = contextvars.ContextV
 )
 
 
+class IdentityMemo:
+    """What one process remembers of the credentials it saw lately, bounded.
+
+    Keyed by the credential's kind and hash; each entry is the tuple
+    ``(generation, user id, identity's head, identity, client)`` that
+    :meth:`PendingLookup.settle` makes and
+    :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
+    is never trusted alone: it only lets the statement skip the group closure
+    while the accounts' generation has not moved. No lock (a forked worker
+    inherits none held): each operation is one dictionary step, and the size
+    bound is kept loosely when threads race.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self, limit: int = LIMIT):
+        self.limit = limit
+        self._entries: dict[str, tuple] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Optional[tuple]:
+        return self._entries.get(key)
+
+    def put(self, key: str, entry: tuple) -> None:
+        entries = self._entries
+        if len(entries) >= self.limit and key not in entries:
+            try:
+                del entries[next(iter(entries))]  # the oldest
+            except (KeyError, RuntimeError, StopIteration):
+                pass  # another thread changed it meanwhile
+        entries[key] = entry
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class PendingLookup:
     """A session or bearer credential whose identity is not fetched yet.
 
@@ -36,6 +86,7 @@ class PendingLookup:
     API token, else a session id); ``key`` is the SHA-256 of the secret.
     ``make_client`` turns the identity into the ACL client and ``refuse``
     builds the (audited) 401 for a credential that matches nothing live.
+    ``memo``: the process's :class:`IdentityMemo`, if it keeps one.
     """
 
     def __init__(
@@ -45,6 +96,7 @@ class PendingLookup:
         directory: Any,
         make_client: Callable[[Any], Client],
         refuse: Callable[[], Exception],
+        memo: Optional[IdentityMemo] = None,
     ):
         self.kind = kind
         self.key = key
@@ -52,25 +104,51 @@ class PendingLookup:
         self.directory = directory
         self.make_client = make_client
         self.refuse = refuse
+        self.memo = memo
+        self.memo_key = kind[0] + key
+        # what this process knew of the credential (trusted only as the statement says)
+        self.held: Optional[tuple] = memo.get(self.memo_key) if memo is not None else None
         self.done = False
         self.identity: Any = None
+        self.client: Optional[Client] = None
         self.open_transaction: Any = None  # set by the directory while one is open
 
-    def settle(self, identity: Any) -> None:
-        """Record the looked-up identity; raise the 401 when there is none."""
+    @property
+    def known(self) -> tuple:
+        """(generation, user id) for the statement: the closure it may skip."""
+        held = self.held
+        return (held[0], held[1]) if held is not None else (-1, -1)
+
+    def settle(self, identity: Any, generation: Optional[int] = None) -> None:
+        """Record the looked-up identity; raise the 401 when there is none.
+
+        ``generation``: the accounts' generation the statement read with it,
+        when it came from a name resolution (the identity is then remembered).
+        """
         self.done = True
         self.identity = identity
+        memo = self.memo
         if identity is None:
+            if self.held is not None:
+                memo.forget(self.memo_key)
             raise self.refuse()
+        held = self.held
+        if held is not None and identity is held[3]:
+            self.client = held[4]
+        elif memo is not None and generation is not None:
+            self.client = self.make_client(identity)
+            head = (identity.user_id, identity.name, identity.display_name)
+            head += (identity.since, identity.expires)
+            memo.put(self.memo_key, (generation, identity.user_id, head, identity, self.client))
 
     def fetch(self) -> None:
         """Look the credential up now (no name resolution carried it)."""
-        from .directory.accounts import credential_identity
-
         if self.done:
             if self.identity is None:
                 raise self.refuse()
             return
+        from .directory.accounts import credential_identity
+
         tx = self.open_transaction
         if tx is not None:
             identity = credential_identity(tx, self.kind, self.key, self.now)
@@ -108,8 +186,9 @@ class DeferredClient:
     def resolved(self) -> Client:
         """The real client; looks the credential up if no name resolution did (401 if dead)."""
         if self._client is None:
-            self.lookup.fetch()
-            self._client = self.lookup.make_client(self.lookup.identity)
+            lookup = self.lookup
+            lookup.fetch()
+            self._client = lookup.client or lookup.make_client(lookup.identity)
         return self._client
 
     @property

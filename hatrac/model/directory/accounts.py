@@ -15,6 +15,7 @@ authenticated request costs one round trip.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -266,8 +267,11 @@ _WHO_TOKEN = (
 # who a credential of each kind may be: a cookie names a session; a bearer value is
 # an API token, else a session id (both cannot match: they are distinct random values)
 _WHO = {"session": _WHO_SESSION, "bearer": f"{_WHO_TOKEN} UNION ALL {_WHO_SESSION}"}
-# columns of an identity row: user id, name, display name, since, expires, groups
-IDENTITY_WIDTH = 6
+# columns of an identity row: user id, name, display name, since, expires,
+# the accounts' generation, groups
+IDENTITY_WIDTH = 7
+# what a caller passes for "no identity known" (no generation or user id is negative)
+UNKNOWN = (-1, -1)
 
 
 def _lookup(tx: Any, who: str, params: tuple) -> Optional[Identity]:
@@ -298,7 +302,9 @@ def credential_identity(tx: Any, kind: str, key: str, now: float) -> Optional[Id
     return token_identity(tx, key, now) or session_identity(tx, key, now)
 
 
-def with_identity(dialect: str, kind: str, key: str, now: float, sql: str) -> tuple[str, tuple]:
+def with_identity(
+    dialect: str, kind: str, key: str, now: float, sql: str, known: tuple = UNKNOWN
+) -> tuple[str, tuple]:
     """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
 
     Every row of the result starts with :data:`IDENTITY_WIDTH` identity columns
@@ -306,28 +312,67 @@ def with_identity(dialect: str, kind: str, key: str, now: float, sql: str) -> tu
     newlines, which no group name contains), followed by ``sql``'s columns;
     when ``sql`` finds no row there is still one row, its columns NULL. The
     parameters returned go before ``sql``'s own.
+
+    ``known`` is the (accounts generation, user id) of an identity the caller
+    holds for this credential: while the generation is still that number and
+    the credential still belongs to that user, the group closure cannot have
+    changed, and the statement does not compute it (its column is NULL; the
+    credential's row is checked all the same). :data:`UNKNOWN` asks for it.
     """
-    joined = "group_concat(g.name, char(10))"
+    params = (key, now) if kind == "session" else (key, now, key, now)
     if dialect == "postgres":
-        joined = "string_agg(g.name, chr(10))"
-    statement = (
+        return _identity_statement(dialect, kind, sql), (*known, *params)
+    return _identity_statement(dialect, kind, sql), (*params, *known)
+
+
+@functools.lru_cache(maxsize=256)  # constant texts of ours: a few per kind
+def _identity_statement(dialect: str, kind: str, sql: str) -> str:
+    # a CASE evaluates its ELSE branch only when taken
+    if dialect == "postgres":
+        # the closure is a function (schema.py, auth-generation-1): a skipped call
+        # costs nothing, where even a never-executed subquery or CTE costs the
+        # start-up of its part of the plan (about 40 µs a statement)
+        ident = (
+            "SELECT c.user_id, c.name, c.display_name, c.since, c.expires, a.generation "
+            f"FROM ({_WHO[kind]}) c CROSS JOIN auth_generation a LIMIT 1"
+        )
+        return (
+            "SELECT w.user_id, w.name, w.display_name, w.since, w.expires, w.generation, "
+            "CASE WHEN w.generation = %s AND w.user_id = %s THEN NULL "
+            "ELSE hatrac_user_groups(w.user_id) END, q.* "
+            f"FROM (SELECT 1 AS one) one LEFT JOIN ({ident}) w ON true "
+            f"LEFT JOIN ({sql}) q ON true"
+        )
+    # SQLite: its plan has no such start-up, and the closure's subquery (with the
+    # recursive CTE it reads) runs only when the CASE reaches it
+    return (
         f"WITH RECURSIVE who AS ({_WHO[kind]}), {_CLOSURE}, "
         "ident AS (SELECT who.user_id, who.name, who.display_name, who.since, who.expires, "
-        f"(SELECT {joined} FROM auth_groups g WHERE g.id IN (SELECT id FROM closure)) AS grp "
-        "FROM who LIMIT 1) "
+        "a.generation, CASE WHEN a.generation = %s AND who.user_id = %s THEN NULL ELSE "
+        "(SELECT group_concat(g.name, char(10)) FROM auth_groups g "
+        "WHERE g.id IN (SELECT id FROM closure)) END AS grp "
+        "FROM who CROSS JOIN auth_generation a LIMIT 1) "
         "SELECT ident.user_id, ident.name, ident.display_name, ident.since, ident.expires, "
-        f"ident.grp, q.* FROM (SELECT 1 AS one) one LEFT JOIN ident ON 1 = 1 "
-        f"LEFT JOIN ({sql}) q ON 1 = 1"
+        "ident.generation, ident.grp, q.* FROM (SELECT 1 AS one) one "
+        f"LEFT JOIN ident ON 1 = 1 LEFT JOIN ({sql}) q ON 1 = 1"
     )
-    params = (key, now) if kind == "session" else (key, now, key, now)
-    return statement, params
 
 
-def identity_of_row(row: tuple) -> Optional[Identity]:
-    """The identity at the front of a :func:`with_identity` row, or None."""
+def identity_of_row(row: tuple, held: Optional[tuple] = None) -> Optional[Identity]:
+    """The identity at the front of a :func:`with_identity` row, or None.
+
+    ``held``: what the caller knew, ``(generation, user id, head, identity,
+    ...)`` with ``head`` the identity's first five fields. When the statement
+    skipped the groups for it (same generation, same user), they are that
+    identity's, which is returned itself when the rest of the row is the same.
+    """
     if row[0] is None:
         return None
-    groups = tuple(sorted(set(row[5].split("\n")))) if row[5] else ()
+    if held is not None and row[5] == held[0] and row[0] == held[1]:
+        if row[:5] == held[2]:
+            return held[3]
+        return Identity(row[0], row[1], row[2], row[3], row[4], held[3].groups)
+    groups = tuple(sorted(set(row[6].split("\n")))) if row[6] else ()
     return Identity(row[0], row[1], row[2], row[3], row[4], groups)
 
 

@@ -41,6 +41,15 @@ def _migration(name: str, *statements: str) -> Migration:
     return Migration(name, ddl["postgres"], ddl["sqlite"])
 
 
+# what an identity (a user's name, display name, enabled state and group
+# closure) is read from; sessions and tokens are checked row by row instead
+_IDENTITY_TABLES = ("auth_users", "auth_groups", "auth_user_groups", "auth_group_groups")
+_GENERATION_TABLE = """CREATE TABLE auth_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            generation BIGINT NOT NULL
+        )"""
+_GENERATION_ROW = "INSERT INTO auth_generation (id, generation) VALUES (1, 1)"
+
 MIGRATIONS: list[Migration] = [
     _migration(
         "core-1",
@@ -200,6 +209,52 @@ MIGRATIONS: list[Migration] = [
             data BLOB NOT NULL,
             created REAL NOT NULL
         )""",
+        ),
+    ),
+    # the accounts' generation: one counter that every change to users, groups or
+    # memberships increments in its own transaction (triggers, so no writer can
+    # forget it), which lets a server reuse an identity's group closure for as
+    # long as the counter has not moved (hatrac/model/credentials.py)
+    Migration(
+        "auth-generation-1",
+        postgres=(
+            _GENERATION_TABLE,
+            _GENERATION_ROW,
+            """CREATE FUNCTION hatrac_auth_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE auth_generation SET generation = generation + 1;
+                RETURN NULL;
+            END $$""",
+            # a user's groups, directly or through nested groups (as accounts._CLOSURE),
+            # for session and token lookups: a call the statement skips costs nothing,
+            # where a subquery costs its plan's start-up even when never executed
+            """CREATE FUNCTION hatrac_user_groups(user_id BIGINT) RETURNS TEXT
+            LANGUAGE plpgsql STABLE AS $$
+            BEGIN
+                RETURN (
+                    WITH RECURSIVE closure(id) AS (
+                        SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = $1
+                        UNION
+                        SELECT gg.group_id FROM auth_group_groups gg
+                        JOIN closure c ON gg.member_id = c.id)
+                    SELECT string_agg(g.name, chr(10)) FROM auth_groups g
+                    WHERE g.id IN (SELECT id FROM closure));
+            END $$""",
+            *(
+                f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_changed()"
+                for table in _IDENTITY_TABLES
+            ),
+        ),
+        sqlite=(
+            _GENERATION_TABLE,
+            _GENERATION_ROW,
+            *(
+                f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} "
+                "BEGIN UPDATE auth_generation SET generation = generation + 1; END"
+                for table in _IDENTITY_TABLES
+                for event in ("INSERT", "UPDATE", "DELETE")
+            ),
         ),
     ),
 ]

@@ -135,10 +135,11 @@ class Transaction:
         if lookup is None:
             return self.all(sql, params, prepared=True, before=before)
         statement, front = accounts.with_identity(
-            self.dialect, lookup.kind, lookup.key, lookup.now, sql
+            self.dialect, lookup.kind, lookup.key, lookup.now, sql, lookup.known
         )
         rows = self.all(statement, [*front, *params], prepared=True, before=before)
-        lookup.settle(accounts.identity_of_row(rows[0]))
+        first = rows[0]
+        lookup.settle(accounts.identity_of_row(first, lookup.held), first[5])
         width = accounts.IDENTITY_WIDTH
         return [row[width:] for row in rows if row[width] is not None]
 
