@@ -85,11 +85,27 @@ def test_logout_is_effective_at_once_on_another_server(
     assert first.put(server.url + ns, headers=NS).status_code == 201
     reply = requests.put(other.url + ns + "/o", data=b"1", cookies={"webauthn": cookie})
     assert reply.status_code == 201, reply.text
-    for _ in range(20):  # warm every worker of the second server
-        requests.get(other.url + "/authn/session", cookies={"webauthn": cookie})
+    # an object of admin's that a group of alice's may read: each worker remembers
+    # her groups, and must see them change at the very next request
+    accounts.add_user("admin", "pw")
+    accounts.add_group("lab")
+    accounts.change_membership("lab", "alice", True)
+    admin = login(server.url, "admin", "pw")
+    lab = f"/hatrac/lab_{time.time_ns()}"
+    assert admin.put(server.url + lab, headers=NS).status_code == 201
+    assert admin.put(server.url + lab + "/o", data=b"1").status_code == 201
+    assert admin.put(server.url + lab + ";acl/subtree-read/g:lab").status_code == 204
+    for member, expected in ((None, 200), (False, 403), (True, 200)):
+        if member is not None:
+            accounts.change_membership("lab", "alice", member)
+        for _ in range(20):  # every worker of the second server, warm after the first
+            reply = requests.get(other.url + lab + "/o", cookies={"webauthn": cookie})
+            assert reply.status_code == expected
     assert first.delete(server.url + "/authn/session").status_code == 204
     for _ in range(20):
         reply = requests.put(other.url + ns + "/o", data=b"2", cookies={"webauthn": cookie})
+        assert reply.status_code == 401
+        reply = requests.get(other.url + lab + "/o", cookies={"webauthn": cookie})
         assert reply.status_code == 401
 
 

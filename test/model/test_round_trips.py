@@ -90,3 +90,26 @@ def test_a_name_bound_meanwhile_starts_the_put_over(client, app, ns, monkeypatch
     rows = directory.run(lambda tx: tx.one("SELECT count(*) FROM inline_bytes")[0])
     versions = directory.run(lambda tx: tx.one("SELECT count(*) FROM versions")[0])
     assert rows == versions  # the attempt that stopped stored nothing
+
+
+@pytest.mark.parametrize("backends", PG, indirect=True)
+def test_a_session_get_is_one_round_trip_remembered_or_after_a_change(app, sent):
+    accounts = app.extensions["hatrac"].accounts
+    accounts.add_user("alice", "pw")
+    accounts.add_group("lab")
+    web = app.test_client()
+    assert (
+        web.post("/authn/session", data={"username": "alice", "password": "pw"}).status_code == 201
+    )
+    namespace = {"Content-Type": "application/x-hatrac-namespace"}
+    assert web.put("/hatrac/mine", headers=namespace).status_code == 201
+    assert web.put("/hatrac/mine/obj", data=b"x" * 1024).status_code == 201
+    for _ in range(2):  # prepares the statement; the second is answered from memory
+        assert web.get("/hatrac/mine/obj").status_code == 200
+    for change in (None, lambda: accounts.change_membership("lab", "alice", True), None):
+        if change:
+            change()  # the next GET computes the groups again, in the same statement
+        sent.clear()
+        assert web.get("/hatrac/mine/obj").status_code == 200
+        assert len(sent) == 1, sent
+    assert len(accounts.memo) == 1
