@@ -12,7 +12,8 @@ ratio B/A with its range::
 Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
 cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
 objects), ``listing`` (JSON listing of the namespace of the GET objects, one
-client); and large transfers of ``--large-mib`` (default 256): ``large_get``
+client; of a namespace of ``--children`` objects instead, e.g. 10,000 as the
+benchmark's (f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
 (GET of one object stored by a PUT before the rounds), ``fresh_get`` (the
 GET of an object PUT, untimed, right before it, as the benchmark's (c) and
 (d) follow each other), ``large_put`` (a PUT
@@ -165,9 +166,13 @@ class Tree:
         stop_group(self.process)
 
 
-def prepare(tree: Tree, headers: dict) -> list[str]:
-    """The namespace and the 1 KiB objects every GET workload reads."""
+def prepare(tree: Tree, headers: dict, children: int = 0) -> list[str]:
+    """The namespace and the 1 KiB objects every GET workload reads (and, with
+    ``children``, the namespace ``/hatrac/ab/list`` of that many objects)."""
     _, paths = workloads.small_puts(tree.url, "/hatrac/ab", 8, OBJECTS // 8, headers, tag="g")
+    if children:
+        per_client = -(-children // 8)
+        workloads.small_puts(tree.url, "/hatrac/ab/list", 8, per_client, headers, tag="l")
     return paths
 
 
@@ -208,8 +213,9 @@ def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial
         return run_load(
             tree.url, {**plan, "headers": headers}, clients, duration=duration
         ).summary()
-    if workload == "listing":
-        plan = {"kind": "get", "paths": ["/hatrac/ab"], "headers": {"Accept": "application/json"}}
+    if workload in ("listing", "listing_children"):
+        namespace = "/hatrac/ab" if workload == "listing" else "/hatrac/ab/list"
+        plan = {"kind": "get", "paths": [namespace], "headers": {"Accept": "application/json"}}
         result = run_load(tree.url, plan, 1, duration=duration)
         return {**result.summary(), "ops_per_s": result.rate}
     raise ValueError(workload)
@@ -230,6 +236,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--directory-b", choices=["postgres", "sqlite"], help="B's directory (default --directory)"
+    )
+    parser.add_argument(
+        "--children", type=int, default=0, help="listing: of a namespace of this many objects"
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0)
@@ -264,12 +273,15 @@ def main(argv=None) -> int:
         if arguments.workload == "session":
             headers = {tree.label: tree.session() for tree in trees}
         large = arguments.workload in LARGE
+        workload, children = arguments.workload, 0
+        if workload == "listing" and arguments.children:
+            workload, children = "listing_children", arguments.children
         source = str(workdir / "large.bin")
         if large:
             make_source(Path(source), arguments.large_mib * MIB)
             paths = {tree.label: prepare_large(tree, source) for tree in trees}
         else:
-            paths = {tree.label: prepare(tree, headers[tree.label]) for tree in trees}
+            paths = {tree.label: prepare(tree, headers[tree.label], children) for tree in trees}
         unit = "MiB/s" if large else "ops/s"
         server = postgres.process.pid if postgres is not None else None
         results: dict[str, list[dict]] = {"A": [], "B": []}
@@ -291,7 +303,7 @@ def main(argv=None) -> int:
                     before = cpu_kinds(tree, database, server) if arguments.cpu else {}
                     figures = measure(
                         tree,
-                        arguments.workload,
+                        workload,
                         paths[tree.label],
                         headers[tree.label],
                         arguments.clients,

@@ -149,5 +149,7 @@ def _members_etag(owner: str, members: Iterable[str]) -> str:
     """The ETag of a listing: its owner's name and its members, in order."""
     digest = hashlib.md5(usedforsecurity=False)
     digest.update(owner.encode())
-    digest.update("".join(f"\0{member}" for member in members).encode())
+    listed = list(members)
+    # each member preceded by a NUL: joined in one call, not a string per member
+    digest.update(("\0" + "\0".join(listed) if listed else "").encode())
     return f'"{digest.hexdigest()}"'

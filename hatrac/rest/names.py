@@ -99,9 +99,9 @@ def render_listing(call: Call, listing: Listing) -> Response:
         parse_preconditions(request.headers).check(listing.etag, safe_method=True)
     except NotModified as unchanged:
         return not_modified(unchanged.etag)
-    prefix = call.prefix  # a child is never the root: its URL is prefix + name
-    urls = [prefix + name for name in listing.children]
-    return render.listing(urls, f"Index of {call.url(listing.namespace.name)}", listing.etag)
+    # a child is never the root: its URL is the service prefix + its name
+    title = f"Index of {call.url(listing.namespace.name)}"
+    return render.listing(listing.children, title, listing.etag, prefix=call.prefix)
 
 
 def version_headers(call: Call, version: ObjectVersion) -> dict:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
+from hatrac.rest import render
+
 NS = {"Content-Type": "application/x-hatrac-namespace"}
 
 
@@ -125,3 +130,37 @@ def test_recursive_delete_needs_rights_on_everything(client, ns):
     assert client.get(ns + "/bobs", user="bob").status == 200
     client.put(ns + ";acl/subtree-owner/alice", user="alice")
     assert client.delete(ns, user="alice").status == 204
+
+
+def test_json_listing_is_byte_for_byte_json_dumps():
+    """The joined JSON of a listing equals json.dumps's, escapes included (its fallback)."""
+    cases = [
+        [],
+        ["/a"],
+        ["/ns/a", "/ns/b%20c", "/ns/%C3%A9", "/ns/~x_y-z.w"],
+        ['/ns/q"uote'],
+        ["/ns/back\\slash"],
+        ["/ns/caf\u00e9", "/ns/ok"],
+        ["/ns/tab\there"],
+        ["/ns/del\x7f"],
+        ["/ns/line\nbreak", "/ns/z"],
+    ]
+    for items in cases:
+        for prefix in ("", "/hatrac"):
+            expected = json.dumps([prefix + item for item in items])
+            assert render.json_list(items, prefix) == expected, (items, prefix)
+    assert render.json_list(["/a"], '/pre"fix') == json.dumps(['/pre"fix/a'])
+
+
+def test_listing_of_names_needing_encoding_is_exact(client, ns):
+    """Names that needed percent-encoding list exactly as json.dumps and the uri-list give them."""
+    for segment in ("a b", "caf\u00e9", 'q"', "b\\s", "z"):
+        reply = client.put(f"{ns}/{quote(segment, safe='')}", user="alice", data=b"x")
+        assert reply.status == 201, reply.text
+    names = sorted(
+        f"{ns}/{quote(segment, safe='-_.~')}" for segment in ("a b", "caf\u00e9", 'q"', "b\\s", "z")
+    )
+    listing = client.get(ns, user="alice", headers={"Accept": "application/json"})
+    assert listing.body == (json.dumps(names) + "\n").encode()
+    uris = client.get(ns, user="alice", headers={"Accept": "text/uri-list"})
+    assert uris.body == "".join(name + "\n" for name in names).encode()

@@ -257,6 +257,18 @@ MIGRATIONS: list[Migration] = [
             ),
         ),
     ),
+    # a listing reads only the index: (parent_id, name, deleted) holds every
+    # column of the live-children query (hatrac/model/directory/sql.py
+    # Transaction.children), so both databases scan it in name order without
+    # visiting a table row (an index-only scan on PostgreSQL, a covering index
+    # on SQLite); it replaces the two indexes whose keys are its prefixes, so a
+    # new name still updates one index on parent_id, not two
+    _migration(
+        "names-listing-1",
+        "CREATE INDEX names_parent_live ON names (parent_id, name, deleted)",
+        "DROP INDEX names_parent_name",
+        "DROP INDEX names_parent",
+    ),
 ]
 
 

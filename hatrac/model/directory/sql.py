@@ -45,6 +45,19 @@ _VERSION_COLUMNS = (
 _VERSION_COLUMNS_WITH_DATA = f"{_VERSION_COLUMNS}, {inline_sql.DATA_COLUMN}"
 
 
+# a namespace's live children, joined by newlines in name order (Transaction.children)
+CHILDREN = {
+    "sqlite": (
+        "SELECT group_concat(name, char(10)) FROM (SELECT name FROM names "
+        "WHERE parent_id = %s AND NOT deleted ORDER BY name)"
+    ),
+    "postgres": (
+        "SELECT array_to_string(ARRAY(SELECT name FROM names "
+        "WHERE parent_id = %s AND NOT deleted ORDER BY name), E'\\n')"
+    ),
+}
+
+
 _COMMIT_UNKNOWN = (
     "The database connection broke while committing; the change may or may not have been "
     "made. Please check, then retry."
@@ -224,19 +237,12 @@ class Transaction:
 
         The database joins them into one string (canonical names never contain
         a newline): one value to fetch instead of a row per child, which is
-        what makes a listing of 10,000 children cheap.
+        what makes a listing of 10,000 children cheap. The rows come from the
+        ``names_parent_live`` index alone, already in name order; on
+        PostgreSQL the ordered subquery feeds an array (which keeps its order)
+        instead of an ordered ``string_agg``, which would sort them again.
         """
-        if self.dialect == "sqlite":
-            sql = (
-                "SELECT group_concat(name, char(10)) FROM (SELECT name FROM names "
-                "WHERE parent_id = %s AND NOT deleted ORDER BY name)"
-            )
-        else:
-            sql = (
-                "SELECT string_agg(name, E'\\n' ORDER BY name) FROM names "
-                "WHERE parent_id = %s AND NOT deleted"
-            )
-        joined = self.one(sql, (namespace_id,), prepared=True)[0]
+        joined = self.one(CHILDREN[self.dialect], (namespace_id,), prepared=True)[0]
         return joined.split("\n") if joined else []
 
     def descendants(self, name: str) -> list[Name]:
