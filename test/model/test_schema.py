@@ -1,4 +1,4 @@
-"""Schema upgrades of existing databases: the listing index (names-listing-1) on both dialects."""
+"""Schema upgrades of existing databases: the indexes of listings and current versions."""
 
 from __future__ import annotations
 
@@ -23,15 +23,19 @@ def fresh_dsn(request, tmp_path) -> str:
     return server.new_schema(f"schema_{os.getpid()}_{uuid.uuid4().hex[:8]}")
 
 
-def _parent_indexes(tx) -> set[str]:
+def _indexes(tx, table: str) -> set[str]:
     if tx.dialect == "sqlite":
-        rows = tx.all("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'names'")
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s"
     else:
-        rows = tx.all(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = 'names'"
+        sql = (
+            "SELECT indexname FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND tablename = %s"
         )
-    return {row[0] for row in rows if row[0].startswith("names_parent")}
+    return {row[0] for row in tx.all(sql, (table,))}
+
+
+def _parent_indexes(tx) -> set[str]:
+    return {name for name in _indexes(tx, "names") if name.startswith("names_parent")}
 
 
 def _listing_plan(tx, namespace_id: int) -> str:
@@ -72,12 +76,14 @@ def test_an_existing_database_gains_the_listing_index_and_lists_the_same(fresh_d
         ns_id = directory.run(build, write=True)
         old_listing = directory.run(lambda tx: tx.children(ns_id))
         assert directory.run(_parent_indexes) == {"names_parent", "names_parent_name"}
+        assert "versions_name_current" not in directory.run(lambda tx: _indexes(tx, "versions"))
 
         # the previous release's database, upgraded by the next start
         monkeypatch.setattr(schema, "MIGRATIONS", everything)
         directory.initialize({})
         assert LISTING_MIGRATION in directory.run(schema.applied_migrations)
         assert directory.run(_parent_indexes) == {"names_parent_live"}
+        assert "versions_name_current" in directory.run(lambda tx: _indexes(tx, "versions"))
         listing = directory.run(lambda tx: tx.children(ns_id))
         assert listing == old_listing
         # byte order, the deleted name left out
@@ -94,5 +100,49 @@ def test_an_existing_database_gains_the_listing_index_and_lists_the_same(fresh_d
         # a name deleted after the upgrade leaves the listing too
         directory.run(lambda tx: tx.delete_names([tx.get_name("/ns/B").id]), write=True)
         assert "/ns/B" not in directory.run(lambda tx: tx.children(ns_id))
+    finally:
+        directory.close()
+
+
+def test_a_current_version_is_found_by_its_index_before_statistics_exist(postgres):
+    """The GET path's statement (a name's newest live version, max(id)) planned while
+    the versions table has a size but no statistics yet, as after a bulk load: it
+    probes versions_name_current, where it used to walk the primary key backwards
+    through every version (all of them for a namespace, which has none)."""
+    dsn = postgres.new_schema(f"current_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    directory = open_directory(dsn, pool_size=1)
+    try:
+        directory.initialize({})
+
+        def fill(tx):
+            ns = tx.create_name("/ns", tx.get_name("/").id, "namespace", {}, 0.0)
+            tx.create_name("/ns/sub", ns.id, "namespace", {}, 0.0)
+            for number in range(400):
+                key = f"inline:k{number}"
+                tx.create_object_version(
+                    f"/ns/o{number}", ns.id, {}, f"V{number}", 1, key, {}, {}, 0.0, b"x"
+                )
+
+        directory.run(fill, write=True)
+        # its size known to the planner (VACUUM), its columns' statistics not (no ANALYZE)
+        directory.run(lambda tx: tx.execute("VACUUM versions"))
+
+        def plans(tx):
+            found = []
+            for target in ("/ns/sub", "/ns/o7"):
+                chain = ["/", "/ns", target]
+                for _ in range(7):  # past the five custom plans: the cached generic one
+                    resolved, _current = tx.resolve_current(target, chain)
+                    assert resolved.target.name == target
+                rows = tx.all("SELECT name, statement FROM pg_prepared_statements")
+                (name,) = [n for n, text in rows if "LEFT JOIN versions v" in text]
+                marks = ", ".join(["%s"] * (len(chain) + 1))
+                explained = tx.all(f"EXPLAIN EXECUTE {name} ({marks})", (target, *chain))
+                found.append("\n".join(row[0] for row in explained))
+            return found
+
+        for plan in directory.run(plans):
+            assert "versions_name_current" in plan, plan
+            assert "Backward using versions_pkey" not in plan, plan
     finally:
         directory.close()

@@ -2,14 +2,14 @@
 
 One statement returns up to ``limit`` live children of a namespace, each with
 the size, type, time and id of its current version (none for namespaces and
-for objects that have no version yet). In name order (ascending or
-descending) the page starts after a given name: keyset paging on the
-``(parent_id, name)`` index, so page 200 of a namespace of 100,000 children
-costs what page 1 does. In the other orders (kind, size, type, modified;
-:data:`SORT_KEYS`) the database orders all the children by that key, then by
-name, and the page is an ``OFFSET`` into that order. An optional filter keeps
-names whose last segment contains a text (a bound ``LIKE`` pattern, its
-wildcards escaped).
+for objects that have no version yet; found by the ``(name_id, id)`` index
+of versions). In name order (ascending or descending) the page starts after
+a given name: keyset paging on the ``(parent_id, name, deleted)`` index, so
+page 200 of a namespace of 100,000 children costs what page 1 does. In the
+other orders (kind, size, type, modified; :data:`SORT_KEYS`) the database
+orders all the children by that key, then by name, and the page is an
+``OFFSET`` into that order. An optional filter keeps names whose last
+segment contains a text (a bound ``LIKE`` pattern, its wildcards escaped).
 """
 
 from __future__ import annotations

@@ -269,6 +269,16 @@ MIGRATIONS: list[Migration] = [
         "DROP INDEX names_parent_name",
         "DROP INDEX names_parent",
     ),
+    # a name's current version is max(id) of its live versions (the GET path's
+    # statement, the web listing): an index on (name_id, id) finds it in one
+    # probe; without it, a PostgreSQL plan made before statistics exist walked
+    # the versions' primary key backwards from the newest id, filtering on
+    # name_id, and read every version for a namespace (which has none) or an
+    # object written long ago
+    _migration(
+        "versions-current-1",
+        "CREATE INDEX versions_name_current ON versions (name_id, id)",
+    ),
 ]
 
 
