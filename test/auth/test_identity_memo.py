@@ -274,3 +274,17 @@ def test_the_statement_skips_the_closure_only_for_the_generation_and_user_it_was
     assert row((generation, user_id + 1))[6] == groups
     accounts.add_group("moves-the-generation")
     assert row((generation, user_id))[6] == groups
+
+
+def test_groups_in_a_cycle_come_back_whole_with_the_name(accounts):
+    accounts.add_user("alice", "pw")
+    for group in ("a", "b", "c"):
+        accounts.add_group(group)
+    accounts.change_membership("b", "g:a", True)
+    accounts.change_membership("c", "g:b", True)
+    accounts.change_membership("a", "g:c", True)  # a cycle a -> b -> c -> a
+    accounts.change_membership("b", "alice", True)
+    session_id, _, _ = accounts.open_session(accounts.check_password("alice", "pw", None), None)
+    for _ in range(2):  # computed, then remembered
+        _, client = _resolved_client(accounts, "session", session_id)
+        assert client.attributes == {"g:a", "g:b", "g:c"}
