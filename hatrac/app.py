@@ -29,6 +29,9 @@ from .model.service import Hatrac
 from .model.storage import open_storage
 from .urls import PathParser
 
+# the environ key of a request's refused credential (see authenticate_deferred)
+_REFUSED = "hatrac.refused"
+
 logger = logging.getLogger("hatrac")
 
 # how often a service whose database was down at start tries to set it up again
@@ -115,8 +118,19 @@ class HatracState:
         return self.authenticator.identify(environ)
 
     def authenticate_deferred(self, environ: dict):
-        """The client, or a DeferredClient looked up with the first name resolution."""
-        return self.authenticator.identify_deferred(environ)
+        """The client, or a DeferredClient looked up with the first name resolution.
+
+        A credential refused once is refused again without asking (or auditing)
+        twice: a fast path that hands the request to Flask leaves it noted.
+        """
+        refused = environ.get(_REFUSED)
+        if refused is not None:
+            raise refused
+        try:
+            return self.authenticator.identify_deferred(environ)
+        except HatracError as error:
+            environ[_REFUSED] = error
+            raise
 
     def close(self) -> None:
         self.accounts.close()

@@ -4,6 +4,9 @@ dead session still refused at once."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 from fastpath import both, same
 
 NS = {"Content-Type": "application/x-hatrac-namespace"}
@@ -38,3 +41,23 @@ def test_session_reads_take_the_fast_path_and_logout_still_refuses(auth_app, acc
     through, alone, fast = both(auth_app, "PUT", "/hatrac/mine/obj", cookie, data=b"v3")
     assert not fast and through.status_code == 401
     same(through, alone)
+
+
+def test_a_refused_credential_is_audited_once_when_the_fast_path_hands_over(auth_app, caplog):
+    # several cookie values are looked up before the name (not deferred); none is
+    # valid, so the fast path meets the 401 and hands the request to Flask, which
+    # must refuse it with the same error rather than ask (and audit) again
+    cookie = {"Cookie": "webauthn=nope1; webauthn=nope2"}
+    for method, body in (("GET", None), ("PUT", b"x")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hatrac.audit"):
+            reply = auth_app.test_client(use_cookies=False).open(
+                "/hatrac/anything", method=method, headers=cookie, data=body
+            )
+        assert reply.status_code == 401
+        failures = [
+            json.loads(record.getMessage())
+            for record in caplog.records
+            if record.name == "hatrac.audit" and "authn.failure" in record.getMessage()
+        ]
+        assert [event["provider"] for event in failures] == ["session"], method
