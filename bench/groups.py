@@ -130,7 +130,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
     """(c), (d), (e) against dd, the minimal app's durable PUT and nginx, interleaved.
 
     Nothing a writer of this group made is deleted while the group runs, when
-    the disk has room for it all (twice over): freed blocks are rewritten 2-4x
+    the disk has room for it all and two rounds more: freed blocks are rewritten 2-4x
     faster than others by this machine's virtual disk until it has discarded
     them, so a deletion hands the next writer, ceiling or service, a head
     start (docs/benchmark.md, "The dd ceiling"). With less room, each round's
@@ -140,7 +140,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
     scratch = Path(context.workdir) / "dd"
     # dd four times (one past the page cache), the minimal app's file, (c), (e) twice
     per_round = 8 * context.large
-    keep_all = _space_left(context.workdir) > 2 * per_round * context.large_rounds
+    keep_all = _space_left(context.workdir) > per_round * (context.large_rounds + 2)
     objects: list[str] = []
     files: list[Path] = []
 
