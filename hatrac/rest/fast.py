@@ -29,8 +29,8 @@ from ..errors import HatracError
 from ..model.credentials import DeferredClient, deferring
 from ..model.resources import Listing
 from ..observability import request_id
-from . import PREFETCHED, Call, raw_request_path
-from .fast_put import FastPuts
+from . import PREFETCHED, Call
+from .fast_put import FastPuts, object_path
 
 # the endpoints of the protocol's resources (rest/__init__.py, create_blueprint)
 _OURS = ("hatrac.root", "hatrac.resource")
@@ -99,23 +99,11 @@ class FastReads:
         from .names import version_headers
 
         state = self.state
-        prefix = state.config.service_prefix
-        logged = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-        if not logged:
+        found = object_path(state, environ, self._elsewhere)
+        if found is None:
             return None
-        raw = raw_request_path(environ)
-        if not raw.startswith(prefix + "/") or raw.startswith(self._elsewhere or ("\0",)):
-            return None
+        logged, path = found
         try:
-            path = state.parser.parse(raw[len(prefix) :])
-            if (
-                path.subresource is not None
-                or path.version is not None
-                or path.is_root
-                or path.trailing_slash
-                or path.arguments
-            ):
-                return None
             client = state.authenticate_deferred(environ)
         except Exception:  # rendered by the Flask path, which asks again
             return None

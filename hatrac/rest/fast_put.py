@@ -50,6 +50,31 @@ _NOT_PLAIN = (
 )
 
 
+def object_path(state: Any, environ: dict, elsewhere: tuple) -> Optional[tuple[str, Any]]:
+    """(the path as logged, the parsed path) of a request naming an object bare
+    (no version, sub-resource, argument or trailing slash), else None."""
+    logged = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not logged:
+        return None
+    prefix = state.config.service_prefix
+    raw = raw_request_path(environ)
+    if not raw.startswith(prefix + "/") or raw.startswith(elsewhere or ("\0",)):
+        return None
+    try:
+        path = state.parser.parse(raw[len(prefix) :])
+    except Exception:  # rendered by the Flask path, which parses again
+        return None
+    if (
+        path.subresource is not None
+        or path.version is not None
+        or path.is_root
+        or path.trailing_slash
+        or path.arguments
+    ):
+        return None
+    return logged, path
+
+
 class Replayed:
     """A request body read by the fast path, then the rest of the original stream."""
 
@@ -123,24 +148,13 @@ class FastPuts:
         content_type = environ.get("CONTENT_TYPE") or ""
         if content_type.split(";")[0].strip().lower() == NAMESPACE_TYPE:
             return None
-        logged = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         state = self.state
         prefix = state.config.service_prefix
-        if not logged:
+        found = object_path(state, environ, self._elsewhere)
+        if found is None:
             return None
-        raw = raw_request_path(environ)
-        if not raw.startswith(prefix + "/") or raw.startswith(self._elsewhere):
-            return None
+        logged, path = found
         try:
-            path = state.parser.parse(raw[len(prefix) :])
-            if (
-                path.subresource is not None
-                or path.version is not None
-                or path.is_root
-                or path.trailing_slash
-                or path.arguments
-            ):
-                return None
             metadata = object_metadata(EnvironHeaders(environ))
             client = state.authenticate_deferred(environ)
         except Exception:  # rendered by the Flask path, which asks again
