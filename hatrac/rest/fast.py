@@ -26,28 +26,20 @@ import time
 from typing import Any, Callable, Iterable, Optional
 
 from ..errors import HatracError
-from ..model.credentials import DeferredClient, deferring
 from ..model.resources import Listing
 from ..observability import request_id
 from . import PREFETCHED, Call
-from .fast_put import FastPuts, object_path
+from .fast_put import (
+    FLASK_HEADERS,
+    FastPuts,
+    fast_paths_open,
+    object_path,
+    record_access,
+    resolving,
+)
 
 # the endpoints of the protocol's resources (rest/__init__.py, create_blueprint)
 _OURS = ("hatrac.root", "hatrac.resource")
-
-# request headers whose handling is Flask's
-_NOT_PLAIN = (
-    "HTTP_AUTHORIZATION",
-    "HTTP_RANGE",
-    "HTTP_IF_RANGE",
-    "HTTP_IF_MATCH",
-    "HTTP_IF_NONE_MATCH",
-    "HTTP_IF_MODIFIED_SINCE",
-    "HTTP_IF_UNMODIFIED_SINCE",
-    "HTTP_ORIGIN",
-    "HTTP_TRANSFER_ENCODING",
-    "HTTP_EXPECT",
-)
 
 
 class FastReads:
@@ -84,11 +76,10 @@ class FastReads:
             return False
         if environ.get("QUERY_STRING") or environ.get("CONTENT_LENGTH") not in (None, "", "0"):
             return False
-        if any(key in environ for key in _NOT_PLAIN):
+        if any(key in environ for key in FLASK_HEADERS):
             return False
         state = self.state
-        config = state.config
-        if not state.initialized or config.cors_allowed_origins or config.download_origin:
+        if not fast_paths_open(state):
             return False
         if state.pages is not None and "html" in environ.get("HTTP_ACCEPT", ""):
             return False  # the web interface may answer with a page
@@ -109,12 +100,7 @@ class FastReads:
             return None
         asked = client
         try:
-            if isinstance(client, DeferredClient):
-                with deferring(client):
-                    found = state.model.read_name(client, path.name)
-                    client = client.resolved()
-            else:
-                found = state.model.read_name(client, path.name)
+            found, client = resolving(client, lambda who: state.model.read_name(who, path.name))
         except HatracError as error:
             # rendered by the Flask path, which is given the error instead of asking again
             environ[PREFETCHED] = (asked, error)
@@ -133,18 +119,8 @@ class FastReads:
         identifier = request_id(environ)
         headers["X-Request-Id"] = identifier
         body = [] if method == "HEAD" or not version.size else [version.inline]
-        entry = {
-            "request_id": identifier,
-            "method": method,
-            "path": logged,
-            "status": 200,
-            "client": getattr(client, "identity", None),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-            "bytes_in": 0,
-            "bytes_out": 0 if method == "HEAD" else version.size,
-        }
-        seconds = time.monotonic() - started
-        entry["duration_ms"] = round(seconds * 1000, 3)
-        self.observer.record(entry, seconds)
+        sent = 0 if method == "HEAD" else version.size
+        record_access(
+            self.observer, environ, (identifier, method, logged, 200, client), 0, sent, started
+        )
         return "200 OK", list(headers.items()), body

@@ -24,7 +24,7 @@ attempted twice and the error is rendered (negotiated, logged) by Flask.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.urls import iri_to_uri
@@ -33,9 +33,8 @@ from ..model.credentials import DeferredClient, deferring
 from ..observability import request_id
 from . import BODY_TAKEN, PREFETCHED, raw_request_path
 
-# request headers whose handling is Flask's
-_NOT_PLAIN = (
-    "QUERY_STRING",
+# request headers whose handling is Flask's, on both fast paths (rest/fast.py)
+FLASK_HEADERS = (
     "HTTP_AUTHORIZATION",
     "HTTP_RANGE",
     "HTTP_IF_RANGE",
@@ -46,8 +45,59 @@ _NOT_PLAIN = (
     "HTTP_ORIGIN",
     "HTTP_TRANSFER_ENCODING",
     "HTTP_EXPECT",
+)
+# and what else makes a PUT Flask's
+_NOT_PLAIN = (
+    "QUERY_STRING",
+    *FLASK_HEADERS,
     "HTTP_REFERER",  # a cookie request from another page: the CSRF check is Flask's
 )
+
+
+def fast_paths_open(state: Any) -> bool:
+    """Whether the service may answer before Flask at all: set up, and no CORS or
+    download origin (whose headers and rules are Flask's)."""
+    config = state.config
+    return state.initialized and not config.cors_allowed_origins and not config.download_origin
+
+
+def resolving(client: Any, work: Callable[[Any], Any]) -> tuple[Any, Any]:
+    """(``work(client)``, the real client): a deferred credential is looked up with
+    the first name ``work`` resolves, as :func:`hatrac.rest.dispatch` does."""
+    if isinstance(client, DeferredClient):
+        with deferring(client):
+            result = work(client)
+            return result, client.resolved()
+    return work(client), client
+
+
+def record_access(
+    observer: Any,
+    environ: dict,
+    entry: tuple,
+    bytes_in: int,
+    bytes_out: int,
+    started: float,
+) -> None:
+    """Write the access log line and metrics Flask's path writes for this request;
+    ``entry`` is (request id, method, path as logged, status, client)."""
+    identifier, method, logged, status, client = entry
+    seconds = time.monotonic() - started
+    observer.record(
+        {
+            "request_id": identifier,
+            "method": method,
+            "path": logged,
+            "status": status,
+            "client": getattr(client, "identity", None),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "bytes_in": bytes_in,
+            "bytes_out": bytes_out,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+        seconds,
+    )
 
 
 def object_path(state: Any, environ: dict, elsewhere: tuple) -> Optional[tuple[str, Any]]:
@@ -130,7 +180,7 @@ class FastPuts:
             return None
         state = self.state
         config = state.config
-        if not state.initialized or config.cors_allowed_origins or config.download_origin:
+        if not fast_paths_open(state):
             return None
         length = int(declared)
         limit = getattr(state.model.storage, "inline_max_size", 0)
@@ -179,16 +229,12 @@ class FastPuts:
             yield body
 
         try:
-            if isinstance(client, DeferredClient):
-                with deferring(client):
-                    version = model.put_object(
-                        client, path.name, blocks(), metadata, length=length, body_sent=True
-                    )
-                    client = client.resolved()
-            else:
-                version = model.put_object(
-                    client, path.name, blocks(), metadata, length=length, body_sent=True
-                )
+            version, client = resolving(
+                client,
+                lambda who: model.put_object(
+                    who, path.name, blocks(), metadata, length=length, body_sent=True
+                ),
+            )
         except Exception as error:
             # never attempted twice: Flask renders the error, given the body again
             # (and reads it, if the model had read it before refusing)
@@ -209,18 +255,6 @@ class FastPuts:
             ("Content-Location", url),
             ("X-Request-Id", identifier),
         ]
-        entry = {
-            "request_id": identifier,
-            "method": "PUT",
-            "path": logged,
-            "status": 201,
-            "client": getattr(client, "identity", None),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-            "bytes_in": length,
-            "bytes_out": len(reply),
-        }
-        seconds = time.monotonic() - started
-        entry["duration_ms"] = round(seconds * 1000, 3)
-        self.observer.record(entry, seconds)
+        entry = (identifier, "PUT", logged, 201, client)
+        record_access(self.observer, environ, entry, length, len(reply), started)
         return "201 CREATED", headers, [reply]
