@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 from string import Template
-from typing import Iterable, Optional
+from typing import Optional
 
 from flask import Response, request
 
@@ -42,8 +42,9 @@ def prefers_html() -> bool:
     return negotiate(LISTING_TYPES) == "text/html"
 
 
-def uri_list(urls: Iterable[str]) -> str:
-    return "".join(url + "\n" for url in urls)
+def uri_list(items: list[str], prefix: str = "") -> str:
+    """A text/uri-list body: each URL (``prefix`` + an item) on a line of its own."""
+    return prefix + ("\n" + prefix).join(items) + "\n" if items else ""
 
 
 def created(url: str, extra_headers: Optional[dict] = None) -> Response:
@@ -68,8 +69,7 @@ def listing(items: list[str], title: str, etag: Optional[str] = None, prefix: st
     """
     kind = negotiate(LISTING_TYPES)
     if kind == "text/uri-list":
-        body = prefix + ("\n" + prefix).join(items) + "\n" if items else ""
-        response = Response(body, content_type=URI_LIST)
+        response = Response(uri_list(items, prefix), content_type=URI_LIST)
     elif kind == "text/html":
         lines = "\n".join(
             f'<li><a href="{html.escape(url, quote=True)}">{html.escape(url)}</a></li>'
