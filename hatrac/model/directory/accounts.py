@@ -58,13 +58,21 @@ class Token:
 
 _USER_COLUMNS = "id, name, display_name, password_hash, disabled, created"
 
+
 # the groups that contain the user whose id is bound first, directly or through
 # other groups; UNION (not UNION ALL) drops repeats, so cycles terminate
-_CLOSURE = (
-    "closure(id) AS ("
-    " SELECT ug.group_id FROM auth_user_groups ug JOIN who ON ug.user_id = who.user_id"
-    " UNION"
-    " SELECT gg.group_id FROM auth_group_groups gg JOIN closure c ON gg.member_id = c.id)"
+def _closure_of(direct: str) -> str:
+    """The recursive CTE ``closure(id)``: the groups ``direct`` selects, and every
+    group that contains one of them, however deep the nesting."""
+    return (
+        f"closure(id) AS ({direct}"
+        " UNION"
+        " SELECT gg.group_id FROM auth_group_groups gg JOIN closure c ON gg.member_id = c.id)"
+    )
+
+
+_CLOSURE = _closure_of(
+    "SELECT ug.group_id FROM auth_user_groups ug JOIN who ON ug.user_id = who.user_id"
 )
 
 
@@ -326,11 +334,9 @@ def with_identity(
 # the groups of the user w.user_id, for a statement whose FROM has w (SQLite): a
 # correlated subquery, which SQLite runs only when the CASE around it reaches it
 _CLOSURE_OF_W = (
-    "(WITH RECURSIVE closure(id) AS ("
-    " SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = w.user_id"
-    " UNION"
-    " SELECT gg.group_id FROM auth_group_groups gg JOIN closure c ON gg.member_id = c.id) "
-    "SELECT group_concat(g.name, char(10)) FROM auth_groups g "
+    "(WITH RECURSIVE "
+    + _closure_of("SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = w.user_id")
+    + " SELECT group_concat(g.name, char(10)) FROM auth_groups g "
     "WHERE g.id IN (SELECT id FROM closure))"
 )
 
