@@ -177,14 +177,17 @@ class UploadJobs:
         """The client's own open jobs on the object ``name`` (none for anonymous clients).
 
         404 for a namespace (namespaces have no ;upload); none for a name not
-        bound yet, to clients who may list its namespace. An object's existence
-        is only shown to clients who may list its namespace or make versions of it."""
+        bound yet, also under namespaces not made yet (a job with ?parents makes
+        them), to clients who may list the nearest namespace that exists (where
+        they can see as much). An object's existence is only shown to clients
+        who may list its namespace or make versions of it."""
 
         def work(tx: Transaction) -> list[JobRow]:
             resolved = self._resolve(tx, name)
             unbound = resolved.target is None or resolved.target.deleted
-            complete = len(resolved.ancestors) == len(split_name(name)) - 1
-            if unbound and complete and allows(client, "read", resolved.ancestors):
+            # no object or deleted name on the way down: live namespaces, then new names
+            open_way = resolved.blocker is None and bool(resolved.ancestors)
+            if unbound and open_way and allows(client, "read", resolved.ancestors):
                 return []  # no job has bound this name: none open (the web uploader asks)
             target = self._live(client, resolved, "object")
             if not target.is_object:

@@ -74,9 +74,29 @@ def test_verify_and_gc_with_an_object_with_no_version(client, ns, config, tmp_pa
 def test_namespaces_have_no_upload_jobs(client, ns):
     assert client.get(ns + ";upload", user="alice").status == 404
     assert client.get(ns + "/missing;upload", user="alice").json() == []
-    assert client.get(ns + "/nons/missing;upload", user="alice").status == 404
+    # under namespaces not made yet (a folder the web uploader is about to make
+    # with ?parents): no job either, not a 404 in the browser's console
+    listed = client.get(ns + "/nons/deeper/missing;upload", user="alice")
+    assert listed.status == 200 and listed.json() == []
+    # a job made there with ?parents is listed once it exists
+    job = client.post(
+        ns + "/nons/deeper/missing;upload?parents=true",
+        user="alice",
+        json={"chunk-length": 4, "content-length": 4},
+    )
+    assert job.status == 201, job.text
+    assert client.get(ns + "/nons/deeper/missing;upload", user="alice").json() == [
+        job.headers["Location"]
+    ]
+    # an object or a deleted name on the way down is no namespace to make
+    assert client.put(ns + "/obj", user="alice", data=b"x").status == 201
+    assert client.get(ns + "/obj/missing;upload", user="alice").status == 404
+    assert client.mkdir(ns + "/gone").status == 201
+    assert client.delete(ns + "/gone", user="alice").status == 204
+    assert client.get(ns + "/gone/missing;upload", user="alice").status == 404
     assert client.put(ns + ";acl/read", user="alice", json=[]).status == 204
     assert client.get(ns + "/missing;upload", user="bob").status == 403
+    assert client.get(ns + "/nons2/missing;upload", user="bob").status == 403
 
 
 def _anonymous_drop_box(client, ns):

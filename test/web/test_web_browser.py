@@ -394,50 +394,6 @@ def test_a_file_over_the_limit_is_refused_before_sending(server, browser_context
     assert sent == [] and alice.get(base + ns).json() == []
 
 
-def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/tabs")
-    alice.put(ns, headers=NS)
-    data = os.urandom(2 * 8 * 1024 * 1024 + 1)
-    source = tmp_path / "same.bin"
-    source.write_bytes(data)
-    first = logged_in(browser_context, base)
-    second = browser_context.new_page()
-    open_page(first, base + ns)
-    open_page(second, base + ns)
-    first.set_input_files("#pick-files", str(source))
-    second.set_input_files("#pick-files", str(source))
-    for page in (first, second):
-        _wait_for_upload_end(page, 90_000)
-    # either two jobs made two whole versions, or the second tab joined the
-    # first one's job; never a partial version
-    versions = alice.get(base + ns + "/same.bin;versions").json()
-    assert 1 <= len(versions) <= 2
-    digest = hashlib.sha256(data).digest()
-    for url in versions:
-        assert hashlib.sha256(alice.get(base + url).content).digest() == digest
-
-
-def _wait_for_upload_end(page, timeout: int) -> None:
-    """Wait until the page's upload is done; otherwise fail saying what the page shows."""
-    ended = "li.upload[data-state='done'], li.upload[data-state='failed']"
-    try:
-        page.wait_for_selector(ended, timeout=timeout)
-    except Exception as error:
-        raise AssertionError(f"the upload did not end: {_upload_rows(page)}") from error
-    assert page.locator("li.upload[data-state='done']").count() == 1, _upload_rows(page)
-
-
-def _upload_rows(page) -> str:
-    rows = page.locator("li.upload")
-    states = [
-        f"{rows.nth(i).get_attribute('data-state')}: {rows.nth(i).inner_text()}"
-        for i in range(rows.count())
-    ]
-    return f"rows {states}, messages {page.locator('#messages').inner_text()!r}"
-
-
 def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
     base = server.url
     alice = session_of(base, "alice")

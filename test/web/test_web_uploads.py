@@ -1,6 +1,8 @@
 """Uploads in the browser beyond one page's memory: a resume in a fresh browser
-context (no local storage) from the server's list of the user's jobs, and a
-folder chosen through the picker (Debian's Chromium through Playwright).
+context (no local storage) from the server's list of the user's jobs, a
+folder chosen through the picker, two tabs uploading one file to one name, and
+a finalization refused because another client made a chunk missing (Debian's
+Chromium through Playwright).
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ import re
 from urllib.parse import quote
 
 from browser import watch_console
-from webhelpers import NS, chunk_requests, logged_in, open_page, session_of, unique
+from webhelpers import (
+    CHUNK_URL,
+    NS,
+    chunk_requests,
+    logged_in,
+    open_page,
+    session_of,
+    unique,
+)
 
 CHUNK = 8 * 1024 * 1024  # the page's chunk size (upload.js)
 JSON = {"Accept": "application/json"}
@@ -91,6 +101,9 @@ def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
         "a b.txt": b"top level",
         "sub dir/ünï cödé.txt": "non-ASCII ✓".encode(),
         "sub dir/deeper/x & y.bin": os.urandom(3000),
+        # sent by an upload job, alone in a folder not made yet: the page asks
+        # for jobs to resume before the job's ?parents=true makes the folder
+        "new/big.bin": os.urandom(2 * CHUNK + 1),
     }
     for relative, body in files.items():
         path = top / relative
@@ -98,6 +111,15 @@ def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
         path.write_bytes(body)
     page = logged_in(browser_context, base)
     errors = watch_console(page)
+    refused = []
+    page.on(
+        "response",
+        lambda response: (
+            refused.append(f"{response.status} {response.request.method} {response.url}")
+            if response.status >= 400
+            else None
+        ),
+    )
     open_page(page, base + ns)
     page.set_input_files("#pick-folder", str(top))  # a real directory, as the picker gives it
     page.locator("li.upload[data-state='done']").nth(len(files) - 1).wait_for(timeout=60_000)
@@ -112,5 +134,131 @@ def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
     page.click("td.name >> text=my folder")
     page.wait_for_url(base + ns + "/my%20folder")
     page.wait_for_selector("body[data-ready='1']")
-    assert page.locator("#children td.name").all_inner_texts() == ["a b.txt", "sub dir"]
-    assert errors == []
+    assert page.locator("#children td.name").all_inner_texts() == ["a b.txt", "new", "sub dir"]
+    assert errors == [] and refused == []
+
+
+def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_path):
+    # both tabs start at once: whichever looks for a job to resume second finds
+    # the other's, which that tab is sending, and makes its own
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/tabs")
+    alice.put(ns, headers=NS)
+    data = os.urandom(2 * CHUNK + 1)
+    source = tmp_path / "same.bin"
+    source.write_bytes(data)
+    first = logged_in(browser_context, base)
+    second = browser_context.new_page()
+    open_page(first, base + ns)
+    open_page(second, base + ns)
+    first.set_input_files("#pick-files", str(source))
+    second.set_input_files("#pick-files", str(source))
+    for page in (first, second):
+        _wait_for_upload_end(page)
+    _two_whole_versions(alice, base + ns + "/same.bin", data, first, second)
+
+
+def test_a_tab_leaves_a_job_another_tab_is_sending_to_it(server, browser_context, tmp_path):
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/tabs")
+    alice.put(ns, headers=NS)
+    data = os.urandom(2 * CHUNK + 1)
+    source = tmp_path / "same.bin"
+    source.write_bytes(data)
+    first = logged_in(browser_context, base)
+    second = browser_context.new_page()
+    open_page(first, base + ns)
+    open_page(second, base + ns)
+    # the first tab's chunks wait (a slow network) until the second tab is done
+    held = []
+    first.route(CHUNK_URL, lambda route: held.append(route))
+    first.set_input_files("#pick-files", str(source))
+    first.locator("li.upload[data-job]").wait_for(timeout=60_000)
+    job = first.locator("li.upload").get_attribute("data-job")
+    assert alice.get(base + ns + "/same.bin;upload").json() == [job]  # open, no chunk yet
+    second.set_input_files("#pick-files", str(source))
+    _wait_for_upload_end(second)
+    assert second.locator("li.upload").get_attribute("data-resumed") is None
+    assert held, "the first tab sent no chunk"
+    for route in held:
+        route.continue_()
+    first.unroute(CHUNK_URL)
+    _wait_for_upload_end(first)
+    _two_whole_versions(alice, base + ns + "/same.bin", data, first, second)
+
+
+def test_a_chunk_made_missing_by_another_client_is_sent_again(server, browser_context, tmp_path):
+    # another client (e.g. another browser resuming the job) resends a chunk this
+    # page stored, and fails; the server counts it missing, so the page's
+    # finalization is refused (409) and the page sends the chunk again
+    base = server.url
+    alice = session_of(base, "alice")
+    ns = unique("/hatrac/again")
+    alice.put(ns, headers=NS)
+    data = os.urandom(2 * CHUNK + 1)
+    source = tmp_path / "again.bin"
+    source.write_bytes(data)
+    page = logged_in(browser_context, base)
+    errors = watch_console(page)
+    open_page(page, base + ns)
+    finalizations = []
+
+    def before_finalizing(route):
+        if route.request.method == "POST" and not finalizations:
+            job = route.request.url[len(base) :]
+            bad_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+            resent = alice.put(
+                job + "/1", data=data[CHUNK : 2 * CHUNK], headers={"Content-MD5": bad_md5}
+            )
+            assert resent.status_code == 400, resent.text
+            assert alice.get(job).json()["chunks-received"] == [0, 2]
+        if route.request.method == "POST":
+            finalizations.append(route.request.url)
+        route.continue_()
+
+    page.route(re.compile(r";upload/[^/]+$"), before_finalizing)
+    sent = chunk_requests(page)
+    page.set_input_files("#pick-files", str(source))
+    _wait_for_upload_end(page)
+    assert len(finalizations) == 2
+    assert sorted(sent) == [0, 1, 1, 2]
+    assert page.locator("li.upload").get_attribute("data-resent") == "1"
+    versions = alice.get(base + ns + "/again.bin;versions").json()
+    assert len(versions) == 1
+    assert hashlib.sha256(alice.get(base + versions[0]).content).digest() == (
+        hashlib.sha256(data).digest()
+    )
+    # the refused finalization is in the console as a failed request, nothing else
+    assert [e for e in errors if "409" not in e] == []
+
+
+def _two_whole_versions(session, url: str, data: bytes, *pages) -> None:
+    """Each page sent its own job, and each job made a whole version of ``data``."""
+    jobs = {page.locator("li.upload").get_attribute("data-job") for page in pages}
+    assert len(jobs) == len(pages), jobs
+    versions = session.get(url + ";versions").json()
+    assert len(versions) == len(pages), versions
+    digest = hashlib.sha256(data).digest()
+    for version in versions:
+        assert hashlib.sha256(session.get(version).content).digest() == digest
+
+
+def _wait_for_upload_end(page) -> None:
+    """Wait until the page's upload is done; otherwise fail saying what the page shows."""
+    ended = "li.upload[data-state='done'], li.upload[data-state='failed']"
+    try:
+        page.wait_for_selector(ended, timeout=90_000)
+    except Exception as error:
+        raise AssertionError(f"the upload did not end: {_upload_rows(page)}") from error
+    assert page.locator("li.upload[data-state='done']").count() == 1, _upload_rows(page)
+
+
+def _upload_rows(page) -> str:
+    rows = page.locator("li.upload")
+    states = [
+        f"{rows.nth(i).get_attribute('data-state')}: {rows.nth(i).inner_text()}"
+        for i in range(rows.count())
+    ]
+    return f"rows {states}, messages {page.locator('#messages').inner_text()!r}"

@@ -4,7 +4,8 @@
 // open job for the same target, size, chunk size and SHA-256 is found on the
 // server, which says which chunks it has; only the others are sent). Digests are computed here and sent, so
 // the server verifies every byte: Content-MD5 on each PUT and chunk, and the
-// job's whole-file MD5 and SHA-256.
+// job's whole-file MD5 and SHA-256. Tabs of one browser never send one job
+// together (see hold): each job is sent by one tab at a time.
 
 import { MD5, SHA256, base64, md5Base64, sha256Base64 } from "./digest.js";
 import {
@@ -66,6 +67,23 @@ async function sessionAlive() {
   try { await api("GET", "/authn/session"); return true; } catch { return false; }
 }
 
+// A Web Lock of this browser (shared by its tabs of this origin), held until the
+// function resolved is called; with ifAvailable, null when another tab holds it.
+// Without the API (a page that is not a secure context: plain HTTP to a host
+// other than localhost) there is nothing to hold: tabs then coordinate only
+// through the server, as two browsers do.
+function hold(name, options = {}) {
+  if (!navigator.locks) return Promise.resolve(() => {});
+  return new Promise((resolve, reject) => {
+    navigator.locks.request(name, options, (lock) => {
+      if (!lock) return resolve(null);
+      return new Promise((release) => resolve(release));
+    }).catch(reject);
+  });
+}
+
+const jobLock = (url) => `hatrac-job ${new URL(url, location.href).pathname}`;
+
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const retryable = (error) => error.status === 0 || error.status >= 500;
 
@@ -82,6 +100,7 @@ class Task {
     this.requests = new Set();
     this.state = "waiting";
     this.job = null;
+    this.releaseJob = () => {};
     this.started = 0;
     this.sentThisRun = 0;
     this.row = element("li", { class: "upload", "data-target": this.target, "data-size": this.size,
@@ -191,18 +210,24 @@ class Task {
   // An open job of this client (the server lists only the client's own) for the
   // same target, size and chunk size whose declared SHA-256 is this file's, and
   // whose MD5, if declared, too: a job made for other bytes is never resumed.
+  // A job that another tab of this browser is sending is left to it (its lock is
+  // held): two senders of one job would each resend chunks the other stored,
+  // and the server counts a chunk being resent as missing until it is stored again.
   async findJob(md5, sha256) {
     let jobs;
     try { jobs = await api("GET", this.url + ";upload"); } catch { return null; }
     for (const url of jobs || []) {
+      const release = await hold(jobLock(url), { ifAvailable: true });
+      if (!release) continue;
       try {
         const status = await api("GET", url);
         if (status["content-length"] === this.size && status["chunk-length"] === CHUNK &&
             status["content-sha256"] === sha256 &&
             (!status["content-md5"] || status["content-md5"] === md5)) {
-          return { url, received: status["chunks-received"] };
+          return { url, received: status["chunks-received"], release };
         }
       } catch { /* a job that went away meanwhile */ }
+      release();
     }
     return null;
   }
@@ -220,39 +245,74 @@ class Task {
     this.sha256 = sha256;
     const count = Math.ceil(this.size / CHUNK);
     let received = new Set();
-    // the server's list of this user's jobs, not this browser's memory, is asked
-    // (another browser, or cleared storage, may have started the upload)
-    const found = await this.findJob(md5, sha256);
-    if (found) {
-      this.job = found.url;
-      if (Array.isArray(found.received)) received = new Set(found.received);
-      this.row.dataset.resumed = String(received.size);
-      say(`${labelOf(this.target)}: resuming an unfinished upload (${received.size} of ${count} chunks already stored).`);
-    } else {
-      const spec = {
-        "chunk-length": CHUNK,
-        "content-length": this.size,
-        "content-type": this.file.type || "application/octet-stream",
-        "content-md5": md5,
-        "content-sha256": sha256,
-      };
-      const url = this.url + ";upload" + (this.parents ? "?parents=true" : "");
-      const xhr = await send("POST", url, JSON.stringify(spec), { "Content-Type": "application/json" }, null, this);
-      this.job = xhr.getResponseHeader("Location") || xhr.responseText.trim();
+    // one tab at a time looks for a job of this name and makes one, and takes the
+    // lock of the job it chose before the next tab looks
+    const releaseName = await hold(`hatrac-upload ${this.target}`);
+    try {
+      // the server's list of this user's jobs, not this browser's memory, is asked
+      // (another browser, or cleared storage, may have started the upload)
+      const found = await this.findJob(md5, sha256);
+      if (found) {
+        this.job = found.url;
+        this.releaseJob = found.release;
+        if (Array.isArray(found.received)) received = new Set(found.received);
+        this.row.dataset.resumed = String(received.size);
+        say(`${labelOf(this.target)}: resuming an unfinished upload (${received.size} of ${count} chunks already stored).`);
+      } else {
+        const spec = {
+          "chunk-length": CHUNK,
+          "content-length": this.size,
+          "content-type": this.file.type || "application/octet-stream",
+          "content-md5": md5,
+          "content-sha256": sha256,
+        };
+        const url = this.url + ";upload" + (this.parents ? "?parents=true" : "");
+        const xhr = await send("POST", url, JSON.stringify(spec), { "Content-Type": "application/json" }, null, this);
+        this.job = xhr.getResponseHeader("Location") || xhr.responseText.trim();
+        this.releaseJob = (await hold(jobLock(this.job), { ifAvailable: true })) || (() => {});
+      }
+    } finally {
+      releaseName();
     }
+    try {
+      await this.transfer(count, received);
+    } finally {
+      this.releaseJob();
+    }
+  }
+
+  // The chunks the job lacks, then its finalization. A finalization refused
+  // because chunks are missing (another client, e.g. another browser resuming
+  // the job, was resending a chunk this tab had stored: the server counts it
+  // missing until it is stored again) sends what the job then lacks and tries
+  // again, up to TRIES times.
+  async transfer(count, received) {
     remember({ target: this.target, job: this.job, size: this.size, file: this.file.name });
     this.row.dataset.job = this.job;
-    const missing = [];
-    for (let chunk = 0; chunk < count; chunk++) {
-      if (received.has(chunk)) this.done += this.chunkSize(chunk);
-      else missing.push(chunk);
+    for (let round = 1; ; round++) {
+      const missing = [];
+      this.done = 0;
+      for (let chunk = 0; chunk < count; chunk++) {
+        if (received.has(chunk)) this.done += this.chunkSize(chunk);
+        else missing.push(chunk);
+      }
+      this.show();
+      const workers = [];
+      for (let i = 0; i < PARALLEL; i++) workers.push(this.worker(missing));
+      await Promise.all(workers);
+      this.show("finishing");
+      try {
+        await send("POST", this.job, null, {}, null, this);
+        return;
+      } catch (error) {
+        if (error.status !== 409 || round >= TRIES) throw error;
+        const status = await api("GET", this.job);
+        received = new Set(status["chunks-received"] || []);
+        // every chunk there: refused for another reason (e.g. a digest mismatch)
+        if (received.size >= count) throw error;
+        this.row.dataset.resent = String((Number(this.row.dataset.resent) || 0) + count - received.size);
+      }
     }
-    this.show();
-    const workers = [];
-    for (let i = 0; i < PARALLEL; i++) workers.push(this.worker(missing));
-    await Promise.all(workers);
-    this.show("finishing");
-    await send("POST", this.job, null, {}, null, this);
   }
 
   chunkSize(chunk) {
