@@ -4,7 +4,9 @@
   Flask, (g) mixed, per round;
 * large objects: dd, MD5 of the size on one core, the minimal app's durable
   file PUT, (c) large PUT;
-  nginx, (d) its GET; dd past the page cache (``oflag=direct``, the disk's
+  (d) its GET and nginx's of the very same file, three of each, alternated
+  (nginx, service, service, nginx, nginx, service), each side's median
+  compared; dd past the page cache (``oflag=direct``, the disk's
   own speed, informational); dd, (e) upload job over 1 stream; dd, over 4 streams.
   Each dd writes a new file of the step's size, and every file written
   (dd's, the minimal app's, the service's objects) is kept until the group
@@ -28,12 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import ceilings, workloads
+from . import ceilings, pagecache, workloads
 from .rounds import Step, run_rounds
 
 # after a round's deletions, the pause before the next round (see large_objects):
 # enough here for the disk to discard what was freed
 SETTLE_SECS = 3.0
+# GETs of (d) and as many of nginx per round, alternated: one 1 GiB transfer
+# takes under half a second, and a scheduler hiccup moved a single one by 15%
+GET_TRANSFERS = 3
 
 
 @dataclass
@@ -55,6 +60,10 @@ class Context:
     worker_pids: list
     attempt: Callable
     profiler: Any = None
+    # nginx's document root and the service's filesystem storage (for (d): nginx
+    # serves a hard link to the very file the service serves)
+    nginx_root: Optional[Path] = None
+    storage_root: Optional[Path] = None
     created: dict = field(default_factory=dict)  # namespace -> paths created so far
 
     def step(self, label: str, function: Callable, *args, profile: Optional[str] = None) -> Step:
@@ -173,6 +182,31 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
             files.append(target)
             return ceilings.disk_write_direct(target, context.large)
 
+        def get_pair() -> dict:
+            # nginx serves the file (c) just stored, as the service does: the same
+            # bytes in the same cache state (recorded), not the source file that
+            # every PUT of the group keeps warm
+            stored = stored_file(context.storage_root, context.large)
+            nginx_path, cached = "/large.bin", None
+            if stored is not None and context.nginx_root is not None:
+                link = Path(context.nginx_root) / f"d-r{index}.bin"
+                link.unlink(missing_ok=True)
+                os.link(stored, link)
+                files.append(link)
+                nginx_path, cached = f"/{link.name}", pagecache.cached_bytes(str(stored))
+            ceiling, service = workloads.large_get_pair(
+                context.url,
+                large,
+                context.nginx_url,
+                nginx_path,
+                context.large,
+                pids,
+                GET_TRANSFERS,
+            )
+            ceiling["file"] = service["file"] = nginx_path
+            service["cached_before"] = cached
+            return {"first": ceiling, "second": service}
+
         def end_of_round() -> dict:
             if keep_all:
                 return {"kept": True}
@@ -187,13 +221,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
             context.step(
                 "c", workloads.large_put, context.url, large, context.source, pids, profile="c"
             ),
-            context.step(
-                "nginx_d",
-                lambda: ceilings.nginx_large(context.nginx_url, "/large.bin")["large_get"],
-            ),
-            context.step(
-                "d", workloads.large_get, context.url, large, context.large, pids, profile="d"
-            ),
+            context.step("get_pair", get_pair, profile="d"),
             context.step("dd_direct", dd_direct),
             context.step("dd_e1", dd("e1")),
             context.step(
@@ -224,9 +252,28 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
 
     workloads.make_namespace(context.url, namespace)
     try:
-        return run_rounds(context.large_rounds, plan)
+        rounds = run_rounds(context.large_rounds, plan)
     finally:
         remove_all()
+    for sample in rounds:
+        figures = sample.pop("get_pair")
+        if isinstance(figures, str):
+            sample["nginx_d"] = sample["d"] = figures
+        else:
+            sample["nginx_d"], sample["d"] = figures["first"], figures["second"]
+    return rounds
+
+
+def stored_file(storage_root: Optional[Path], size: int) -> Optional[Path]:
+    """The newest stored object file of ``size`` bytes (the one a PUT just made), if any."""
+    if storage_root is None:
+        return None
+    found = [
+        (entry.stat().st_mtime_ns, entry)
+        for entry in Path(storage_root).glob("objects/*/*/*")
+        if entry.is_file() and entry.stat().st_size == size
+    ]
+    return max(found)[1] if found else None
 
 
 def _space_left(directory) -> int:

@@ -332,6 +332,8 @@ def run(arguments: argparse.Namespace) -> dict:
             worker_pids=hatrac.worker_pids(),
             attempt=attempt,
             profiler=profiler,
+            nginx_root=public,
+            storage_root=service_dir / "storage",
         )
         say(f"small requests: {context.rounds} interleaved rounds")
         service["small_rounds"] = groups.small_requests(context, small_ns)

@@ -7,6 +7,7 @@ the runner then reports that workload as "not available".
 
 from __future__ import annotations
 
+import statistics
 import threading
 import urllib.parse
 from typing import Optional
@@ -157,6 +158,55 @@ def large_get(base_url: str, path: str, size: int, worker_pids: list[int]) -> di
         **got,
         "rss_peak": sampler.peaks,
     }
+
+
+def _transfer(base_url: str, path: str, size: int) -> dict:
+    got = load_large_get(base_url, path)
+    if got["bytes"] != size:
+        raise RuntimeError(f"GET {path} returned {got['bytes']} bytes, not {size}")
+    return {"mib_per_s": round(got["bytes"] / MIB / got["seconds"], 1), **got}
+
+
+def _median_transfer(transfers: list[dict]) -> dict:
+    return {
+        "mib_per_s": round(statistics.median(t["mib_per_s"] for t in transfers), 1),
+        "bytes": transfers[0]["bytes"],
+        "seconds": round(statistics.median(t["seconds"] for t in transfers), 4),
+        "headers_s": round(statistics.median(t["headers_s"] for t in transfers), 4),
+        "transfers": transfers,
+    }
+
+
+def large_get_pair(
+    base_url: str,
+    path: str,
+    nginx_url: str,
+    nginx_path: str,
+    size: int,
+    worker_pids: list[int],
+    transfers: int = 3,
+) -> tuple[dict, dict]:
+    """(d) and its ceiling: ``transfers`` GETs each, by nginx and by the service,
+    alternating (nginx, service, service, nginx, nginx, service, ...), each side's
+    figure the median of its transfers.
+
+    ``nginx_path`` should name the very file the service serves (a hard link to
+    its stored object), so that both send the same bytes in the same cache state;
+    the alternation gives neither side all the first reads. The workers' RSS is
+    sampled through all of them, so the sampler runs beside both sides.
+    """
+    sides: dict[str, list[dict]] = {"nginx": [], "service": []}
+    with RssSampler(worker_pids) as sampler:
+        for number in range(transfers):
+            order = ("nginx", "service") if number % 2 == 0 else ("service", "nginx")
+            for side in order:
+                if side == "nginx":
+                    sides[side].append(_transfer(nginx_url, nginx_path, size))
+                else:
+                    sides[side].append(_transfer(base_url, path, size))
+    service = _median_transfer(sides["service"])
+    service["rss_peak"] = sampler.peaks
+    return _median_transfer(sides["nginx"]), service
 
 
 def upload_job(

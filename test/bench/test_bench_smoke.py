@@ -60,4 +60,11 @@ def test_tiny_benchmark_reports_every_workload(tmp_path):
     for key in ("c_large_put", "e_upload_sequential", "e_upload_parallel4"):
         if rows[key]["status"] == "ok":
             assert isinstance(rows[key]["vs_dd_direct"]["ratio"], (int, float)), rows[key]
+    # (d): nginx and the service serve the very same stored file, three GETs each,
+    # with the share of it in the page cache recorded before them
+    for sample in document["service"]["large_rounds"]:
+        ceiling, service = sample["nginx_d"], sample["d"]
+        assert ceiling["file"] == service["file"] != "/large.bin", sample
+        assert len(ceiling["transfers"]) == len(service["transfers"]) == 3
+        assert 0 <= service["cached_before"] <= service["bytes"]
     assert "workload" in run.stdout and "ratio" in run.stdout
