@@ -192,7 +192,9 @@ def test_a_tab_leaves_a_job_another_tab_is_sending_to_it(server, browser_context
 def test_a_chunk_made_missing_by_another_client_is_sent_again(server, browser_context, tmp_path):
     # another client (e.g. another browser resuming the job) resends a chunk this
     # page stored, and fails; the server counts it missing, so the page's
-    # finalization is refused (409) and the page sends the chunk again
+    # finalization is refused (409) and the page sends the chunk again. The page
+    # runs without the Web Locks API, as a page that is not a secure context does
+    browser_context.add_init_script("delete Navigator.prototype.locks")
     base = server.url
     alice = session_of(base, "alice")
     ns = unique("/hatrac/again")
@@ -203,6 +205,7 @@ def test_a_chunk_made_missing_by_another_client_is_sent_again(server, browser_co
     page = logged_in(browser_context, base)
     errors = watch_console(page)
     open_page(page, base + ns)
+    assert page.evaluate("navigator.locks === undefined")
     finalizations = []
 
     def before_finalizing(route):
