@@ -11,9 +11,10 @@ ratio B/A with its range::
 
 Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
 cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
-objects), ``listing`` (JSON listing of the namespace of the GET objects, one
-client; of a namespace of ``--children`` objects instead, e.g. 10,000 as the
-benchmark's (f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
+objects), ``session_put`` (the same with a session cookie), ``listing``
+(JSON listing of the namespace of the GET objects, one client; of a
+namespace of ``--children`` objects instead, e.g. 10,000 as the benchmark's
+(f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
 (GET of one object stored by a PUT before the rounds), ``fresh_get`` (the
 GET of an object PUT, untimed, right before it, as the benchmark's (c) and
 (d) follow each other), ``large_put`` (a PUT
@@ -208,7 +209,7 @@ def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial
         return workloads.mixed(
             tree.url, paths, "/hatrac/abmix", clients, duration, headers, tag=f"m{serial}-"
         )
-    if workload == "put":
+    if workload in ("put", "session_put"):
         plan = {"kind": "put", "prefix": f"/hatrac/ab/p{serial}-", "size": 1024}
         return run_load(
             tree.url, {**plan, "headers": headers}, clients, duration=duration
@@ -226,7 +227,9 @@ def main(argv=None) -> int:
     parser.add_argument("--a", type=Path, required=True, help="tree A (e.g. a checkout of main)")
     parser.add_argument("--b", type=Path, required=True, help="tree B (the change)")
     parser.add_argument(
-        "--workload", choices=["get", "session", "mixed", "put", "listing", *LARGE], default="get"
+        "--workload",
+        choices=["get", "session", "mixed", "put", "session_put", "listing", *LARGE],
+        default="get",
     )
     parser.add_argument("--large-mib", type=int, default=256, help="large workloads' size")
     parser.add_argument("--chunk-mib", type=int, default=8, help="upload jobs' chunk size")
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
         for tree in trees:
             tree.start()
         headers = {tree.label: {} for tree in trees}
-        if arguments.workload == "session":
+        if arguments.workload in ("session", "session_put"):
             headers = {tree.label: tree.session() for tree in trees}
         large = arguments.workload in LARGE
         workload, children = arguments.workload, 0

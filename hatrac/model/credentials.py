@@ -8,15 +8,17 @@ directory's name resolution then fetches the credential's identity in the
 same statement (:meth:`~hatrac.model.directory.sql.Transaction.resolve`).
 
 Every request still asks the database whether its credential is live (the
-session or token row, its expiry, revocation, the user's enabled state), so a
-logout, a revoked token or a disabled user is refused by the very next
+session or token row, its expiry, revocation) and reads the accounts'
+generation, so a logout or a revoked token is refused by the very next
 request on every server. What a process remembers (:class:`IdentityMemo`) is
-only the costly rest: the user's group closure and the client built from it,
-together with the accounts' generation they were read at. The statement is
-given that generation and skips the closure while the database's is the same;
-every change to users, groups or memberships increments it in its own
-transaction, so a membership change is seen by the very next request too.
-No notification is involved: the check is part of the statement.
+only the rest: the user's row (name, display name, enabled state), its group
+closure and the client built from them, together with the accounts'
+generation they were read at. The statement is given that generation and
+skips the user's row and closure while the database's is the same; every
+change to users, groups or memberships (a disable, a rename, a membership)
+increments it in its own transaction, so such a change is seen by the very
+next request too. No notification is involved: the check is part of the
+statement.
 
 Whatever reads the client's identity first gets it right: if no name was
 resolved yet, the lookup runs on its own (inside the open transaction when
@@ -42,11 +44,11 @@ class IdentityMemo:
     """What one process remembers of the credentials it saw lately, bounded.
 
     Keyed by the credential's kind and hash; each entry is the tuple
-    ``(generation, user id, identity's head, identity, client)`` that
+    ``(generation, user id, identity, client)`` that
     :meth:`PendingLookup.settle` makes and
     :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
-    is never trusted alone: it only lets the statement skip the group closure
-    while the accounts' generation has not moved. No lock (a forked worker
+    is never trusted alone: it only lets the statement skip the user's row and
+    group closure while the accounts' generation has not moved. No lock (a forked worker
     inherits none held): each operation is one dictionary step, and the size
     bound is kept loosely when threads race.
     """
@@ -115,7 +117,7 @@ class PendingLookup:
 
     @property
     def known(self) -> tuple:
-        """(generation, user id) for the statement: the closure it may skip."""
+        """(generation, user id) for the statement: the user it may skip reading."""
         held = self.held
         return (held[0], held[1]) if held is not None else (-1, -1)
 
@@ -133,13 +135,11 @@ class PendingLookup:
                 memo.forget(self.memo_key)
             raise self.refuse()
         held = self.held
-        if held is not None and identity is held[3]:
-            self.client = held[4]
+        if held is not None and identity is held[2]:
+            self.client = held[3]
         elif memo is not None and generation is not None:
             self.client = self.make_client(identity)
-            head = (identity.user_id, identity.name, identity.display_name)
-            head += (identity.since, identity.expires)
-            memo.put(self.memo_key, (generation, identity.user_id, head, identity, self.client))
+            memo.put(self.memo_key, (generation, identity.user_id, identity, self.client))
 
     def fetch(self) -> None:
         """Look the credential up now (no name resolution carried it)."""

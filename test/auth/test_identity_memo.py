@@ -9,6 +9,8 @@ lookup builds.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import hatrac
@@ -127,6 +129,11 @@ def test_token_revocation_reaches_a_warm_memory_at_once(auth_app, other_app, acc
     assert get(other_app, lab_object, headers=bearer) == 403
     accounts.change_membership("lab", "alice", True)
     assert get(other_app, lab_object, headers=bearer) == 200
+    # disabling keeps the token's row: the user's, read again, refuses it
+    accounts.set_disabled("alice", True)
+    assert get(other_app, lab_object, headers=bearer) == 401
+    accounts.set_disabled("alice", False)
+    warm([other_app], lab_object, headers=bearer)
     assert accounts.revoke_token(token_id)
     assert get(other_app, lab_object, headers=bearer) == 401
     # a session id sent as a bearer value goes the same way
@@ -267,13 +274,16 @@ def test_the_statement_skips_the_closure_only_for_the_generation_and_user_it_was
         return directory.run(lambda tx: tx.all(statement, front, prepared=True))[0]
 
     first = row(sql.UNKNOWN)
-    user_id, generation, groups = first[0], first[5], first[6]
-    assert sorted(groups.split("\n")) == ["lab", "outer"] and first[7] == 1
-    assert row((generation, user_id))[:7] == (*first[:6], None)  # skipped, the rest the same
-    assert row((generation - 1, user_id))[6] == groups
-    assert row((generation, user_id + 1))[6] == groups
+    user_id, generation, user = first[0], first[3], first[4]
+    assert json.loads(user)[:2] == ["alice", "Alice"] and first[5] == 1
+    assert sorted(json.loads(user)[2].split("\n")) == ["lab", "outer"]
+    assert row((generation, user_id))[:5] == (*first[:4], None)  # skipped, the rest the same
+    assert row((generation - 1, user_id))[4] == user
+    assert row((generation, user_id + 1))[4] == user
     accounts.add_group("moves-the-generation")
-    assert row((generation, user_id))[6] == groups
+    assert row((generation, user_id))[4] == user
+    accounts.set_disabled("alice", True)  # ends the session too
+    assert row((generation, user_id))[0] is None
 
 
 def test_groups_in_a_cycle_come_back_whole_with_the_name(accounts):

@@ -15,7 +15,9 @@ authenticated request costs one round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -272,12 +274,25 @@ _WHO_TOKEN = (
     "WHERE t.token_hash = %s AND NOT t.revoked AND (t.expires IS NULL OR t.expires > %s) "
     "AND NOT u.disabled"
 )
-# who a credential of each kind may be: a cookie names a session; a bearer value is
-# an API token, else a session id (both cannot match: they are distinct random values)
-_WHO = {"session": _WHO_SESSION, "bearer": f"{_WHO_TOKEN} UNION ALL {_WHO_SESSION}"}
-# columns of an identity row: user id, name, display name, since, expires,
-# the accounts' generation, groups
-IDENTITY_WIDTH = 7
+# the credential's row alone, for with_identity (which reads the user apart); a
+# cookie names a session; a bearer value is an API token, else a session id (both
+# cannot match: they are distinct random values)
+_CREDENTIAL_SESSION = (
+    "SELECT s.user_id, s.since, s.expires FROM auth_sessions s "
+    "WHERE s.id_hash = %s AND s.expires > %s"
+)
+_CREDENTIAL_TOKEN = (
+    "SELECT t.user_id, t.created AS since, t.expires FROM auth_tokens t "
+    "WHERE t.token_hash = %s AND NOT t.revoked AND (t.expires IS NULL OR t.expires > %s)"
+)
+_CREDENTIAL = {
+    "session": _CREDENTIAL_SESSION,
+    "bearer": f"{_CREDENTIAL_TOKEN} UNION ALL {_CREDENTIAL_SESSION}",
+}
+# columns of an identity row: user id, since, expires, the accounts' generation,
+# and the user (a JSON array of name, display name and groups; NULL when skipped)
+IDENTITY_WIDTH = 5
+GENERATION_COLUMN = 3
 # what a caller passes for "no identity known" (no generation or user id is negative)
 UNKNOWN = (-1, -1)
 
@@ -316,47 +331,53 @@ def with_identity(
     """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
 
     Every row of the result starts with :data:`IDENTITY_WIDTH` identity columns
-    (all NULL when the credential matches nothing live; the groups joined by
-    newlines, which no group name contains), followed by ``sql``'s columns;
-    when ``sql`` finds no row there is still one row, its columns NULL. The
-    parameters returned go before ``sql``'s own.
+    (the user id NULL when the credential matches nothing live), followed by
+    ``sql``'s columns; when ``sql`` finds no row there is still one row, its
+    columns NULL. The parameters returned go before ``sql``'s own.
 
-    ``known`` is the (accounts generation, user id) of an identity the caller
-    holds for this credential: while the generation is still that number and
-    the credential still belongs to that user, the group closure cannot have
-    changed, and the statement does not compute it (its column is NULL; the
-    credential's row is checked all the same). :data:`UNKNOWN` asks for it.
+    The credential's row (session or token: live, unexpired, unrevoked) and the
+    accounts' generation are read every time. The user's row and group closure
+    are read by the identity function only when they may have changed: ``known``
+    is the (accounts generation, user id) of an identity the caller holds for
+    this credential, and while the generation is still that number and the
+    credential still belongs to that user, nothing of the user (name, display
+    name, enabled state, groups) can have changed, since every change to users,
+    groups or memberships moves the generation in its own transaction. Then the
+    last identity column is NULL. :data:`UNKNOWN` asks for it.
     """
     params = (key, now) if kind == "session" else (key, now, key, now)
     return _identity_statement(dialect, kind, sql), (*known, *params)
 
 
-# the groups of the user w.user_id, for a statement whose FROM has w (SQLite): a
-# correlated subquery, which SQLite runs only when the CASE around it reaches it
-_CLOSURE_OF_W = (
-    "(WITH RECURSIVE "
-    + _closure_of("SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = w.user_id")
+# the user w.user_id, enabled, with its groups (SQLite): a correlated subquery,
+# which SQLite runs only when the CASE around it reaches it
+_USER_OF_W = (
+    "(SELECT json_array(u.name, u.display_name, (WITH RECURSIVE "
+    + _closure_of("SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = u.id")
     + " SELECT group_concat(g.name, char(10)) FROM auth_groups g "
-    "WHERE g.id IN (SELECT id FROM closure))"
+    "WHERE g.id IN (SELECT id FROM closure))) "
+    "FROM auth_users u WHERE u.id = w.user_id AND NOT u.disabled)"
 )
 
 
 @functools.lru_cache(maxsize=256)  # constant texts of ours: a few per kind
 def _identity_statement(dialect: str, kind: str, sql: str) -> str:
-    # a CASE evaluates its ELSE branch only when taken. On PostgreSQL the closure
-    # is a function (schema.py, auth-generation-1): a skipped call costs nothing,
-    # where a never-executed subquery or CTE still costs the start-up of its part
-    # of the plan (about 40 µs a statement); on SQLite a correlated subquery costs
-    # nothing when skipped, where a CTE beside the statement did (50 µs)
-    closure = "hatrac_user_groups(w.user_id)" if dialect == "postgres" else _CLOSURE_OF_W
-    ident = (
-        "SELECT c.user_id, c.name, c.display_name, c.since, c.expires, a.generation "
-        f"FROM ({_WHO[kind]}) c CROSS JOIN auth_generation a LIMIT 1"
+    # a CASE evaluates its ELSE branch only when taken. On PostgreSQL the user's
+    # row and closure are a function (schema.py, auth-identity-1): a skipped call
+    # costs nothing, where a never-executed subquery, CTE or join still costs the
+    # start-up of its part of the plan (and its relations' locks); on SQLite a
+    # correlated subquery costs nothing when skipped. An enabled user that is gone
+    # is '' (dead), so that NULL means "skipped" only
+    user = "hatrac_user_identity(w.user_id)" if dialect == "postgres" else _USER_OF_W
+    credential = (
+        "SELECT c.user_id, c.since, c.expires, a.generation "
+        f"FROM ({_CREDENTIAL[kind]}) c CROSS JOIN auth_generation a LIMIT 1"
     )
     return (
-        "SELECT w.user_id, w.name, w.display_name, w.since, w.expires, w.generation, "
-        f"CASE WHEN w.generation = %s AND w.user_id = %s THEN NULL ELSE {closure} END, q.* "
-        f"FROM (SELECT 1 AS one) one LEFT JOIN ({ident}) w ON 1 = 1 "
+        "SELECT w.user_id, w.since, w.expires, w.generation, "
+        f"CASE WHEN w.generation = %s AND w.user_id = %s THEN NULL ELSE coalesce({user}, '') "
+        "END, q.* "
+        f"FROM (SELECT 1 AS one) one LEFT JOIN ({credential}) w ON 1 = 1 "
         f"LEFT JOIN ({sql}) q ON 1 = 1"
     )
 
@@ -364,19 +385,26 @@ def _identity_statement(dialect: str, kind: str, sql: str) -> str:
 def identity_of_row(row: tuple, held: Optional[tuple] = None) -> Optional[Identity]:
     """The identity at the front of a :func:`with_identity` row, or None.
 
-    ``held``: what the caller knew, ``(generation, user id, head, identity,
-    ...)`` with ``head`` the identity's first five fields. When the statement
-    skipped the groups for it (same generation, same user), they are that
-    identity's, which is returned itself when the rest of the row is the same.
+    ``held``: what the caller knew, ``(generation, user id, identity, ...)``,
+    the ``known`` it gave :func:`with_identity`. When the statement skipped the
+    user for it (same generation, same user), the identity is that one, itself
+    when the credential's times are the same too.
     """
     if row[0] is None:
         return None
-    if held is not None and row[5] == held[0] and row[0] == held[1]:
-        if row[:5] == held[2]:
-            return held[3]
-        return Identity(row[0], row[1], row[2], row[3], row[4], held[3].groups)
-    groups = tuple(sorted(set(row[6].split("\n")))) if row[6] else ()
-    return Identity(row[0], row[1], row[2], row[3], row[4], groups)
+    user = row[4]
+    if user is None:  # skipped: only ever for the generation and user held
+        if held is None or row[3] != held[0] or row[0] != held[1]:
+            return None
+        identity = held[2]
+        if row[1] == identity.since and row[2] == identity.expires:
+            return identity
+        return dataclasses.replace(identity, since=row[1], expires=row[2])
+    if not user:  # disabled, or gone
+        return None
+    name, display_name, groups = json.loads(user)
+    groups = tuple(sorted(set(groups.split("\n")))) if groups else ()
+    return Identity(row[0], name, display_name, row[1], row[2], groups)
 
 
 def create_session(

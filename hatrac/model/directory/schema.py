@@ -281,6 +281,24 @@ MIGRATIONS: list[Migration] = [
         postgres=("CREATE INDEX versions_name_current ON versions (name_id, id)",),
         sqlite=(),
     ),
+    # a session or token lookup beside a name resolution reads the user's row only
+    # when the accounts' generation moved (accounts.with_identity): the user's name,
+    # display name and groups as a JSON array, NULL when the user is disabled or
+    # gone. A function, so that the skipped call costs the statement nothing, where
+    # a join with auth_users cost its plan's node and lock on every request
+    Migration(
+        "auth-identity-1",
+        postgres=(
+            """CREATE FUNCTION hatrac_user_identity(user_id BIGINT) RETURNS TEXT
+            LANGUAGE plpgsql STABLE AS $$
+            BEGIN
+                RETURN (
+                    SELECT json_build_array(u.name, u.display_name, hatrac_user_groups(u.id))
+                    FROM auth_users u WHERE u.id = $1 AND NOT u.disabled);
+            END $$""",
+        ),
+        sqlite=(),
+    ),
 ]
 
 

@@ -147,7 +147,9 @@ class Transaction:
         )
         rows = self.all(statement, [*front, *params], prepared=True, before=before)
         first = rows[0]
-        lookup.settle(accounts.identity_of_row(first, lookup.held), first[5])
+        lookup.settle(
+            accounts.identity_of_row(first, lookup.held), first[accounts.GENERATION_COLUMN]
+        )
         width = accounts.IDENTITY_WIDTH
         return [row[width:] for row in rows if row[width] is not None]
 
