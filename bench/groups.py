@@ -5,9 +5,10 @@
 * large objects: dd, MD5 of the size on one core, the minimal app's durable
   file PUT, (c) large PUT;
   (d) its GET and nginx's of the very same file, three of each, alternated
-  (nginx, service, service, nginx, nginx, service), each side's median
-  compared; dd past the page cache (``oflag=direct``, the disk's
-  own speed, informational); dd, (e) upload job over 1 stream; dd, over 4 streams.
+  (nginx, service, service, nginx, nginx, service; the service first in
+  every other round), each side's median compared; dd past the page cache
+  (``oflag=direct``, the disk's own speed, informational); dd, (e) upload
+  job over 1 stream; dd, over 4 streams.
   Each dd writes a new file of the step's size, and every file written
   (dd's, the minimal app's, the service's objects) is kept until the group
   ends (or its round ends, when the disk is short of room): no writer gets
@@ -202,6 +203,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
                 context.large,
                 pids,
                 GET_TRANSFERS,
+                service_first=index % 2 == 1,
             )
             ceiling["file"] = service["file"] = nginx_path
             service["cached_before"] = cached

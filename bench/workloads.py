@@ -185,20 +185,24 @@ def large_get_pair(
     size: int,
     worker_pids: list[int],
     transfers: int = 3,
+    service_first: bool = False,
 ) -> tuple[dict, dict]:
     """(d) and its ceiling: ``transfers`` GETs each, by nginx and by the service,
-    alternating (nginx, service, service, nginx, nginx, service, ...), each side's
-    figure the median of its transfers.
+    alternating (nginx, service, service, nginx, nginx, service, ...; the service
+    first with ``service_first``), each side's figure the median of its transfers.
 
     ``nginx_path`` should name the very file the service serves (a hard link to
     its stored object), so that both send the same bytes in the same cache state;
-    the alternation gives neither side all the first reads. The workers' RSS is
-    sampled through all of them, so the sampler runs beside both sides.
+    the alternation gives neither side all the first reads (whoever goes first
+    reads any page not cached; the caller alternates that from round to round).
+    The workers' RSS is sampled through all of them, beside both sides.
     """
     sides: dict[str, list[dict]] = {"nginx": [], "service": []}
     with RssSampler(worker_pids) as sampler:
         for number in range(transfers):
-            order = ("nginx", "service") if number % 2 == 0 else ("service", "nginx")
+            order = (
+                ("nginx", "service") if (number + service_first) % 2 == 0 else ("service", "nginx")
+            )
             for side in order:
                 if side == "nginx":
                     sides[side].append(_transfer(nginx_url, nginx_path, size))
