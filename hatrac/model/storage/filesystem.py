@@ -36,7 +36,6 @@ from .base import (
     StorageError,
 )
 from .jobs import ChunkInterrupted, JobGone, hash_file
-from .write_behind import WriteBehind
 
 WRITEBACK_STEP = 32 * 1024 * 1024
 # a chunk being written asks the kernel to start writing out every this many bytes
@@ -212,18 +211,17 @@ class FilesystemStorage(Storage):
         except OSError as error:
             raise storage_fault("create a file in storage", error) from None
         writeback = EarlyWriteback(fd)
-        # a large body's blocks are written on a helper while the next one is
-        # received and hashed (storage/write_behind.py)
-        writer = WriteBehind(fd, writeback.wrote)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 try:
                     for block in blocks:
                         digests.update(block)
-                        writer.write(block)
-                    writer.finish()  # every block written, or its write's error
+                        view = memoryview(block)
+                        while view:
+                            written = out.write(view)
+                            view = view[written:]
+                        writeback.wrote(len(block))
                 finally:
-                    writer.close()  # (on an error path: no write still running)
                     writeback.finish()
                 # the bytes must be on disk before the name can point at them
                 os.fsync(out.fileno())
