@@ -18,6 +18,9 @@ with variant ``i % n``: two kinds of requests measured at the same moment, on
 the same machine load (:func:`run_variants` returns one result per variant).
 
 ``headers`` in a plan are sent with every request (e.g. a session cookie).
+``reconnect_every``: each client closes its connection after that many
+requests and opens a new one for the next (whose time includes the connect),
+so that which server process serves which client is drawn again.
 Large transfers (:func:`large_put`, :func:`large_get`, :func:`upload_job`)
 run in child processes too.
 """
@@ -122,6 +125,7 @@ def _client(index, base_url, plan, count, duration, barrier, queue) -> None:
     chooser = random.Random(index)
     get_fraction = plan.get("get_fraction", 1.0 if kind == "get" else 0.0)
     prefix = plan.get("prefix", "")
+    reconnect_every = plan.get("reconnect_every")
     requester = Requester(base_url)
     result = LoadResult()
     latencies = result.latencies
@@ -154,6 +158,9 @@ def _client(index, base_url, plan, count, duration, barrier, queue) -> None:
             status, data = 0, str(error).encode()
         latencies.append(time.monotonic() - began)
         done += 1
+        if reconnect_every and done % reconnect_every == 0:
+            requester.close()  # the next request connects again (timed, as any request)
+            requester = Requester(base_url)
         if status in expected:
             result.ops += 1
             if method == "PUT":

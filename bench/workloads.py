@@ -100,6 +100,15 @@ def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
     return result.summary()
 
 
+# Side by side, each client opens a new connection after this many requests:
+# gunicorn's worker that accepted a connection serves it to its end, so with one
+# connection for a whole step the clients' placement on the workers is drawn
+# once, and the kind that drew a worker to itself won the round. Drawn again
+# every 25 requests, the round's ratio spreads about half as much; both kinds
+# pay the same connects, timed like any request (docs/benchmark.md)
+SIDE_BY_SIDE_RECONNECT = 25
+
+
 def side_by_side_puts(
     base_url, variants: list[dict], clients, duration, tag=""
 ) -> tuple[list[dict], list[list]]:
@@ -111,6 +120,7 @@ def side_by_side_puts(
     plan = {
         "kind": "put",
         "size": 1024,
+        "reconnect_every": SIDE_BY_SIDE_RECONNECT,
         "variants": [
             {"prefix": f"{v['namespace']}/{tag}", "headers": v.get("headers") or {}}
             for v in variants
@@ -126,6 +136,7 @@ def side_by_side_gets(base_url, variants: list[dict], clients, duration) -> list
     """Small GETs of several kinds at once: ``variants`` of ``{"paths", "headers"}``."""
     plan = {
         "kind": "get",
+        "reconnect_every": SIDE_BY_SIDE_RECONNECT,
         "variants": [{"paths": v["paths"], "headers": v.get("headers") or {}} for v in variants],
     }
     results = run_variants(base_url, plan, clients, duration=duration)
