@@ -34,8 +34,8 @@ from typing import Any, Callable, Optional
 from . import ceilings, pagecache, workloads
 from .rounds import Step, run_rounds
 
-# after a round's deletions, the pause before the next round (see large_objects):
-# enough here for the disk to discard what was freed
+# the pause before the next large round (see large_objects): enough here for what a
+# round's deletions or its upload jobs' dropped pages freed to go back to the host
 SETTLE_SECS = 3.0
 # GETs of (d) and as many of nginx per round, alternated: one 1 GiB transfer
 # takes under half a second, and a scheduler hiccup moved a single one by 15%
@@ -144,7 +144,9 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
     faster than others by this machine's virtual disk until it has discarded
     them, so a deletion hands the next writer, ceiling or service, a head
     start (docs/benchmark.md, "The dd ceiling"). With less room, each round's
-    files go at its end and the next round waits for the discards.
+    files go at its end. Either way the next round starts after a sync and a
+    pause: (e4)'s hash-ahead drops the job's pages in bulk as it ends, and the
+    next round's first writer (its dd) would otherwise get them warm.
     """
     pids = context.worker_pids
     scratch = Path(context.workdir) / "dd"
@@ -210,11 +212,16 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
             return {"first": ceiling, "second": service}
 
         def end_of_round() -> dict:
-            if keep_all:
-                return {"kept": True}
-            remove_all()
-            time.sleep(SETTLE_SECS)
-            return {"kept": False}
+            if not keep_all:
+                remove_all()
+            if index < context.large_rounds - 1:
+                # (e4)'s hash-ahead drops the job's pages in bulk as it ends; the
+                # next writer, the next round's dd, would get them warm (a head
+                # start the service's PUT never has, docs/benchmark.md): the pause
+                # lets them go, so every round's dd starts as the first round's
+                os.sync()
+                time.sleep(SETTLE_SECS)
+            return {"kept": keep_all}
 
         return [
             context.step("dd_c", dd("c")),
