@@ -366,8 +366,8 @@ def _identity_statement(dialect: str, kind: str, sql: str) -> str:
     # row and closure are a function (schema.py, auth-identity-1): a skipped call
     # costs nothing, where a never-executed subquery, CTE or join still costs the
     # start-up of its part of the plan (and its relations' locks); on SQLite a
-    # correlated subquery costs nothing when skipped. An enabled user that is gone
-    # is '' (dead), so that NULL means "skipped" only
+    # correlated subquery costs nothing when skipped. A user disabled or gone reads
+    # as '' (dead), so that NULL means "skipped" only
     user = "hatrac_user_identity(w.user_id)" if dialect == "postgres" else _USER_OF_W
     credential = (
         "SELECT c.user_id, c.since, c.expires, a.generation "
