@@ -68,6 +68,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("s3_config", (dict, type(None)), None, "Settings of the amazons3 backend."),
     Setting(
+        "storage_drop_behind",
+        (bool,),
+        True,
+        "Filesystem backend: drop a large body's pages from the page cache once they are "
+        "durable (a PUT over 32 MiB as it arrives, an upload job's chunks once hashed), so "
+        "later writes reuse the freed memory and a bulk upload does not evict hot data; "
+        "false keeps them cached for a GET right after the upload.",
+    ),
+    Setting(
         "inline_max_size",
         (int,),
         65536,

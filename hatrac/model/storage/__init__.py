@@ -31,6 +31,7 @@ def open_storage(config) -> Storage:
         s3_config=config.s3_config,
         overlay_backends=overlay,
         service_prefix=config.service_prefix,
+        drop_behind=config.storage_drop_behind,
     )
     # always wrapped: versions stored inline stay readable with inline_max_size 0
     return InlineStorage(large, config.inline_max_size)
@@ -42,6 +43,7 @@ def build_storage(
     s3_config: Optional[dict] = None,
     overlay_backends: Optional[list] = None,
     service_prefix: str = "/hatrac",
+    drop_behind: bool = True,
 ) -> Storage:
     """A backend from its settings (also one entry of ``overlay_backends``)."""
     if backend == "filesystem":
@@ -49,7 +51,7 @@ def build_storage(
 
         if not storage_path:
             raise StorageError("the filesystem storage backend needs a storage_path")
-        return FilesystemStorage(storage_path)
+        return FilesystemStorage(storage_path, drop_behind=drop_behind)
     if backend == "amazons3":
         from ...extras import require
 
@@ -85,6 +87,7 @@ def build_storage(
                     storage_path=entry.get("storage_path"),
                     s3_config=entry.get("s3_config"),
                     service_prefix=service_prefix,
+                    drop_behind=drop_behind,
                 )
             )
         return OverlayStorage(chain)

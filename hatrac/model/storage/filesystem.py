@@ -71,17 +71,30 @@ class EarlyWriteback:
     the network and the disk, and leaves the final fsync little to do. Errors
     of a background flush are raised by :meth:`finish` (a failed flush may not
     be reported again by the final fsync).
+
+    Once a flush has made a range durable, its pages are dropped from the page
+    cache (``drop_behind``), as the upload jobs' hash-ahead drops the chunks it
+    hashed (storage/hashahead.py): the rest of the body is then written into
+    pages just freed instead of memory the kernel has not touched for a while,
+    which on a virtual machine whose idle memory went back to the host costs a
+    fault in the host per page, and a large upload does not push hot objects
+    out of the cache. Only bodies larger than one step are ever dropped from,
+    so a small or middling object stays cached for the GET that may follow.
     """
 
-    def __init__(self, fd: int, step: int = WRITEBACK_STEP):
+    def __init__(self, fd: int, step: int = WRITEBACK_STEP, drop_behind: bool = True):
         self.fd = fd
         self.step = step
+        self.drop_behind = drop_behind
         self._unflushed = 0
+        self._written = 0  # bytes written so far (the file's length)
+        self._dropped = 0  # the prefix already dropped from the page cache
         self._helper: Optional[ThreadPoolExecutor] = None
         self._pending: Optional[Future] = None
 
     def wrote(self, count: int) -> None:
         self._unflushed += count
+        self._written += count
         if self._unflushed < self.step:
             return
         if self._pending is not None:
@@ -91,7 +104,15 @@ class EarlyWriteback:
         if self._helper is None:
             self._helper = ThreadPoolExecutor(1, thread_name_prefix="hatrac-writeback")
         self._unflushed = 0
-        self._pending = self._helper.submit(os.fdatasync, self.fd)
+        self._pending = self._helper.submit(self._flush, self._written)
+
+    def _flush(self, upto: int) -> None:
+        """Make everything written so far durable; drop the durable pages below ``upto``
+        (every byte below it was written before this flush began)."""
+        os.fdatasync(self.fd)
+        if self.drop_behind and upto > self._dropped:
+            hashahead.drop_cached(self.fd, self._dropped, upto - self._dropped)
+            self._dropped = upto
 
     def finish(self) -> None:
         """Wait for any running flush (before the file is closed); raise its error."""
@@ -164,8 +185,10 @@ class FilesystemStorage(Storage):
 
     name = "filesystem"
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, drop_behind: bool = True):
         self.root = Path(root)
+        # durable pages of large bodies leave the page cache (EarlyWriteback, hash-ahead)
+        self.drop_behind = drop_behind
         self.objects = self.root / "objects"
         self._objects_text = str(self.objects)
         self.tmp = self.root / "tmp"
@@ -210,7 +233,7 @@ class FilesystemStorage(Storage):
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         except OSError as error:
             raise storage_fault("create a file in storage", error) from None
-        writeback = EarlyWriteback(fd)
+        writeback = EarlyWriteback(fd, drop_behind=self.drop_behind)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 try:
@@ -365,7 +388,7 @@ class FilesystemStorage(Storage):
         finally:
             os.close(fd)  # also releases the lock
         if state.isdigit() and size > 0:
-            hashahead.start_hasher(path, size, int(state))
+            hashahead.start_hasher(path, size, int(state), drop=self.drop_behind)
         return ChunkReceipt(index=index, size=written, md5_b64="", sha256_b64="")
 
     def finalize_job(

@@ -127,8 +127,9 @@ def read_records(job_path: Path, start: int = 0) -> tuple[list[tuple[int, bytes,
     return records, start + whole
 
 
-def start_hasher(job_path: Path, size: int, chunk_length: int) -> None:
-    """Make sure some process hashes this job ahead (cheap when one already does)."""
+def start_hasher(job_path: Path, size: int, chunk_length: int, drop: bool = True) -> None:
+    """Make sure some process hashes this job ahead (cheap when one already does);
+    ``drop``: let the page cache free each chunk once hashed."""
     key = job_path.name
     with _running_lock:
         thread = _running.get(key)
@@ -145,7 +146,7 @@ def start_hasher(job_path: Path, size: int, chunk_length: int) -> None:
             return
         thread = threading.Thread(
             target=_hash_ahead,
-            args=(job_path, size, chunk_length, lock_fd),
+            args=(job_path, size, chunk_length, lock_fd, drop),
             name=f"hash-ahead-{key}",
             daemon=True,
         )
@@ -153,9 +154,9 @@ def start_hasher(job_path: Path, size: int, chunk_length: int) -> None:
         thread.start()
 
 
-def _hash_ahead(job_path: Path, size: int, chunk_length: int, lock_fd: int) -> None:
+def _hash_ahead(job_path: Path, size: int, chunk_length: int, lock_fd: int, drop: bool) -> None:
     try:
-        _hash_ahead_locked(job_path, size, chunk_length)
+        _hash_ahead_locked(job_path, size, chunk_length, drop)
     except FileNotFoundError:
         pass  # the job was cancelled or finalized
     except Exception:  # only a hint is lost: finalization hashes the file itself
@@ -166,7 +167,7 @@ def _hash_ahead(job_path: Path, size: int, chunk_length: int, lock_fd: int) -> N
             _running.pop(job_path.name, None)
 
 
-def _hash_ahead_locked(job_path: Path, size: int, chunk_length: int) -> None:
+def _hash_ahead_locked(job_path: Path, size: int, chunk_length: int, drop: bool) -> None:
     count = -(-size // chunk_length)
     md5, sha256 = hashlib.md5(), hashlib.sha256()
     latest_done: dict[int, int] = {}
@@ -201,7 +202,8 @@ def _hash_ahead_locked(job_path: Path, size: int, chunk_length: int) -> None:
                     start += len(block)
                 used.append(latest_done[index])
                 progressed = True
-                drop_cached(fd, index * chunk_length, end - index * chunk_length)
+                if drop:
+                    drop_cached(fd, index * chunk_length, end - index * chunk_length)
             if progressed:
                 idle_since = time.monotonic()
                 continue
