@@ -117,9 +117,18 @@ class PendingLookup:
 
     @property
     def known(self) -> tuple:
-        """(generation, user id) for the statement: the user it may skip reading."""
+        """``(generation,)`` for the statement: at which it may skip the credential.
+
+        Nothing (-1) once the expiry held has passed: an expired identity is
+        never trusted from memory, the row is read (it may have been extended).
+        """
         held = self.held
-        return (held[0], held[1]) if held is not None else (-1, -1)
+        if held is None:
+            return (-1,)
+        expires = held[2].expires
+        if expires is not None and self.now >= expires:
+            return (-1,)
+        return (held[0],)
 
     def settle(self, identity: Any, generation: Optional[int] = None) -> None:
         """Record the looked-up identity; raise the 401 when there is none.

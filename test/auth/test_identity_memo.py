@@ -9,6 +9,7 @@ lookup builds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -188,9 +189,12 @@ def test_the_remembered_client_is_the_one_a_fresh_lookup_builds(accounts, lab_ob
         for kind, secret in (("session", session_id), ("bearer", token)):
             lookup, client = _resolved_client(accounts, kind, secret)
             assert client == fresh(kind, secret)
-            assert lookup.identity == (
-                accounts.session(secret) if kind == "session" else accounts.token(secret)
-            )
+            expected = accounts.session(secret) if kind == "session" else accounts.token(secret)
+            if change is changes[3] and kind == "session":
+                # an extension moves nothing: the expiry held (earlier) until it passes
+                assert lookup.identity.expires < expected.expires
+                expected = dataclasses.replace(expected, expires=lookup.identity.expires)
+            assert lookup.identity == expected
     assert client.display_name == "Alice L." and client.attributes == {"g:lab", "g:outer"}
 
 
@@ -222,15 +226,44 @@ def test_every_identity_change_moves_the_generation_and_logins_do_not(accounts):
         change()
         assert generation() > before
     accounts.add_user("carol", "pw")
-    before = generation()
     identity = accounts.check_password("carol", "pw", None)
+    before = generation()
+    # a login (its sweep deleting nothing), an extension, a new token: nothing
+    # anyone can hold ends or shortens
     session_id, _, _ = accounts.open_session(identity, None)
     accounts.extend_session(secret_hash(session_id))
     token_id, _ = accounts.issue_token("carol")
-    accounts.revoke_token(token_id)
-    assert accounts.end_session(secret_hash(session_id))
-    # sessions and tokens are checked row by row on every request instead
     assert generation() == before
+    # whatever ends or shortens a credential moves it
+    ends = [
+        lambda: accounts.revoke_token(token_id),
+        lambda: accounts.end_session(secret_hash(session_id)),
+        lambda: run_sql("DELETE FROM auth_tokens"),
+        lambda: run_sql("UPDATE auth_sessions SET expires = expires - 1"),
+        lambda: run_sql("UPDATE auth_sessions SET since = since + 1"),
+        lambda: run_sql("DELETE FROM auth_sessions"),
+    ]
+    if accounts.directory.dialect == "postgres":
+        ends += [
+            lambda: run_sql("TRUNCATE auth_sessions"),
+            lambda: run_sql("TRUNCATE auth_tokens"),
+        ]
+
+    def run_sql(statement: str) -> None:
+        accounts.directory.run(lambda tx: tx.execute(statement), write=True)
+
+    for end in ends:
+        accounts.open_session(identity, None)
+        accounts.issue_token("carol")
+        before = generation()
+        end()
+        assert generation() > before
+    # the sweep at a login moves it only when it deleted a session
+    session_id, _, _ = accounts.open_session(identity, None)
+    run_sql("UPDATE auth_sessions SET expires = 1")
+    before = generation()
+    accounts.open_session(identity, None)
+    assert generation() == before + 1
 
 
 def test_the_memory_is_bounded():
@@ -260,30 +293,106 @@ def test_a_lookup_without_a_name_resolution_is_not_remembered(accounts, lab_obje
     assert len(accounts.memo) == 0
 
 
-def test_the_statement_skips_the_closure_only_for_the_generation_and_user_it_was_given(
+def test_the_statement_skips_the_credential_only_for_the_generation_it_was_given(
     accounts, lab_object
 ):
-    session_id, _, _ = accounts.open_session(accounts.check_password("alice", "pw", None), None)
+    session_id, _, expires = accounts.open_session(
+        accounts.check_password("alice", "pw", None), None
+    )
     key = secret_hash(session_id)
     directory = accounts.directory
 
-    def row(known: tuple) -> tuple:
+    def row(known: tuple, kind: str = "session") -> tuple:
         statement, front = sql.with_identity(
-            directory.dialect, "session", key, 0.0, "SELECT 1 AS x", known
+            directory.dialect, kind, key, 0.0, "SELECT 1 AS x", known
         )
         return directory.run(lambda tx: tx.all(statement, front, prepared=True))[0]
 
     first = row(sql.UNKNOWN)
-    user_id, generation, user = first[0], first[3], first[4]
-    assert json.loads(user)[:2] == ["alice", "Alice"] and first[5] == 1
-    assert sorted(json.loads(user)[2].split("\n")) == ["lab", "outer"]
-    assert row((generation, user_id))[:5] == (*first[:4], None)  # skipped, the rest the same
-    assert row((generation - 1, user_id))[4] == user
-    assert row((generation, user_id + 1))[4] == user
+    generation, who = first[0], json.loads(first[1])
+    assert who[3:5] == ["alice", "Alice"] and first[2] == 1
+    assert float(who[2]) == expires  # the exact time, on SQLite too
+    assert sorted(who[5].split("\n")) == ["lab", "outer"]
+    assert row(sql.UNKNOWN, "bearer")[:2] == first[:2]  # a session id as a bearer value
+    assert row((generation,)) == (generation, None, 1)  # skipped: only the generation read
+    assert row((generation - 1,))[1] == first[1]
     accounts.add_group("moves-the-generation")
-    assert row((generation, user_id))[4] == user
+    assert row((generation,))[1] == first[1]
     accounts.set_disabled("alice", True)  # ends the session too
-    assert row((generation, user_id))[0] is None
+    assert row((generation,))[1] == ""
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Sets the time a request's credential lookup takes as now (the database's too)."""
+    import types
+
+    from hatrac.model import credentials
+
+    def set_to(moment: float) -> None:
+        monkeypatch.setattr(credentials, "time", types.SimpleNamespace(time=lambda: moment))
+
+    return set_to
+
+
+def test_an_expired_session_is_refused_at_its_expiry_though_remembered(
+    auth_app, other_app, accounts, lab_object, clock
+):
+    cookie = login(auth_app)
+    warm([auth_app, other_app], lab_object, cookie)
+    held = memo_of(other_app).get("s" + secret_hash(cookie))
+    clock(held[2].expires - 0.001)
+    assert get(other_app, lab_object, cookie) == 200
+    clock(held[2].expires)  # nothing moved the generation; the memory is not trusted
+    assert get(other_app, lab_object, cookie) == 401
+    assert get(auth_app, lab_object, cookie) == 401
+
+
+def test_an_extended_session_is_accepted_after_its_old_expiry(
+    auth_app, other_app, accounts, lab_object, clock
+):
+    cookie = login(auth_app)
+    warm([other_app], lab_object, cookie)
+    key = "s" + secret_hash(cookie)
+    old = memo_of(other_app).get(key)
+    assert accounts.extend_session(secret_hash(cookie))
+    clock(old[2].expires)
+    assert get(other_app, lab_object, cookie) == 200  # the row read, and its new expiry
+    new = memo_of(other_app).get(key)
+    assert new[2].expires > old[2].expires and new[0] == old[0]
+    clock(new[2].expires)
+    assert get(other_app, lab_object, cookie) == 401
+
+
+def test_sessions_and_tokens_deleted_in_sql_are_refused_at_once(
+    auth_app, other_app, accounts, lab_object
+):
+    def run_sql(statement: str, params: tuple = ()) -> None:
+        accounts.directory.run(lambda tx: tx.execute(statement, params), write=True)
+
+    statements = ["DELETE FROM auth_sessions"]
+    if accounts.directory.dialect == "postgres":
+        statements.append("TRUNCATE auth_sessions")
+    for statement in statements:
+        cookie = login(auth_app)
+        session_bearer = {"Authorization": f"Bearer {cookie}"}
+        warm([auth_app, other_app], lab_object, cookie)
+        warm([other_app], lab_object, headers=session_bearer)
+        run_sql(statement)  # an administrator, by hand
+        assert get(other_app, lab_object, cookie) == 401
+        assert get(auth_app, lab_object, cookie) == 401
+        assert get(other_app, lab_object, headers=session_bearer) == 401
+    token_id, token = accounts.issue_token("alice")
+    bearer = {"Authorization": f"Bearer {token}"}
+    warm([auth_app, other_app], lab_object, headers=bearer)
+    run_sql("DELETE FROM auth_tokens WHERE id = %s", (token_id,))
+    assert get(other_app, lab_object, headers=bearer) == 401
+    assert get(auth_app, lab_object, headers=bearer) == 401
+    _, token = accounts.issue_token("alice")
+    bearer = {"Authorization": f"Bearer {token}"}
+    warm([other_app], lab_object, headers=bearer)
+    run_sql("UPDATE auth_tokens SET expires = 1")  # shortened by hand
+    assert get(other_app, lab_object, headers=bearer) == 401
 
 
 def test_groups_in_a_cycle_come_back_whole_with_the_name(accounts):

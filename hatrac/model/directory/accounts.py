@@ -15,7 +15,6 @@ authenticated request costs one round trip.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from dataclasses import dataclass
@@ -289,12 +288,13 @@ _CREDENTIAL = {
     "session": _CREDENTIAL_SESSION,
     "bearer": f"{_CREDENTIAL_TOKEN} UNION ALL {_CREDENTIAL_SESSION}",
 }
-# columns of an identity row: user id, since, expires, the accounts' generation,
-# and the user (a JSON array of name, display name and groups; NULL when skipped)
-IDENTITY_WIDTH = 5
-GENERATION_COLUMN = 3
-# what a caller passes for "no identity known" (no generation or user id is negative)
-UNKNOWN = (-1, -1)
+# columns of an identity row: the accounts' generation, and the credential's
+# identity (a JSON array of user id, since, expires, name, display name and
+# groups; '' when the credential matches nothing live; NULL when skipped)
+IDENTITY_WIDTH = 2
+GENERATION_COLUMN = 0
+# what a caller passes for "no identity known" (no generation is negative)
+UNKNOWN = (-1,)
 
 
 def _lookup(tx: Any, who: str, params: tuple) -> Optional[Identity]:
@@ -331,80 +331,93 @@ def with_identity(
     """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
 
     Every row of the result starts with :data:`IDENTITY_WIDTH` identity columns
-    (the user id NULL when the credential matches nothing live), followed by
-    ``sql``'s columns; when ``sql`` finds no row there is still one row, its
-    columns NULL. The parameters returned go before ``sql``'s own.
+    (the accounts' generation, then the identity: '' when the credential
+    matches nothing live), followed by ``sql``'s columns; when ``sql`` finds no
+    row there is still one row, its columns NULL. The parameters returned go
+    before ``sql``'s own.
 
-    The credential's row (session or token: live, unexpired, unrevoked) and the
-    accounts' generation are read every time. The user's row and group closure
-    are read by the identity function only when they may have changed: ``known``
-    is the (accounts generation, user id) of an identity the caller holds for
-    this credential, and while the generation is still that number and the
-    credential still belongs to that user, nothing of the user (name, display
-    name, enabled state, groups) can have changed, since every change to users,
-    groups or memberships moves the generation in its own transaction. Then the
-    last identity column is NULL. :data:`UNKNOWN` asks for it.
+    The accounts' generation is read every time. The credential's row
+    (session or token: live, unexpired, unrevoked), its user's row and group
+    closure are read only when the generation is not ``known``: the
+    ``(generation,)`` at which the caller saw this credential live, given only
+    while the expiry it holds is still ahead. Every change that can end a
+    credential or change its user (a session deleted or shortened, a token
+    revoked or removed, any change to users, groups or memberships) moves the
+    generation in its own transaction (triggers, migrations auth-generation-1
+    and auth-credentials-1), so while it has not moved, what the caller holds
+    is what the rows say. Then the identity column is NULL. :data:`UNKNOWN`
+    asks for it.
     """
-    params = (key, now) if kind == "session" else (key, now, key, now)
+    if kind == "session":
+        params = (key, now)
+    else:
+        params = (key, now) if dialect == "postgres" else (key, now, key, now)
     return _identity_statement(dialect, kind, sql), (*known, *params)
 
 
-# the user w.user_id, enabled, with its groups (SQLite): a correlated subquery,
-# which SQLite runs only when the CASE around it reaches it
-_USER_OF_W = (
-    "(SELECT json_array(u.name, u.display_name, (WITH RECURSIVE "
+# the credential's identity (SQLite): a correlated subquery, which SQLite runs
+# only when the CASE around it reaches it; the times as 17 digits, which SQLite's
+# JSON would round to 15
+_IDENTITY_OF_CREDENTIAL = (
+    "(SELECT json_array(c.user_id, printf('%!.17g', c.since), "
+    "CASE WHEN c.expires IS NULL THEN NULL ELSE printf('%!.17g', c.expires) END, "
+    "u.name, u.display_name, (WITH RECURSIVE "
     + _closure_of("SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = u.id")
     + " SELECT group_concat(g.name, char(10)) FROM auth_groups g "
     "WHERE g.id IN (SELECT id FROM closure))) "
-    "FROM auth_users u WHERE u.id = w.user_id AND NOT u.disabled)"
+    "FROM ({credential}) c JOIN auth_users u ON u.id = c.user_id AND NOT u.disabled LIMIT 1)"
 )
 
 
 @functools.lru_cache(maxsize=256)  # constant texts of ours: a few per kind
 def _identity_statement(dialect: str, kind: str, sql: str) -> str:
-    # a CASE evaluates its ELSE branch only when taken. On PostgreSQL the user's
-    # row and closure are a function (schema.py, auth-identity-1): a skipped call
-    # costs nothing, where a never-executed subquery, CTE or join still costs the
-    # start-up of its part of the plan (and its relations' locks); on SQLite a
-    # correlated subquery costs nothing when skipped. A user disabled or gone reads
-    # as '' (dead), so that NULL means "skipped" only
-    user = "hatrac_user_identity(w.user_id)" if dialect == "postgres" else _USER_OF_W
-    credential = (
-        "SELECT c.user_id, c.since, c.expires, a.generation "
-        f"FROM ({_CREDENTIAL[kind]}) c CROSS JOIN auth_generation a LIMIT 1"
-    )
+    # a CASE evaluates its ELSE branch only when taken. On PostgreSQL the
+    # credential's row, its user and closure are a function (schema.py,
+    # auth-credentials-1): a skipped call costs nothing, where a never-executed
+    # subquery, CTE or join still costs the start-up of its part of the plan (and
+    # its relations' locks); on SQLite a correlated subquery costs nothing when
+    # skipped. A credential dead, or its user disabled or gone, reads as '', so
+    # that NULL means "skipped" only
+    if dialect == "postgres":
+        # kind is one of two constants of ours, not a client's value
+        who = f"hatrac_credential_identity('{kind}', %s, %s)"
+    else:
+        who = _IDENTITY_OF_CREDENTIAL.format(credential=_CREDENTIAL[kind])
     return (
-        "SELECT w.user_id, w.since, w.expires, w.generation, "
-        f"CASE WHEN w.generation = %s AND w.user_id = %s THEN NULL ELSE coalesce({user}, '') "
-        "END, q.* "
-        f"FROM (SELECT 1 AS one) one LEFT JOIN ({credential}) w ON 1 = 1 "
+        "SELECT a.generation, "
+        f"CASE WHEN a.generation = %s THEN NULL ELSE coalesce({who}, '') END, q.* "
+        "FROM (SELECT 1 AS one) one LEFT JOIN auth_generation a ON 1 = 1 "
         f"LEFT JOIN ({sql}) q ON 1 = 1"
     )
 
 
-def identity_of_row(row: tuple, held: Optional[tuple] = None) -> Optional[Identity]:
+def _time(value: Any) -> Optional[float]:
+    return None if value is None else float(value)
+
+
+def identity_of_row(
+    row: tuple, held: Optional[tuple] = None, now: Optional[float] = None
+) -> Optional[Identity]:
     """The identity at the front of a :func:`with_identity` row, or None.
 
     ``held``: what the caller knew, ``(generation, user id, identity, ...)``,
-    the ``known`` it gave :func:`with_identity`. When the statement skipped the
-    user for it (same generation, same user), the identity is that one, itself
-    when the credential's times are the same too.
+    whose generation it gave :func:`with_identity`. When the statement skipped
+    the credential for it (same generation), the identity is that one, unless
+    its expiry has passed at ``now`` (the caller should not have given it).
     """
-    if row[0] is None:
-        return None
-    user = row[4]
-    if user is None:  # skipped: only ever for the generation and user held
-        if held is None or row[3] != held[0] or row[0] != held[1]:
+    who = row[1]
+    if who is None:  # skipped: only ever for the generation held
+        if held is None or row[0] != held[0]:
             return None
         identity = held[2]
-        if row[1] == identity.since and row[2] == identity.expires:
-            return identity
-        return dataclasses.replace(identity, since=row[1], expires=row[2])
-    if not user:  # disabled, or gone
+        if identity.expires is not None and now is not None and now >= identity.expires:
+            return None
+        return identity
+    if not who:  # no live credential, or its user disabled, or gone
         return None
-    name, display_name, groups = json.loads(user)
+    user_id, since, expires, name, display_name, groups = json.loads(who)
     groups = tuple(sorted(set(groups.split("\n")))) if groups else ()
-    return Identity(row[0], name, display_name, row[1], row[2], groups)
+    return Identity(user_id, name, display_name, _time(since), _time(expires), groups)
 
 
 def create_session(

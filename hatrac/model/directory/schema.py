@@ -299,6 +299,102 @@ MIGRATIONS: list[Migration] = [
         ),
         sqlite=(),
     ),
+    # a session or token lookup beside a name resolution reads nothing but the
+    # accounts' generation while it has not moved since the process saw the
+    # credential live (accounts.with_identity, credentials.PendingLookup.known):
+    # so every change that can end or shorten a credential moves it too, in the
+    # changing transaction: a session deleted (a logout, a password change, a
+    # user removed or disabled, the expiry sweep, an administrator's DELETE or
+    # TRUNCATE), a session's row changed other than lengthened, a token changed
+    # (revoked) or removed. A new session or token, and an extension, do not (no
+    # process can hold what was not made yet; a process trusts what it holds
+    # only until the expiry it holds). On PostgreSQL only statements that
+    # changed a row count (the sweep at each login mostly deletes none); the
+    # credential's lookup is a function, which the statement skips at no cost
+    Migration(
+        "auth-credentials-1",
+        postgres=(
+            """CREATE FUNCTION hatrac_auth_rows_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM gone) THEN
+                    UPDATE auth_generation SET generation = generation + 1;
+                END IF;
+                RETURN NULL;
+            END $$""",
+            """CREATE FUNCTION hatrac_auth_sessions_changed() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM gone o WHERE NOT EXISTS (
+                        SELECT 1 FROM made n WHERE n.id_hash = o.id_hash
+                        AND n.user_id = o.user_id AND n.since = o.since
+                        AND n.expires >= o.expires)) THEN
+                    UPDATE auth_generation SET generation = generation + 1;
+                END IF;
+                RETURN NULL;
+            END $$""",
+            "CREATE TRIGGER auth_sessions_deleted AFTER DELETE ON auth_sessions "
+            "REFERENCING OLD TABLE AS gone "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_rows_changed()",
+            "CREATE TRIGGER auth_sessions_updated AFTER UPDATE ON auth_sessions "
+            "REFERENCING OLD TABLE AS gone NEW TABLE AS made "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_sessions_changed()",
+            "CREATE TRIGGER auth_tokens_updated AFTER UPDATE ON auth_tokens "
+            "REFERENCING OLD TABLE AS gone "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_rows_changed()",
+            "CREATE TRIGGER auth_tokens_deleted AFTER DELETE ON auth_tokens "
+            "REFERENCING OLD TABLE AS gone "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_rows_changed()",
+            *(
+                f"CREATE TRIGGER {table}_truncated AFTER TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION hatrac_auth_changed()"
+                for table in ("auth_sessions", "auth_tokens")
+            ),
+            # the identity of a live credential as a JSON array (user id, since,
+            # expires, name, display name, groups), NULL when it matches nothing
+            # live or its user is disabled or gone; a bearer value is a token,
+            # else a session id (as accounts._CREDENTIAL)
+            """CREATE FUNCTION hatrac_credential_identity(
+                credential_kind TEXT, credential_hash TEXT, moment DOUBLE PRECISION
+            ) RETURNS TEXT LANGUAGE plpgsql STABLE AS $$
+            DECLARE
+                holder BIGINT;
+                began DOUBLE PRECISION;
+                ends DOUBLE PRECISION;
+            BEGIN
+                IF credential_kind = 'bearer' THEN
+                    SELECT t.user_id, t.created, t.expires INTO holder, began, ends
+                    FROM auth_tokens t WHERE t.token_hash = credential_hash
+                    AND NOT t.revoked AND (t.expires IS NULL OR t.expires > moment);
+                END IF;
+                IF holder IS NULL THEN
+                    SELECT s.user_id, s.since, s.expires INTO holder, began, ends
+                    FROM auth_sessions s WHERE s.id_hash = credential_hash AND s.expires > moment;
+                END IF;
+                IF holder IS NULL THEN
+                    RETURN NULL;
+                END IF;
+                RETURN (
+                    SELECT json_build_array(
+                        u.id, began, ends, u.name, u.display_name, hatrac_user_groups(u.id))
+                    FROM auth_users u WHERE u.id = holder AND NOT u.disabled);
+            END $$""",
+        ),
+        sqlite=(
+            *(
+                f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} "
+                "BEGIN UPDATE auth_generation SET generation = generation + 1; END"
+                for table, event in (
+                    ("auth_sessions", "DELETE"),
+                    ("auth_tokens", "UPDATE"),
+                    ("auth_tokens", "DELETE"),
+                )
+            ),
+            "CREATE TRIGGER auth_sessions_update AFTER UPDATE ON auth_sessions "
+            "WHEN NEW.id_hash IS NOT OLD.id_hash OR NEW.user_id IS NOT OLD.user_id "
+            "OR NEW.since IS NOT OLD.since OR NEW.expires < OLD.expires "
+            "BEGIN UPDATE auth_generation SET generation = generation + 1; END",
+        ),
+    ),
 ]
 
 

@@ -148,7 +148,8 @@ class Transaction:
         rows = self.all(statement, [*front, *params], prepared=True, before=before)
         first = rows[0]
         lookup.settle(
-            accounts.identity_of_row(first, lookup.held), first[accounts.GENERATION_COLUMN]
+            accounts.identity_of_row(first, lookup.held, lookup.now),
+            first[accounts.GENERATION_COLUMN],
         )
         width = accounts.IDENTITY_WIDTH
         return [row[width:] for row in rows if row[width] is not None]
