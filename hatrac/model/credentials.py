@@ -7,17 +7,17 @@ its :class:`PendingLookup` for the request (:func:`deferring`); the
 directory's name resolution then fetches the credential's identity in the
 same statement (:meth:`~hatrac.model.directory.sql.Transaction.resolve`).
 
-Every request still asks the database whether its credential is live (the
-session or token row, its expiry, revocation) and reads the accounts'
-generation, so a logout or a revoked token is refused by the very next
-request on every server. What a process remembers (:class:`IdentityMemo`) is
-only the rest: the user's row (name, display name, enabled state), its group
-closure and the client built from them, together with the accounts'
-generation they were read at. The statement is given that generation and
-skips the user's row and closure while the database's is the same; every
-change to users, groups or memberships (a disable, a rename, a membership)
-increments it in its own transaction, so such a change is seen by the very
-next request too. No notification is involved: the check is part of the
+Every request reads the accounts' generation. What a process remembers
+(:class:`IdentityMemo`) is the identity and client of each credential it saw
+live lately, with the generation read beside it. The statement is given that
+generation and skips the credential's row, its user and group closure while
+the database's is the same and the expiry held is still ahead. Every change
+that can end or shorten a credential or change its user (a logout, a
+password change, a revoked or deleted token, a disable, a membership, a
+session deleted in SQL) increments it in its own transaction (triggers), so
+it is seen by the very next request on every server. A held identity whose
+expiry has come is never trusted from memory: the row is read (it may have
+been extended). No notification is involved: the check is part of the
 statement.
 
 Whatever reads the client's identity first gets it right: if no name was
@@ -47,8 +47,9 @@ class IdentityMemo:
     ``(generation, user id, identity, client)`` that
     :meth:`PendingLookup.settle` makes and
     :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
-    is never trusted alone: it only lets the statement skip the user's row and
-    group closure while the accounts' generation has not moved. No lock (a forked worker
+    is never trusted alone: it only lets the statement skip the credential's
+    row, its user and group closure while the accounts' generation has not
+    moved and the identity's expiry is ahead. No lock (a forked worker
     inherits none held): each operation is one dictionary step, and the size
     bound is kept loosely when threads race.
     """
