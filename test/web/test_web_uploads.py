@@ -138,9 +138,9 @@ def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
     assert errors == [] and refused == []
 
 
-def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_path):
-    # both tabs start at once: whichever looks for a job to resume second finds
-    # the other's, which that tab is sending, and makes its own
+def _two_tabs(server, browser_context, tmp_path):
+    """(base, alice's session, a new namespace, a file's bytes, the file, two tabs of
+    one browser on the namespace's page, the first logged in as alice)."""
     base = server.url
     alice = session_of(base, "alice")
     ns = unique("/hatrac/tabs")
@@ -152,6 +152,13 @@ def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_pa
     second = browser_context.new_page()
     open_page(first, base + ns)
     open_page(second, base + ns)
+    return base, alice, ns, data, source, first, second
+
+
+def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_path):
+    # both tabs start at once: whichever looks for a job to resume second finds
+    # the other's, which that tab is sending, and makes its own
+    base, alice, ns, data, source, first, second = _two_tabs(server, browser_context, tmp_path)
     first.set_input_files("#pick-files", str(source))
     second.set_input_files("#pick-files", str(source))
     for page in (first, second):
@@ -160,17 +167,7 @@ def test_two_tabs_uploading_one_file_to_one_name(server, browser_context, tmp_pa
 
 
 def test_a_tab_leaves_a_job_another_tab_is_sending_to_it(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/tabs")
-    alice.put(ns, headers=NS)
-    data = os.urandom(2 * CHUNK + 1)
-    source = tmp_path / "same.bin"
-    source.write_bytes(data)
-    first = logged_in(browser_context, base)
-    second = browser_context.new_page()
-    open_page(first, base + ns)
-    open_page(second, base + ns)
+    base, alice, ns, data, source, first, second = _two_tabs(server, browser_context, tmp_path)
     # the first tab's chunks wait (a slow network) until the second tab is done
     held = []
     first.route(CHUNK_URL, lambda route: held.append(route))
