@@ -44,7 +44,7 @@ class IdentityMemo:
     """What one process remembers of the credentials it saw lately, bounded.
 
     Keyed by the credential's kind and hash; each entry is the tuple
-    ``(generation, user id, identity, client)`` that
+    ``(generation, identity, client)`` that
     :meth:`PendingLookup.settle` makes and
     :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
     is never trusted alone: it only lets the statement skip the credential's
@@ -126,7 +126,7 @@ class PendingLookup:
         held = self.held
         if held is None:
             return (-1,)
-        expires = held[2].expires
+        expires = held[1].expires
         if expires is not None and self.now >= expires:
             return (-1,)
         return (held[0],)
@@ -145,11 +145,11 @@ class PendingLookup:
                 memo.forget(self.memo_key)
             raise self.refuse()
         held = self.held
-        if held is not None and identity is held[2]:
-            self.client = held[3]
+        if held is not None and identity is held[1]:
+            self.client = held[2]
         elif memo is not None and generation is not None:
             self.client = self.make_client(identity)
-            memo.put(self.memo_key, (generation, identity.user_id, identity, self.client))
+            memo.put(self.memo_key, (generation, identity, self.client))
 
     def fetch(self) -> None:
         """Look the credential up now (no name resolution carried it)."""

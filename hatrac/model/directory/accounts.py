@@ -400,7 +400,7 @@ def identity_of_row(
 ) -> Optional[Identity]:
     """The identity at the front of a :func:`with_identity` row, or None.
 
-    ``held``: what the caller knew, ``(generation, user id, identity, ...)``,
+    ``held``: what the caller knew, ``(generation, identity, ...)``,
     whose generation it gave :func:`with_identity`. When the statement skipped
     the credential for it (same generation), the identity is that one, unless
     its expiry has passed at ``now`` (the caller should not have given it).
@@ -409,7 +409,7 @@ def identity_of_row(
     if who is None:  # skipped: only ever for the generation held
         if held is None or row[0] != held[0]:
             return None
-        identity = held[2]
+        identity = held[1]
         if identity.expires is not None and now is not None and now >= identity.expires:
             return None
         return identity
