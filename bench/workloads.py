@@ -161,14 +161,8 @@ def large_put(base_url: str, path: str, source: str, worker_pids: list[int]) -> 
 def large_get(base_url: str, path: str, size: int, worker_pids: list[int]) -> dict:
     """(d) the GET of a large object of ``size`` bytes, with the workers' RSS sampled."""
     with RssSampler(worker_pids) as sampler:
-        got = load_large_get(base_url, path)
-    if got["bytes"] != size:
-        raise RuntimeError(f"GET returned {got['bytes']} bytes, PUT sent {size}")
-    return {
-        "mib_per_s": round(got["bytes"] / MIB / got["seconds"], 1),
-        **got,
-        "rss_peak": sampler.peaks,
-    }
+        got = _transfer(base_url, path, size)
+    return {**got, "rss_peak": sampler.peaks}
 
 
 def _transfer(base_url: str, path: str, size: int) -> dict:
