@@ -9,7 +9,7 @@ import pytest
 from backends import DIRECTORY_BACKENDS
 
 from hatrac.model.directory import open_directory, schema
-from hatrac.model.directory.sql import CHILDREN
+from hatrac.model.directory.names import CHILDREN
 
 LISTING_MIGRATION = "names-listing-1"
 

@@ -1,7 +1,9 @@
 """The directory: names, versions, ACLs and tombstones in a SQL database.
 
-:class:`~hatrac.model.directory.sql.Directory` holds every SQL statement of
-the service, written once with bound parameters. Two connection layers run
+:class:`~hatrac.model.directory.sql.Directory` runs transactions; every SQL
+statement of the service is in this package, written once with bound
+parameters (names in :mod:`.names`, versions in :mod:`.versions`, upload jobs
+in :mod:`.uploads`, accounts in :mod:`.accounts`). Two connection layers run
 it: :mod:`.postgres` (psycopg2, a connection pool, writers ordered by a
 table lock and SERIALIZABLE and retried on serialization failure) and
 :mod:`.sqlite` (the embedded default, WAL mode, writers serialized by

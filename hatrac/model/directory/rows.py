@@ -13,6 +13,19 @@ import json
 from ..resources import Name, ObjectVersion, Resolved
 from . import inline as inline_sql
 
+# the columns name_of_row and version_of_row read, in their order (a version's
+# statements join its name as n)
+NAME_COLUMNS = "id, name, kind, acls, deleted, created"
+NAME_COLUMNS_OF_N = ", ".join("n." + column for column in NAME_COLUMNS.split(", "))
+NAME_WIDTH = len(NAME_COLUMNS.split(", "))
+VERSION_COLUMNS = (
+    "v.id, v.name_id, n.name, v.version, v.size, v.storage_key, v.content_type, "
+    "v.content_md5, v.content_sha256, v.content_disposition, v.acls, v.created, v.deleted, "
+    "v.renamed_to_name, v.renamed_to_version"
+)
+# a version read that also fetches the bytes of an inline version (one row)
+VERSION_COLUMNS_WITH_DATA = f"{VERSION_COLUMNS}, {inline_sql.DATA_COLUMN}"
+
 
 def _refuse(self, *args, **kwargs):
     raise TypeError("ACLs read from the directory are shared; copy them to change them")

@@ -225,7 +225,7 @@ MIGRATIONS: list[Migration] = [
                 UPDATE auth_generation SET generation = generation + 1;
                 RETURN NULL;
             END $$""",
-            # a user's groups, directly or through nested groups (as accounts._CLOSURE),
+            # a user's groups, directly or through nested groups (as accounts.groups.CLOSURE),
             # for session and token lookups: a call the statement skips costs nothing,
             # where a subquery costs its plan's start-up even when never executed
             """CREATE FUNCTION hatrac_user_groups(user_id BIGINT) RETURNS TEXT
@@ -258,8 +258,8 @@ MIGRATIONS: list[Migration] = [
         ),
     ),
     # a listing reads only the index: (parent_id, name, deleted) holds every
-    # column of the live-children query (hatrac/model/directory/sql.py
-    # Transaction.children), so both databases scan it in name order without
+    # column of the live-children query (hatrac/model/directory/names.py
+    # NameQueries.children), so both databases scan it in name order without
     # visiting a table row (an index-only scan on PostgreSQL, a covering index
     # on SQLite); it replaces the two indexes whose keys are its prefixes, so a
     # new name still updates one index on parent_id, not two
@@ -352,7 +352,7 @@ MIGRATIONS: list[Migration] = [
             # the identity of a live credential as a JSON array (user id, since,
             # expires, name, display name, groups), NULL when it matches nothing
             # live or its user is disabled or gone; a bearer value is a token,
-            # else a session id (as accounts._CREDENTIAL)
+            # else a session id (as accounts.identity._CREDENTIAL)
             """CREATE FUNCTION hatrac_credential_identity(
                 credential_kind TEXT, credential_hash TEXT, moment DOUBLE PRECISION
             ) RETURNS TEXT LANGUAGE plpgsql STABLE AS $$
