@@ -9,7 +9,7 @@ import os
 import pytest
 
 from hatrac.model.storage.base import BLOCK_SIZE, OVERLAP_HASHING_AFTER, Digests
-from hatrac.model.storage.filesystem import EarlyWriteback
+from hatrac.model.storage.writeback import EarlyWriteback
 
 
 def b64(digest) -> str:
@@ -112,7 +112,7 @@ def test_a_large_put_body_leaves_the_page_cache_as_configured(disk_dir, drop_beh
     from bench.pagecache import cached_bytes
     from hatrac.config import load_config
     from hatrac.model.storage import open_storage
-    from hatrac.model.storage.filesystem import WRITEBACK_STEP
+    from hatrac.model.storage.writeback import WRITEBACK_STEP
 
     config = load_config(
         {
