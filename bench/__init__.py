@@ -4,7 +4,8 @@ Run it with ``scripts/bench.sh`` (or ``python -m bench``); see
 ``docs/benchmark.md``. Modules:
 
 * :mod:`bench.servers`     PostgreSQL, gunicorn (Hatrac and a minimal Flask app), nginx
-* :mod:`bench.load`        the multiprocess HTTP load client and large transfers
+* :mod:`bench.load`        the multiprocess HTTP load client (small requests)
+* :mod:`bench.transfers`   large transfers: a PUT, a GET, an upload job
 * :mod:`bench.ceilings`    disk, nginx, minimal Flask and PostgreSQL round trips
 * :mod:`bench.workloads`   the service workloads (a)-(h) of issue 7
 * :mod:`bench.report`      targets, the table and the JSON file

@@ -14,21 +14,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Optional
 
-from .load import (
-    MIB,
-    in_child,
-    large_get,
-    large_put,
-    pg_roundtrips,
-    run_load,
-    small_file_fsyncs,
-)
+from .load import MIB, LoadResult, combine, in_child, run_load, run_processes
+from .transfers import large_get, large_put
 
 
 def _dd(arguments: list[str]) -> dict:
@@ -221,3 +216,78 @@ def postgres(dsn: str, clients: int, duration: float) -> dict:
     concurrent = pg_roundtrips(dsn, clients, duration)
     single = pg_roundtrips(dsn, 1, max(1.0, duration / 2))
     return {"concurrent": concurrent.summary(), "single_client": single.summary()}
+
+
+def _pg_client(index, dsn, duration, barrier, queue) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = True
+    cursor = connection.cursor()
+    result = LoadResult()
+    barrier.wait()
+    start = time.monotonic()
+    deadline = start + duration
+    serial = 0
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        cursor.execute(
+            "INSERT INTO bench_roundtrip (client, serial, payload) VALUES (%s, %s, %s)"
+            " RETURNING id",
+            (index, serial, "x" * 64),
+        )
+        (row_id,) = cursor.fetchone()
+        cursor.execute("SELECT payload FROM bench_roundtrip WHERE id = %s", (row_id,))
+        cursor.fetchone()
+        result.latencies.append(time.monotonic() - began)
+        result.ops += 1
+        serial += 1
+    end = time.monotonic()
+    connection.close()
+    queue.put((index, start, end, result))
+
+
+def pg_roundtrips(dsn: str, clients: int, duration: float) -> LoadResult:
+    """Committed single-row INSERT then SELECT by key, from ``clients`` processes."""
+    import psycopg2
+
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_roundtrip (id bigserial PRIMARY KEY,"
+            " client int, serial int, payload text)"
+        )
+    parts = run_processes(_pg_client, clients, dsn, duration)
+    return combine(parts, parts)
+
+
+def _fsync_writer(index, directory, duration, barrier, queue) -> None:
+    body = b"f" * 1024
+    target = os.path.join(directory, f"w{index}")
+    os.makedirs(target, exist_ok=True)
+    result = LoadResult()
+    directory_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+    barrier.wait()
+    start = time.monotonic()
+    deadline = start + duration
+    serial = 0
+    while time.monotonic() < deadline:
+        began = time.monotonic()
+        temp = os.path.join(target, f"{serial}.part")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.write(fd, body)
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(temp, os.path.join(target, str(serial)))
+        os.fsync(directory_fd)
+        result.latencies.append(time.monotonic() - began)
+        result.ops += 1
+        serial += 1
+    end = time.monotonic()
+    os.close(directory_fd)
+    queue.put((index, start, end, result))
+
+
+def small_file_fsyncs(directory: str, clients: int, duration: float) -> LoadResult:
+    """Durable 1 KiB file creations (write, fsync, rename, directory fsync), as a PUT does."""
+    parts = run_processes(_fsync_writer, clients, directory, duration)
+    return combine(parts, parts)

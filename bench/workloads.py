@@ -13,10 +13,10 @@ import urllib.parse
 from typing import Optional
 
 from .load import MIB, Requester, Unavailable, in_child, run_load, run_variants
-from .load import large_get as load_large_get
-from .load import large_put as load_large_put
-from .load import upload_job as run_upload_job
 from .servers import rss_bytes
+from .transfers import large_get as load_large_get
+from .transfers import large_put as load_large_put
+from .transfers import upload_job as run_upload_job
 
 NAMESPACE = {"Content-Type": "application/x-hatrac-namespace"}
 
