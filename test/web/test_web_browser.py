@@ -5,7 +5,8 @@ tests that take ``any_context`` run in Debian's Firefox ESR too (test/firefox.py
 Each test logs in as a person would (the session cookie of /authn/session),
 uses the pages, and checks the result through the HTTP API. With
 HATRAC_WEB_SCREENSHOTS=1 the tests also save the screenshots shown in
-docs/web.md (docs/img/web-*.png).
+docs/web.md (docs/img/web-*.png). Uploads that resume, fail or are cancelled
+are in test_web_uploads.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import requests
@@ -135,60 +135,6 @@ def test_upload_small_and_large_files_with_progress(server, any_context, tmp_pat
     assert errors == []
 
 
-def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/resume")
-    alice.put(ns, headers=NS)
-    data = os.urandom(3 * 8 * 1024 * 1024 - 1000)  # three chunks, the last one short
-    source = tmp_path / "resume.bin"
-    source.write_bytes(data)
-    page = logged_in(browser_context, base)
-    open_page(page, base + ns)
-    answered_503 = []
-
-    def trouble(route):
-        # chunk 1 is answered 503 once (the page retries it); the connection drops
-        # on every attempt at chunk 2, so the upload stops with a message
-        if route.request.url.endswith("/1"):
-            if answered_503:
-                return route.continue_()
-            answered_503.append(1)
-            return route.fulfill(status=503, body="503 Service Unavailable\nTry again.\n")
-        return route.abort("connectionreset")
-
-    page.route(re.compile(r";upload/[^/]+/[12]$"), trouble)
-    page.set_input_files("#pick-files", str(source))
-    page.wait_for_selector("li.upload[data-state='failed']", timeout=60_000)
-    assert "connection was lost" in page.locator("li.upload .upload-text").inner_text()
-    assert "connection was lost" in page.locator("#messages").inner_text()
-    job = page.locator("li.upload").get_attribute("data-job")
-    assert alice.get(base + job).json()["chunks-received"] == [0, 1]
-    assert alice.get(base + ns + "/resume.bin").status_code in (404, 409)  # no version
-    assert answered_503 == [1]
-    page.unroute(re.compile(r";upload/[^/]+/[12]$"))
-
-    page.reload()
-    page.wait_for_selector("body[data-ready='1']")
-    assert "resume.bin" in page.locator("#resumable").inner_text()
-    sent = []
-    page.on(
-        "request",
-        lambda request: (
-            sent.append(int(CHUNK_URL.search(request.url).group(1)))
-            if CHUNK_URL.search(request.url) and request.method == "PUT"
-            else None
-        ),
-    )
-    page.set_input_files("#pick-files", str(source))
-    page.wait_for_selector("li.upload[data-state='done']", timeout=60_000)
-    assert sorted(sent) == [2]
-    assert page.locator("li.upload").get_attribute("data-resumed") == "2"
-    stored = alice.get(base + ns + "/resume.bin")
-    assert hashlib.md5(stored.content).digest() == hashlib.md5(data).digest()
-    assert alice.get(base + job).status_code == 404  # the job was consumed
-
-
 def test_acl_editor_takes_effect_for_another_user(server, browser_context):
     base = server.url
     alice = session_of(base, "alice")
@@ -295,56 +241,6 @@ def test_hostile_names_render_inert_and_link_correctly(server, any_context):
     assert dialogs == [] and errors == []
 
 
-def test_drop_upload_and_a_name_the_server_refuses(server, browser_context):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/drop")
-    alice.put(ns, headers=NS)
-    page = logged_in(browser_context, base)
-    open_page(page, base + ns)
-    page.evaluate(
-        """() => {
-            const transfer = new DataTransfer();
-            transfer.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));
-            transfer.items.add(new File(['x'], 'n'.repeat(300)));
-            document.getElementById('drop').dispatchEvent(
-                new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        }"""
-    )
-    page.wait_for_selector("li.upload[data-state='failed']")
-    page.wait_for_selector("li.upload[data-state='done']")
-    reply = alice.get(base + ns + "/dropped.txt")
-    assert reply.content == b"dropped bytes" and reply.headers["Content-Type"] == "text/plain"
-    message = page.locator("#messages .message.error").inner_text()
-    assert "400" in message and "limit is 255" in message and "request id" in message
-    assert alice.get(base + ns).json() == [ns + "/dropped.txt"]
-
-
-def test_session_ending_mid_upload_is_reported(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/expire")
-    alice.put(ns, headers=NS)
-    source = tmp_path / "later.bin"
-    source.write_bytes(os.urandom(2 * 8 * 1024 * 1024 + 1))
-    page = logged_in(browser_context, base)
-    open_page(page, base + ns)
-    held = []
-
-    def end_session_first(route):  # the session ends while chunk 2 is on its way
-        if not held:
-            held.append(1)
-            browser_context.request.delete(base + "/authn/session")
-        route.continue_()
-
-    page.route(re.compile(r";upload/[^/]+/2$"), end_session_first)
-    page.set_input_files("#pick-files", str(source))
-    page.wait_for_selector("li.upload[data-state='failed']", timeout=60_000)
-    text = page.locator("#messages .message.error").inner_text()
-    assert "session has ended: log in again" in text and "request id" in text
-    assert alice.get(base + ns + "/later.bin").status_code in (404, 409)  # no partial version
-
-
 def test_account_page_tokens(server, browser_context):
     base = server.url
     page = logged_in(browser_context, base)
@@ -368,30 +264,6 @@ def test_account_page_tokens(server, browser_context):
     page.click("#logout")
     page.wait_for_selector("#login")
     assert errors == []
-
-
-def test_a_file_over_the_limit_is_refused_before_sending(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/huge")
-    alice.put(ns, headers=NS)
-    huge = tmp_path / "huge.bin"
-    with open(huge, "wb") as handle:  # sparse: one byte past 5 TiB costs no disk
-        handle.truncate(5 * 1024**4 + 1)
-    page = logged_in(browser_context, base)
-    open_page(page, base + ns)
-    sent = []
-
-    def seen(request):
-        if ";upload" in request.url:
-            sent.append(request.url)
-
-    page.on("request", seen)
-    page.set_input_files("#pick-files", str(huge))
-    page.wait_for_selector("li.upload[data-state='failed']")
-    text = page.locator("#messages .message.error").inner_text()
-    assert "413" in text and "the largest object this service stores is 5.0 TiB" in text
-    assert sent == [] and alice.get(base + ns).json() == []
 
 
 def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
@@ -441,28 +313,6 @@ def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
     page.wait_for_selector("th[data-sort=name][aria-sort=descending]")
     # the one console line is the browser's own note of the refused disposition
     assert len(errors) == 1 and "400" in errors[0]
-
-
-def test_cancel_an_upload(server, browser_context, tmp_path):
-    base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/cancel")
-    alice.put(ns, headers=NS)
-    source = tmp_path / "cancelled.bin"
-    source.write_bytes(os.urandom(2 * 8 * 1024 * 1024 + 1))  # the smallest chunked upload
-    page = logged_in(browser_context, base)
-    open_page(page, base + ns)
-    page.route(re.compile(r";upload/[^/]+/2$"), lambda route: route.abort("connectionreset"))
-    page.set_input_files("#pick-files", str(source))
-    page.wait_for_selector("li.upload[data-job]", timeout=60_000)
-    job = page.locator("li.upload").get_attribute("data-job")
-    page.click("li.upload button:text('Cancel')")
-    page.wait_for_selector("li.upload[data-state='cancelled']")
-    assert alice.get(base + job).status_code == 404  # the job is gone on the server
-    assert alice.get(base + ns + "/cancelled.bin").status_code in (404, 409)
-    page.reload()
-    page.wait_for_selector("body[data-ready='1']")
-    assert page.locator("#resumable").is_hidden()  # nothing left to resume
 
 
 def test_anonymous_visitor_logs_in_and_returns(server, browser_context):
