@@ -25,6 +25,8 @@ class HatracError(Exception):
 
 
 class BadRequest(HatracError):
+    """The request is malformed, or a value in it is invalid (400)."""
+
     status = 400
     title = "Bad Request"
 
@@ -44,11 +46,15 @@ class Forbidden(HatracError):
 
 
 class NotFound(HatracError):
+    """No such name or version, and the client may know that (404)."""
+
     status = 404
     title = "Not Found"
 
 
 class MethodNotAllowed(HatracError):
+    """The resource does not take this method; ``Allow`` lists those it does (405)."""
+
     status = 405
     title = "Method Not Allowed"
 
@@ -61,36 +67,51 @@ class MethodNotAllowed(HatracError):
 
 
 class NotAcceptable(HatracError):
+    """No representation of the resource matches the client's ``Accept`` (406)."""
+
     status = 406
     title = "Not Acceptable"
 
 
 class Conflict(HatracError):
+    """The request contradicts the resource's state (a name bound or deleted, a namespace
+    where an object is needed, a job incomplete) (409)."""
+
     status = 409
     title = "Conflict"
 
 
 class LengthRequired(HatracError):
+    """A body was sent without the length this request needs (411)."""
+
     status = 411
     title = "Length Required"
 
 
 class PreconditionFailed(HatracError):
+    """An ``If-Match`` or ``If-None-Match`` condition does not hold (412)."""
+
     status = 412
     title = "Precondition Failed"
 
 
 class PayloadTooLarge(HatracError):
+    """A body larger than a configured limit (413)."""
+
     status = 413
     title = "Payload Too Large"
 
 
 class UnsupportedMediaType(HatracError):
+    """A body of a content type this resource does not take (415)."""
+
     status = 415
     title = "Unsupported Media Type"
 
 
 class RangeNotSatisfiable(HatracError):
+    """A ``Range`` entirely past the body; ``Content-Range`` gives its size (416)."""
+
     status = 416
     title = "Range Not Satisfiable"
 
@@ -102,16 +123,22 @@ class RangeNotSatisfiable(HatracError):
 
 
 class TooManyRequests(HatracError):
+    """Too many attempts in a short time (failed logins) (429)."""
+
     status = 429
     title = "Too Many Requests"
 
 
 class InternalError(HatracError):
+    """A fault of the service itself, reported without its details (500)."""
+
     status = 500
     title = "Internal Server Error"
 
 
 class NotImplementedHere(HatracError):
+    """A request the protocol allows but this service does not implement (501)."""
+
     status = 501
     title = "Not Implemented"
 

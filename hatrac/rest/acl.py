@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge
+from ..errors import BadRequest, NotFound
 from ..model.conditions import NotModified
 from . import Call, by_method, register_family, render
 from .authn import audit_acl_change
-from .bodies import parse_json
+from .bodies import parse_json, read_small_body
 from .headers import parse_preconditions
 from .names import not_modified
 
 ACL_BODY_LIMIT = 1024 * 1024
-
-
-def read_small_body(limit: int) -> bytes:
-    """A request body that is small by nature (JSON, text), refused above ``limit``."""
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
-    return body
 
 
 def _parts(call: Call) -> tuple:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Optional
 
-from ..errors import BadRequest, HatracError
+from flask import request
+
+from ..errors import BadRequest, HatracError, PayloadTooLarge
 
 DRAIN_LIMIT = 16 * 1024 * 1024
 DRAIN_BLOCK = 256 * 1024
@@ -184,3 +186,13 @@ def json_nesting(text: str) -> int:
         elif char in "]}":
             depth -= 1
     return deepest
+
+
+def read_small_body(limit: int) -> bytes:
+    """A request body that is small by nature (JSON, text), refused above ``limit``."""
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"This body may be at most {limit} bytes.")
+    return body

@@ -16,7 +16,7 @@ from ..errors import BadRequest, NotFound
 from ..model.conditions import NotModified
 from ..model.metadata import METADATA_FIELDS, field_value, metadata_etag
 from . import Call, by_method, register_family, render
-from .acl import read_small_body
+from .bodies import read_small_body
 from .headers import parse_content_disposition, parse_digest, parse_preconditions
 from .names import not_modified
 

@@ -33,21 +33,12 @@ from .headers import (
     parse_preconditions,
     parse_range,
 )
+from .query import flag
 
 NAMESPACE_TYPE = "application/x-hatrac-namespace"
 READ_BLOCK = 1024 * 1024
 # bodies up to this size are read into memory and sent with the response
 SMALL_BODY = 64 * 1024
-
-
-def flag(name: str) -> bool:
-    """A boolean query parameter (``?parents=true``)."""
-    value = request.args.get(name, "false").strip().lower()
-    if value in ("true", "1", "yes", "on", ""):
-        return value != ""
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise BadRequest(f"The query parameter {name} must be true or false, not {value!r}.")
 
 
 @lru_cache(maxsize=4096)

@@ -17,9 +17,8 @@ from flask import Response
 
 from ..errors import BadRequest
 from . import Call, render
-from .acl import read_small_body
-from .bodies import parse_json
-from .names import flag
+from .bodies import parse_json, read_small_body
+from .query import flag
 
 RENAME_BODY_LIMIT = 1024 * 1024
 

@@ -23,11 +23,11 @@ from ..errors import BadRequest
 from ..model.directory.uploads import JobRow
 from ..model.storage import read_blocks
 from . import Call, by_method, register_family, render
-from .acl import read_small_body
-from .bodies import parse_json
+from .bodies import parse_json, read_small_body
 from .body import body_stream
 from .headers import parse_content_disposition, parse_digest
-from .names import flag, request_length
+from .names import request_length
+from .query import flag
 
 JOB_BODY_LIMIT = 64 * 1024
 _CHUNK_NUMBER = re.compile(r"[0-9]{1,20}")

@@ -185,6 +185,8 @@ S3_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 @dataclass
 class Location:
+    """Where a storage key's bytes are: its bucket mapping, bucket and object key."""
+
     mapping: BucketMapping
     bucket: str
     object_key: str
