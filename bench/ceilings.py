@@ -218,12 +218,9 @@ def postgres(dsn: str, clients: int, duration: float) -> dict:
     return {"concurrent": concurrent.summary(), "single_client": single.summary()}
 
 
-def _pg_client(index, dsn, duration, barrier, queue) -> None:
-    import psycopg2
-
-    connection = psycopg2.connect(dsn)
-    connection.autocommit = True
-    cursor = connection.cursor()
+def _timed_loop(operation, duration: float, barrier) -> tuple[float, float, LoadResult]:
+    """Once ``barrier`` lets every process go, ``operation(serial)`` again and again for
+    ``duration`` seconds, each call timed; (start, end, result)."""
     result = LoadResult()
     barrier.wait()
     start = time.monotonic()
@@ -231,6 +228,21 @@ def _pg_client(index, dsn, duration, barrier, queue) -> None:
     serial = 0
     while time.monotonic() < deadline:
         began = time.monotonic()
+        operation(serial)
+        result.latencies.append(time.monotonic() - began)
+        result.ops += 1
+        serial += 1
+    return start, time.monotonic(), result
+
+
+def _pg_client(index, dsn, duration, barrier, queue) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(dsn)
+    connection.autocommit = True
+    cursor = connection.cursor()
+
+    def round_trip(serial: int) -> None:
         cursor.execute(
             "INSERT INTO bench_roundtrip (client, serial, payload) VALUES (%s, %s, %s)"
             " RETURNING id",
@@ -239,10 +251,8 @@ def _pg_client(index, dsn, duration, barrier, queue) -> None:
         (row_id,) = cursor.fetchone()
         cursor.execute("SELECT payload FROM bench_roundtrip WHERE id = %s", (row_id,))
         cursor.fetchone()
-        result.latencies.append(time.monotonic() - began)
-        result.ops += 1
-        serial += 1
-    end = time.monotonic()
+
+    start, end, result = _timed_loop(round_trip, duration, barrier)
     connection.close()
     queue.put((index, start, end, result))
 
@@ -264,14 +274,9 @@ def _fsync_writer(index, directory, duration, barrier, queue) -> None:
     body = b"f" * 1024
     target = os.path.join(directory, f"w{index}")
     os.makedirs(target, exist_ok=True)
-    result = LoadResult()
     directory_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
-    barrier.wait()
-    start = time.monotonic()
-    deadline = start + duration
-    serial = 0
-    while time.monotonic() < deadline:
-        began = time.monotonic()
+
+    def durable_file(serial: int) -> None:
         temp = os.path.join(target, f"{serial}.part")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         os.write(fd, body)
@@ -279,10 +284,8 @@ def _fsync_writer(index, directory, duration, barrier, queue) -> None:
         os.close(fd)
         os.rename(temp, os.path.join(target, str(serial)))
         os.fsync(directory_fd)
-        result.latencies.append(time.monotonic() - began)
-        result.ops += 1
-        serial += 1
-    end = time.monotonic()
+
+    start, end, result = _timed_loop(durable_file, duration, barrier)
     os.close(directory_fd)
     queue.put((index, start, end, result))
 

@@ -14,7 +14,7 @@ import os
 import time
 import urllib.parse
 
-from .load import CONTEXT, MIB, Requester, Unavailable, connect, in_child
+from .load import MIB, Requester, Unavailable, connect, in_child, run_processes
 
 
 def _large_put(base_url: str, path: str, source: str) -> dict:
@@ -91,7 +91,11 @@ def _send_chunks(base_url: str, job: str, source: str, chunk: int, numbers: list
     return sent
 
 
-def _chunk_stream(base_url, job, source, chunk, numbers, barrier, queue, md5s=None) -> None:
+def _chunk_stream(
+    index, base_url, job, source, chunk, chunks, streams, md5s, barrier, queue
+) -> None:
+    """Stream ``index`` of ``streams``: it sends chunks ``index``, ``index + streams``..."""
+    numbers = list(range(index, chunks, streams))
     try:
         barrier.wait()
         queue.put(("ok", _send_chunks(base_url, job, source, chunk, numbers, md5s)))
@@ -143,30 +147,9 @@ def upload_job(
     job = reply.getheader("Location") or data.decode().strip().splitlines()[0]
     job = urllib.parse.urlsplit(job).path or job
     chunks = (size + chunk - 1) // chunk
-    barrier = CONTEXT.Barrier(streams)
-    queue = CONTEXT.Queue()
-    processes = [
-        CONTEXT.Process(
-            target=_chunk_stream,
-            args=(
-                base_url,
-                job,
-                source,
-                chunk,
-                list(range(k, chunks, streams)),
-                barrier,
-                queue,
-                md5s,
-            ),
-            daemon=True,
-        )
-        for k in range(streams)
-    ]
-    for process in processes:
-        process.start()
-    outcomes = [queue.get(timeout=3600) for _ in processes]
-    for process in processes:
-        process.join()
+    outcomes = run_processes(
+        _chunk_stream, streams, base_url, job, source, chunk, chunks, streams, md5s
+    )
     failures = [value for outcome, value in outcomes if outcome == "error"]
     if failures:
         raise Unavailable(f"chunk upload failed: {failures[0]}")
