@@ -22,6 +22,7 @@ from webhelpers import (
     CHUNK_URL,
     NS,
     PASSWORD,
+    alice_with_namespace,
     logged_in,
     open_page,
     screenshot,
@@ -77,9 +78,7 @@ def test_browse_three_levels_with_breadcrumbs_sort_and_filter(server, any_contex
 
 def test_upload_small_and_large_files_with_progress(server, any_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/up")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/up")
     small = tmp_path / "small.bin"
     small.write_bytes(os.urandom(1024))
     large = tmp_path / "large.bin"
@@ -191,9 +190,7 @@ def test_acl_editor_takes_effect_for_another_user(server, browser_context):
 
 def test_delete_with_confirmation(server, browser_context):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/del")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/del")
     alice.put(ns + "/doomed", data=b"1,2\n", headers={"Content-Type": "text/csv"})
     alice.put(ns + "/doomed", data=b"3,4\n", headers={"Content-Type": "text/csv"})
     page = logged_in(browser_context, base)
@@ -215,9 +212,7 @@ def test_delete_with_confirmation(server, browser_context):
 
 def test_hostile_names_render_inert_and_link_correctly(server, any_context):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/names")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/names")
     script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
     assert alice.put(base + ns + "/" + script, data=b"evil").status_code == 201
     assert alice.put(base + ns + "/a%2Fb", headers=NS).status_code == 201
@@ -268,9 +263,7 @@ def test_account_page_tokens(server, browser_context):
 
 def test_metadata_copy_links_rename_and_new_namespace(server, browser_context):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/meta")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/meta")
     created = alice.put(ns + "/data.csv", data=b"a,b\n", headers={"Content-Type": "text/plain"})
     version = created.headers["Location"].rsplit(":", 1)[1]
     browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)

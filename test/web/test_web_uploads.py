@@ -19,12 +19,10 @@ from urllib.parse import quote
 from browser import watch_console
 from webhelpers import (
     CHUNK_URL,
-    NS,
+    alice_with_namespace,
     chunk_requests,
     logged_in,
     open_page,
-    session_of,
-    unique,
 )
 
 CHUNK = 8 * 1024 * 1024  # the page's chunk size (upload.js)
@@ -41,9 +39,7 @@ def declare_job(session, url: str, size: int, **digests) -> str:
 
 def test_resume_in_a_fresh_context_from_the_servers_job_list(server, chromium, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/again")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/again")
     data = os.urandom(2 * CHUNK + 1)  # three chunks, the last one of one byte
     source = tmp_path / "again.bin"
     source.write_bytes(data)
@@ -96,9 +92,7 @@ def test_resume_in_a_fresh_context_from_the_servers_job_list(server, chromium, t
 
 def test_a_folder_chosen_through_the_picker(server, browser_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/folder")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/folder")
     top = tmp_path / "my folder"
     files = {
         "a b.txt": b"top level",
@@ -145,9 +139,7 @@ def _two_tabs(server, browser_context, tmp_path):
     """(base, alice's session, a new namespace, a file's bytes, the file, two tabs of
     one browser on the namespace's page, the first logged in as alice)."""
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/tabs")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/tabs")
     data = os.urandom(2 * CHUNK + 1)
     source = tmp_path / "same.bin"
     source.write_bytes(data)
@@ -196,9 +188,7 @@ def test_a_chunk_made_missing_by_another_client_is_sent_again(server, browser_co
     # runs without the Web Locks API, as a page that is not a secure context does
     browser_context.add_init_script("delete Navigator.prototype.locks")
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/again")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/again")
     data = os.urandom(2 * CHUNK + 1)
     source = tmp_path / "again.bin"
     source.write_bytes(data)
@@ -269,9 +259,7 @@ def _upload_rows(page) -> str:
 
 def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/resume")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/resume")
     data = os.urandom(3 * 8 * 1024 * 1024 - 1000)  # three chunks, the last one short
     source = tmp_path / "resume.bin"
     source.write_bytes(data)
@@ -303,15 +291,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert "resume.bin" in page.locator("#resumable").inner_text()
-    sent = []
-    page.on(
-        "request",
-        lambda request: (
-            sent.append(int(CHUNK_URL.search(request.url).group(1)))
-            if CHUNK_URL.search(request.url) and request.method == "PUT"
-            else None
-        ),
-    )
+    sent = chunk_requests(page)
     page.set_input_files("#pick-files", str(source))
     page.wait_for_selector("li.upload[data-state='done']", timeout=60_000)
     assert sorted(sent) == [2]
@@ -323,9 +303,7 @@ def test_reload_mid_upload_sends_only_missing_chunks(server, browser_context, tm
 
 def test_drop_upload_and_a_name_the_server_refuses(server, browser_context):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/drop")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/drop")
     page = logged_in(browser_context, base)
     open_page(page, base + ns)
     page.evaluate(
@@ -348,9 +326,7 @@ def test_drop_upload_and_a_name_the_server_refuses(server, browser_context):
 
 def test_session_ending_mid_upload_is_reported(server, browser_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/expire")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/expire")
     source = tmp_path / "later.bin"
     source.write_bytes(os.urandom(2 * 8 * 1024 * 1024 + 1))
     page = logged_in(browser_context, base)
@@ -373,9 +349,7 @@ def test_session_ending_mid_upload_is_reported(server, browser_context, tmp_path
 
 def test_a_file_over_the_limit_is_refused_before_sending(server, browser_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/huge")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/huge")
     huge = tmp_path / "huge.bin"
     with open(huge, "wb") as handle:  # sparse: one byte past 5 TiB costs no disk
         handle.truncate(5 * 1024**4 + 1)
@@ -397,9 +371,7 @@ def test_a_file_over_the_limit_is_refused_before_sending(server, browser_context
 
 def test_cancel_an_upload(server, browser_context, tmp_path):
     base = server.url
-    alice = session_of(base, "alice")
-    ns = unique("/hatrac/cancel")
-    alice.put(ns, headers=NS)
+    alice, ns = alice_with_namespace(base, "/hatrac/cancel")
     source = tmp_path / "cancelled.bin"
     source.write_bytes(os.urandom(2 * 8 * 1024 * 1024 + 1))  # the smallest chunked upload
     page = logged_in(browser_context, base)

@@ -71,6 +71,14 @@ def session_of(base: str, user: str) -> requests.Session:
     return session
 
 
+def alice_with_namespace(base: str, prefix: str) -> tuple[requests.Session, str]:
+    """Alice's API session and a namespace she just made (``prefix`` made unique)."""
+    alice = session_of(base, "alice")
+    ns = unique(prefix)
+    alice.put(ns, headers=NS)
+    return alice, ns
+
+
 def logged_in(context, base: str, user: str = "alice"):
     """A page of ``context`` logged in as ``user`` (the session cookie set by /authn/session)."""
     reply = context.request.post(

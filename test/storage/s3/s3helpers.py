@@ -23,15 +23,20 @@ def fresh_bucket(moto: MotoServer) -> str:
     return moto.create_bucket(f"hatrac-s3-{os.getpid()}-{next(numbers)}")
 
 
-def make_app(moto, tmp_path, s3_config, **overrides):
-    """The service (a Flask app) storing its bytes where ``s3_config`` says."""
-    config = {
+def service_config(tmp_path, s3_config: dict) -> dict:
+    """The configuration of a service storing its bytes where ``s3_config`` says."""
+    return {
         "data_directory": str(tmp_path / "data"),
         "root_acls": ROOT,
         "storage_backend": "amazons3",
         "s3_config": s3_config,
-        "inline_max_size": 0,  # these tests are about the bytes in S3
     }
+
+
+def make_app(moto, tmp_path, s3_config, **overrides):
+    """The service (a Flask app) storing its bytes where ``s3_config`` says."""
+    config = service_config(tmp_path, s3_config)
+    config["inline_max_size"] = 0  # these tests are about the bytes in S3
     config.update(overrides)
     app = hatrac.create_app(config)
     app.testing = True

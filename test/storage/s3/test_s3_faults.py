@@ -7,23 +7,24 @@ import time
 
 import pytest
 import requests
-from s3helpers import ROOT, all_versions
+from s3helpers import all_versions, service_config
 from servers import GunicornServer, MotoServer
 
 from hatrac.errors import BadGateway, HatracError
 from hatrac.model.storage.s3_buckets import PART_SIZE
 
 
+def gunicorn_on(tmp_path, s3_config: dict) -> GunicornServer:
+    """The service under gunicorn (real streaming of request bodies), its bytes in S3."""
+    return GunicornServer(
+        service_config(tmp_path, s3_config), tmp_path, workers=1, threads=4
+    ).start()
+
+
 @pytest.fixture
 def live(moto, tmp_path, bucket):
     """The service under gunicorn on the test bucket (real streaming of request bodies)."""
-    config = {
-        "data_directory": str(tmp_path / "data"),
-        "root_acls": ROOT,
-        "storage_backend": "amazons3",
-        "s3_config": moto.s3_config(bucket),
-    }
-    server = GunicornServer(config, tmp_path, workers=1, threads=4).start()
+    server = gunicorn_on(tmp_path, moto.s3_config(bucket))
     yield server
     server.stop()
 
@@ -60,13 +61,7 @@ def test_s3_down_in_the_middle_of_a_put_and_of_a_job(tmp_path):
     server = None
     try:
         bucket = private.create_bucket("fragile")
-        config = {
-            "data_directory": str(tmp_path / "data"),
-            "root_acls": ROOT,
-            "storage_backend": "amazons3",
-            "s3_config": private.s3_config(bucket),
-        }
-        server = GunicornServer(config, tmp_path, workers=1, threads=4).start()
+        server = gunicorn_on(tmp_path, private.s3_config(bucket))
         url = server.url
         job = (
             url
