@@ -74,7 +74,9 @@ class Metrics:
         )
         self.registry.register(_UploadJobsCollector(state))
 
-    def observe(self, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int):
+    def observe(
+        self, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+    ) -> None:
         self.requests.labels(method, str(status)).inc()
         self.duration.labels(method).observe(seconds)
         if bytes_in:

@@ -18,7 +18,9 @@ EXIT_USAGE = 2
 _COMMANDS: list[tuple[str, str, Callable, Callable]] = []
 
 
-def command(name: str, help: str, arguments: Optional[Callable] = None):
+def command(
+    name: str, help: str, arguments: Optional[Callable] = None
+) -> Callable[[Callable], Callable]:
     """Register ``function(args) -> int`` as subcommand ``name``."""
 
     def register(function: Callable) -> Callable:

@@ -9,6 +9,7 @@ namespace is ``hatrac root-acl owner NAME``. Exit codes: 0 done, 1 refused
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import getpass
 import json
@@ -18,7 +19,7 @@ from ..errors import HatracError
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 
 
-def _accounts(args):
+def _accounts(args: argparse.Namespace):
     from ..auth.accounts import Accounts
     from .admin import open_configured_directory
 
@@ -26,7 +27,7 @@ def _accounts(args):
     return Accounts(directory, config), directory
 
 
-def _read_password(args, prompt: bool) -> str:
+def _read_password(args: argparse.Namespace, prompt: bool) -> str:
     if getattr(args, "password_stdin", False):
         line = sys.stdin.readline()
         return line[:-1] if line.endswith("\n") else line
@@ -48,7 +49,7 @@ def _when(seconds) -> str:
     )
 
 
-def _run(function, args) -> int:
+def _run(function, args: argparse.Namespace) -> int:
     accounts, directory = _accounts(args)
     try:
         return function(accounts, args)
@@ -87,7 +88,7 @@ def _user_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _user(accounts, args) -> int:
+def _user(accounts, args: argparse.Namespace) -> int:
     if args.action == "add":
         password = _read_password(args, prompt=False) if args.password_stdin else None
         accounts.add_user(args.name, password, args.display_name)
@@ -126,7 +127,7 @@ def _user(accounts, args) -> int:
 
 
 @command("user", "Manage built-in user accounts (add, passwd, disable, ...).", _user_arguments)
-def user_command(args) -> int:
+def user_command(args: argparse.Namespace) -> int:
     return _run(_user, args)
 
 
@@ -148,7 +149,7 @@ def _group_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _group(accounts, args) -> int:
+def _group(accounts, args: argparse.Namespace) -> int:
     if args.action == "add":
         accounts.add_group(args.group)
         print(f"group {args.group} added")
@@ -175,7 +176,7 @@ def _group(accounts, args) -> int:
 
 
 @command("group", "Manage groups of built-in users (groups may contain groups).", _group_arguments)
-def group_command(args) -> int:
+def group_command(args: argparse.Namespace) -> int:
     return _run(_group, args)
 
 
@@ -193,7 +194,7 @@ def _token_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _token(accounts, args) -> int:
+def _token(accounts, args: argparse.Namespace) -> int:
     if args.action == "issue":
         if args.expires_in is not None and args.expires_in < 1:
             print("hatrac: --expires-in must be a positive number of seconds", file=sys.stderr)
@@ -232,5 +233,5 @@ def _token(accounts, args) -> int:
 
 
 @command("token", "Issue, list and revoke API tokens (Authorization: Bearer).", _token_arguments)
-def token_command(args) -> int:
+def token_command(args: argparse.Namespace) -> int:
     return _run(_token, args)

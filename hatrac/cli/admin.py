@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from ..config import config_path_from_environment, load_config
-from ..model.directory import directory_from_config
+from ..config import Config, config_path_from_environment, load_config
+from ..model.directory import Directory, directory_from_config
 from ..model.resources import ACCESS_MODES, NAMESPACE
 from ..urls import ROOT
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 
 
-def warn_if_new_default_store(args, config) -> None:
+def warn_if_new_default_store(args: argparse.Namespace, config: Config) -> None:
     """Say on stderr when, with no config file at all, a new empty store is about to be made.
 
     Without ``--config``, ``$HATRAC_CONFIG`` or ``~/hatrac_config.json`` the
@@ -33,7 +34,7 @@ def warn_if_new_default_store(args, config) -> None:
         )
 
 
-def open_configured_directory(args):
+def open_configured_directory(args: argparse.Namespace) -> tuple[Config, Directory]:
     """The configuration and an initialized directory, as the service would open them."""
     config = load_config(args.config)
     warn_if_new_default_store(args, config)
@@ -43,7 +44,7 @@ def open_configured_directory(args):
 
 
 @command("init-db", "Create or upgrade the database schema (idempotent).")
-def init_db(args) -> int:
+def init_db(args: argparse.Namespace) -> int:
     config, directory = open_configured_directory(args)
     print(f"database ready: {config.database_dsn.split(' password=')[0]}")
     directory.close()
@@ -72,7 +73,7 @@ def _root_acl_arguments(parser) -> None:
     "Show or change an ACL of the root namespace (e.g. 'hatrac root-acl owner admin').",
     _root_acl_arguments,
 )
-def root_acl(args) -> int:
+def root_acl(args: argparse.Namespace) -> int:
     if args.access is None:
         if args.roles or args.set or args.remove:
             print(
@@ -119,7 +120,7 @@ def root_acl(args) -> int:
     return EXIT_OK
 
 
-def _list_root_acls(args) -> int:
+def _list_root_acls(args: argparse.Namespace) -> int:
     _, directory = open_configured_directory(args)
     try:
         root = directory.run(lambda tx: tx.get_name(ROOT))

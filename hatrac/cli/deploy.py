@@ -11,6 +11,7 @@ when it can tell they differ).
 
 from __future__ import annotations
 
+import argparse
 import os
 import site
 import subprocess
@@ -185,7 +186,7 @@ def _arguments(parser) -> None:
     "Print an Apache mod_wsgi configuration (wsgi_hatrac.conf) for this installation.",
     _arguments,
 )
-def apache_config(args) -> int:
+def apache_config(args: argparse.Namespace) -> int:
     config = args.hatrac_config or args.config
     if config is None:
         config = os.path.join(home_of(args.user), "hatrac_config.json")

@@ -15,6 +15,7 @@ operation failed, 2 bad usage or configuration.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -70,7 +71,7 @@ def _reason(error: BaseException) -> str:
     "changes nothing. Exit 0 when the service can start, 1 when the database or storage "
     "is unusable, 2 when the configuration itself is invalid.",
 )
-def check_config(args) -> int:
+def check_config(args: argparse.Namespace) -> int:
     from ..app import database_failure
     from ..config import config_path_from_environment
 
@@ -222,7 +223,7 @@ def _verify_arguments(parser) -> None:
     "missing or differ from the recorded size and checksums (exit 1 when any).",
     _verify_arguments,
 )
-def verify(args) -> int:
+def verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     warn_if_new_default_store(args, config)
     subtree = ROOT
@@ -361,7 +362,7 @@ def _gc_arguments(parser) -> None:
     "unless --delete is given.",
     _gc_arguments,
 )
-def gc(args) -> int:
+def gc(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     warn_if_new_default_store(args, config)
     grace = config.orphan_grace_secs if args.grace is None else args.grace

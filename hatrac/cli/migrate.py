@@ -8,6 +8,7 @@ writes into the database and storage of this service's config. See
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -39,7 +40,7 @@ def _arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def _session(args):
+def _session(args: argparse.Namespace):
     import requests
 
     session = requests.Session()
@@ -74,7 +75,7 @@ def _session(args):
     "keeping every version id; resumable. Exit 0 when everything visible was copied.",
     _arguments,
 )
-def migrate_from(args) -> int:
+def migrate_from(args: argparse.Namespace) -> int:
     from ..migrate import Migration, RemoteServer, SourceError
 
     if args.password_stdin and not args.username:

@@ -17,7 +17,7 @@ from ..config import config_path_from_environment, load_config
 from . import command
 
 
-def gunicorn_command(args) -> list[str]:
+def gunicorn_command(args: argparse.Namespace) -> list[str]:
     """The gunicorn command line ``hatrac serve`` runs."""
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:hatrac.gunicorn_conf"]
     argv += ["--bind", args.bind]
@@ -52,7 +52,7 @@ def _arguments(parser) -> None:
 
 
 @command("serve", "Serve the store with gunicorn (the packaged settings).", _arguments)
-def serve(args) -> int:
+def serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # ConfigError: one line, exit 2 (hatrac.cli.main)
     environment = dict(os.environ)
     path = args.config or config_path_from_environment()

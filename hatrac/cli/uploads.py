@@ -10,6 +10,7 @@ runs the same sweep by itself, at most once a minute per worker.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -40,7 +41,7 @@ def _arguments(parser) -> None:
     "Remove upload jobs idle past upload_job_expiry_secs (or --idle) with their partial data.",
     _arguments,
 )
-def gc_jobs(args) -> int:
+def gc_jobs(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.idle is not None and args.idle < 0:
         print("hatrac: --idle must not be negative")

@@ -9,6 +9,7 @@ without problems, 1 when problems were found (listed; the rest was imported),
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -89,7 +90,7 @@ class _Progress:
     "ACLs, tombstones and renames into our database, its bytes served where they are.",
     _arguments,
 )
-def import_upstream(args) -> int:
+def import_upstream(args: argparse.Namespace) -> int:
     from ..model.directory.upstream import UpstreamDatabase
     from ..upstream import Options, SiteError, UnknownSchema, import_site, load_site
 

@@ -7,6 +7,7 @@ that reads a remote gets a :class:`~.http.Connection` for that server from
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -53,7 +54,7 @@ def _entry_text(info: dict, name: str, long: bool) -> str:
     )
 
 
-def cmd_ls(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_ls(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     info = describe(conn, target)
     if info is None:
         raise HatracError(f"{target.display()} does not exist", 404)
@@ -93,13 +94,15 @@ def _versions(conn: Connection, target: RemotePath) -> list[str]:
     return [urlpath(str(v)) for v in found] if isinstance(found, list) else []
 
 
-def cmd_versions(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_versions(
+    conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output
+) -> int:
     for version in _versions(conn, target):
         output.result({"version-url": version}, version)
     return 0
 
 
-def cmd_stat(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_stat(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     info = describe(conn, target)
     if info is None:
         raise HatracError(f"{target.display()} does not exist", 404)
@@ -109,7 +112,7 @@ def cmd_stat(conn: Connection, target: RemotePath, args, output: Output) -> int:
     return 0
 
 
-def put_options(args) -> PutOptions:
+def put_options(args: argparse.Namespace) -> PutOptions:
     return PutOptions(
         parents=getattr(args, "parents", False) or getattr(args, "recursive", False),
         content_type=getattr(args, "content_type", None),
@@ -121,7 +124,9 @@ def put_options(args) -> PutOptions:
     )
 
 
-def cmd_put(conn: Connection, source: str, target: RemotePath, args, output: Output) -> int:
+def cmd_put(
+    conn: Connection, source: str, target: RemotePath, args: argparse.Namespace, output: Output
+) -> int:
     options = put_options(args)
     if args.recursive:
         if not os.path.isdir(source):
@@ -162,7 +167,9 @@ def _is_namespace(conn: Connection, target: RemotePath) -> bool:
         raise
 
 
-def cmd_get(conn: Connection, target: RemotePath, dest: Optional[str], args, output) -> int:
+def cmd_get(
+    conn: Connection, target: RemotePath, dest: Optional[str], args: argparse.Namespace, output
+) -> int:
     if args.recursive:
         dest = dest or target.basename or "hatrac"
         return tally_code(
@@ -187,13 +194,15 @@ def cmd_get(conn: Connection, target: RemotePath, dest: Optional[str], args, out
     return 0
 
 
-def cmd_mkdir(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_mkdir(
+    conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output
+) -> int:
     made = make_namespace(conn, target, parents=args.parents, exist_ok=args.parents)
     output.result({"action": "mkdir", "target": target.path, "created": made}, None)
     return 0
 
 
-def _confirm(question: str, args) -> None:
+def _confirm(question: str, args: argparse.Namespace) -> None:
     if args.yes:
         return
     if not sys.stdin.isatty():
@@ -203,7 +212,7 @@ def _confirm(question: str, args) -> None:
         raise HatracError("not confirmed; nothing deleted", exit_code=1)
 
 
-def cmd_rm(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_rm(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     info = describe(conn, target)
     if info is None:
         raise HatracError(f"{target.display()} does not exist", 404)
@@ -224,7 +233,9 @@ def cmd_rm(conn: Connection, target: RemotePath, args, output: Output) -> int:
     return 0
 
 
-def cmd_mv(conn: Connection, source: RemotePath, target: RemotePath, args, output) -> int:
+def cmd_mv(
+    conn: Connection, source: RemotePath, target: RemotePath, args: argparse.Namespace, output
+) -> int:
     if source.origin != target.origin:
         raise usage("mv renames within one server; use get and put across servers")
     body = {"command": "rename_from", "source_name": source.path, "copy_acls": args.copy_acls}
@@ -240,7 +251,7 @@ def cmd_mv(conn: Connection, source: RemotePath, target: RemotePath, args, outpu
     return 0
 
 
-def cmd_acl(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_acl(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     base = target.sub(";acl")
     if args.action == "show":
         if args.access:
@@ -281,7 +292,7 @@ def cmd_acl(conn: Connection, target: RemotePath, args, output: Output) -> int:
 META_FIELDS = ("content-type", "content-disposition", "content-md5", "content-sha256")
 
 
-def cmd_meta(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_meta(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     base = target.sub(";metadata")
     if args.action == "show":
         found = conn.get_json(base)
@@ -305,7 +316,7 @@ def cmd_meta(conn: Connection, target: RemotePath, args, output: Output) -> int:
     return 0
 
 
-def cmd_jobs(conn: Connection, target: RemotePath, args, output: Output) -> int:
+def cmd_jobs(conn: Connection, target: RemotePath, args: argparse.Namespace, output: Output) -> int:
     if args.action == "cancel":
         if ";upload/" in target.path:
             urls = [target.path]
@@ -349,7 +360,7 @@ def _job_urls(conn: Connection, target: RemotePath) -> list[str]:
     return list(dict.fromkeys(listed + remembered))
 
 
-def cmd_sync(conn, source, target, args, output) -> int:
+def cmd_sync(conn, source, target, args: argparse.Namespace, output) -> int:
     if isinstance(source, RemotePath):
         tally = sync_down(
             conn, source, target, output, args.jobs, args.delete, args.dry_run, args.fsync

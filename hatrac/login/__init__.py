@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
 from ..errors import BadRequest, NotFound
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".html": "text/html"}
@@ -79,7 +82,7 @@ def login_url(referrer: str) -> str:
     return f"{LOGIN_PATH}?referrer={quote(referrer, safe='')}"
 
 
-def challenge(config, environ: dict, html: bool = False) -> str:
+def challenge(config: Config, environ: dict, html: bool = False) -> str:
     """The ``WWW-Authenticate`` value of a 401 (RFC 9110 asks for one).
 
     ``Basic`` only where Basic is enabled, the request is not a script's
@@ -105,7 +108,7 @@ def challenge(config, environ: dict, html: bool = False) -> str:
     return ", ".join(challenges)
 
 
-def login_link(config, environ: dict) -> Optional[str]:
+def login_link(config: Config, environ: dict) -> Optional[str]:
     """The login page returning to this request's URL, where sessions are enabled."""
     if "session" not in config.authn_providers:
         return None

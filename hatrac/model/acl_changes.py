@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import BadRequest, Conflict
 from .acl import granted_roles, normalize_acls
@@ -85,7 +85,7 @@ class AccessControl:
         name: str,
         version: Optional[str],
         access: str,
-        change,
+        change: Callable[[list[str]], list[str]],
         conditions: Preconditions = NO_CONDITIONS,
     ) -> AclTarget:
         """Apply ``change(list_of_roles) -> list_of_roles`` to one ACL, atomically.

@@ -16,7 +16,7 @@ other operations are mixed in, one module per family: :mod:`.creation`
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Optional, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 from ..errors import Conflict, NotFound, access_denied
 from ..urls import split_name
@@ -34,6 +34,9 @@ from .resources import Listing, Name, ObjectVersion, Resolved, VersionList
 from .storage import Storage
 from .uploads import UploadJobs
 
+if TYPE_CHECKING:
+    from ..config import Config
+
 logger = logging.getLogger(__name__)
 
 _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none")
@@ -42,7 +45,7 @@ _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none
 class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessControl, Deletion):
     """The service model: names, versions and ACLs, authorized per client."""
 
-    def __init__(self, config, directory: Directory, storage: Storage):
+    def __init__(self, config: Config, directory: Directory, storage: Storage):
         self.config = config
         self.directory = directory
         self.storage = storage
@@ -133,11 +136,11 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
 
         return self.directory.run(work)
 
-    def read_name(self, client: Client, name: str):
+    def read_name(self, client: Client, name: str) -> Union[Listing, tuple[Name, ObjectVersion]]:
         """GET of a bare name in one transaction: a :class:`Listing` for a namespace,
         or ``(object, current version)`` for an object."""
 
-        def work(tx: Transaction):
+        def work(tx: Transaction) -> Union[Listing, tuple[Name, ObjectVersion]]:
             resolved, current = tx.resolve_current(name, split_name(name))
             target = self._live(client, resolved)
             if target.is_namespace:

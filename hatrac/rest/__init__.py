@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
@@ -27,6 +27,10 @@ from ..model.credentials import DeferredClient, deferring
 from ..urls import ResourcePath, resource_url
 from . import render
 from .content_safety import on_download_origin
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model.service import Hatrac
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +54,11 @@ class Call:
     prefetched: object = None
 
     @property
-    def model(self):
+    def model(self) -> Hatrac:
         return self.state.model
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.state.config
 
     @property

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import parse_qs
 
 from flask import Blueprint, Response, current_app, g, request
@@ -46,6 +47,9 @@ from ..errors import (
     Unauthenticated,
 )
 from .bodies import MAX_JSON_DEPTH, json_nesting
+
+if TYPE_CHECKING:
+    from . import Call
 
 LOGIN_BODY_LIMIT = 64 * 1024
 
@@ -378,7 +382,7 @@ def create_authn_blueprint() -> Blueprint:
     return blueprint
 
 
-def audit_acl_change(call, access: str, role, roles: list) -> None:
+def audit_acl_change(call: Call, access: str, role: Optional[str], roles: list) -> None:
     """Audit one ACL change (the resource, the access mode, the new list, who)."""
     resource = call.path.name + (f":{call.path.version}" if call.path.version else "")
     audit(

@@ -26,12 +26,15 @@ host). See docs/browsers.md.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from flask import request
 
 from ..auth.base import is_https
 from ..errors import Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 # types a browser may run script in, or render as a document that can
 # (XML through an xml-stylesheet; multipart/x-mixed-replace carries HTML parts)
@@ -94,7 +97,7 @@ def attachment(stored_disposition: Optional[str]) -> str:
     return "attachment"
 
 
-def on_download_origin(config) -> bool:
+def on_download_origin(config: Config) -> bool:
     """Whether this request came to the site's separate download origin."""
     origin = config.download_origin
     if not origin:
@@ -107,7 +110,7 @@ def on_download_origin(config) -> bool:
     return f"{scheme}://{host}" == origin
 
 
-def check_download_request(config) -> None:
+def check_download_request(config: Config) -> None:
     """On the download origin: reads of the service's resources only, never a login."""
     if not on_download_origin(config):
         return
@@ -121,7 +124,7 @@ def check_download_request(config) -> None:
         raise NotFound("The download origin serves stored objects only.")
 
 
-def protect(headers: dict, config, download: bool) -> dict:
+def protect(headers: dict, config: Config, download: bool) -> dict:
     """Add the protective headers to an object or version response's headers."""
     headers["X-Content-Type-Options"] = NOSNIFF
     headers["Content-Security-Policy"] = DOWNLOAD_SANDBOX if download else SANDBOX

@@ -8,7 +8,7 @@ Content-Disposition an object response carries.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Mapping, Optional
 from urllib.parse import unquote_to_bytes
 
 from ..errors import BadRequest
@@ -79,7 +79,7 @@ def _tag_list(value: Optional[str]) -> Optional[list[str]]:
     return [tag.strip() for tag in value.split(",") if tag.strip()]
 
 
-def parse_preconditions(headers) -> Preconditions:
+def parse_preconditions(headers: Mapping[str, str]) -> Preconditions:
     return Preconditions(
         if_match=_tag_list(headers.get("If-Match")),
         if_none_match=_tag_list(headers.get("If-None-Match")),

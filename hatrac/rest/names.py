@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 from functools import lru_cache
-from typing import Optional
+from typing import BinaryIO, Mapping, Optional
 
 from flask import Response, request
 from werkzeug.wsgi import wrap_file
@@ -196,7 +196,7 @@ class FileRange:
     check the bytes of ranges that end before the end of the file).
     """
 
-    def __init__(self, handle, length: int):
+    def __init__(self, handle: BinaryIO, length: int):
         self._handle = handle
         self._left = length
 
@@ -242,7 +242,7 @@ def request_length() -> Optional[int]:
     return request.content_length or 0
 
 
-def object_metadata(headers=None) -> dict:
+def object_metadata(headers: Optional[Mapping[str, str]] = None) -> dict:
     """Metadata of a new version from the request headers (or ``headers``), validated."""
     if headers is None:
         headers = request.headers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 from string import Template
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Response, request
 
@@ -101,7 +101,7 @@ def json_list(items: list[str], prefix: str = "") -> str:
     return json.dumps([prefix + item for item in items])
 
 
-def json_response(value, etag: Optional[str] = None, status: int = 200) -> Response:
+def json_response(value: Any, etag: Optional[str] = None, status: int = 200) -> Response:
     response = Response(json.dumps(value) + "\n", status=status, mimetype="application/json")
     if etag:
         response.headers["ETag"] = etag

@@ -15,7 +15,7 @@ from this origin's files, no inline code), ``nosniff`` and no framing.
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote
 
 from flask import Response, current_app, g, render_template, request, send_from_directory
@@ -24,6 +24,12 @@ from ..errors import BadRequest, HatracError, Unauthenticated
 from ..model.browse import PAGE_LIMIT_MAX, SORTS
 from ..model.uploads import MAX_CONTENT_LENGTH
 from . import STATIC, present, web_root
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model.browse import NamespacePage
+    from ..model.client import Client
+    from ..rest import Call
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,7 +53,7 @@ def _state():
     return current_app.extensions["hatrac"]
 
 
-def login_url(config, referrer: Optional[str] = None) -> Optional[str]:
+def login_url(config: Config, referrer: Optional[str] = None) -> Optional[str]:
     """The login page (returning to ``referrer``), when sessions are enabled."""
     if "session" not in config.authn_providers:
         return None
@@ -98,7 +104,7 @@ def _page(template: str, status: int = 200, client=None, **values) -> Response:
     return secure(response)
 
 
-def error_page(error: HatracError, client=None) -> Response:
+def error_page(error: HatracError, client: Optional[Client] = None) -> Response:
     """An error as a page of the interface; an anonymous 401 goes to the login page."""
     config = _state().config
     client = client if client is not None else g.get("client")
@@ -136,7 +142,7 @@ OFFSET_MAX = 10**9
 class Listing:
     """What a namespace page lists: the query arguments of its URL, checked."""
 
-    def __init__(self, config):
+    def __init__(self, config: Config):
         args = request.args
         self.default_limit = config.web_page_size
         self.after = args.get("after", "")
@@ -168,7 +174,7 @@ class Listing:
             raise BadRequest(f"{field} must be a whole number from {least} to {most}.")
         return int(text)
 
-    def query(self, **changes) -> str:
+    def query(self, **changes: Optional[str]) -> str:
         """``?...`` of this listing with ``changes`` (None drops an argument)."""
         arguments = {
             "after": self.after or None,
@@ -195,7 +201,7 @@ class Listing:
             )
         return links
 
-    def next_query(self, page) -> Optional[str]:
+    def next_query(self, page: NamespacePage) -> Optional[str]:
         if not (page.more and page.children):
             return None
         if self.sort == "name":
@@ -215,10 +221,10 @@ def _inherited(call, entries) -> str:
 class Pages:
     """The page hook of the REST layer (``state.pages``)."""
 
-    def __init__(self, config):
+    def __init__(self, config: Config):
         self.config = config
 
-    def namespace(self, call) -> Optional[Response]:
+    def namespace(self, call: Call) -> Optional[Response]:
         """The namespace page; None when the name is an object (its GET is its bytes)."""
         try:
             listing = Listing(self.config)
@@ -256,7 +262,7 @@ class Pages:
             inherited_json=_inherited(call, page.inherited),
         )
 
-    def versions(self, call) -> Response:
+    def versions(self, call: Call) -> Response:
         """The object page: versions, digests, metadata, links, and the editors."""
         try:
             page = call.model.object_page(call.client, call.path.name)

@@ -9,13 +9,16 @@ the database).
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .base import Body, ChunkReceipt, Digests, Staged, Storage, StorageError, read_blocks
 from .inline import InlineStorage
 
+if TYPE_CHECKING:
+    from ...config import Config
 
-def open_storage(config) -> Storage:
+
+def open_storage(config: Config) -> Storage:
     """The storage backend selected by ``config.storage_backend`` (not yet checked:
     the caller runs :meth:`Storage.check` at startup)."""
     overlay = []

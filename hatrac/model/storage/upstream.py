@@ -30,7 +30,7 @@ try:  # the s3 extra: needed only for upstream sites whose bytes are in S3
 except ImportError:  # a filesystem site's layout is read without it
     boto3 = None
 
-from .base import BLOCK_SIZE, Body, Staged, Storage, StorageError
+from .base import BLOCK_SIZE, Body, Digests, Staged, Storage, StorageError
 from .filesystem import open_file_body
 
 
@@ -186,10 +186,8 @@ class UpstreamLayoutStorage(Storage):
 
         return Body(size=length, chunks=chunks(), close=stream.close)
 
-    def hash_stored(self, key: str, size: int):
+    def hash_stored(self, key: str, size: int) -> Digests:
         """Re-read the bytes (never through a presigned redirect) and hash them."""
-        from .base import Digests
-
         digests = Digests()
         body = self.open(key, size, 0, size) if self.root is not None else None
         if body is None:
