@@ -33,6 +33,9 @@ def session_cookies(environ: dict, cookie_name: str) -> list[str]:
     header = environ.get("HTTP_COOKIE")
     if not header or cookie_name not in header:
         return []
+    if ";" not in header and header.startswith(cookie_name + "="):
+        # the common case, the one cookie alone: what the loop below makes of it
+        return [header[len(cookie_name) + 1 :].strip().strip('"')]
     # parsed here rather than by werkzeug, whose parser fails (500) on bytes that
     # are not UTF-8; a session id is plain ASCII, anything else simply never matches
     values = []

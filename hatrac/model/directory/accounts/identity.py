@@ -140,7 +140,7 @@ def with_identity(
         # sent as text: a quoted literal is read by the parameter's own type's input
         # function, where a number sent by psycopg2 costs a conversion more, client
         # and server (about 3 and 5 us each, docs/benchmark.md); repr is exact
-        return _identity_statement(dialect, kind, sql), (*map(str, known), key, repr(now))
+        return _identity_statement(dialect, kind, sql), (str(known[0]), key, repr(now))
     params = (key, now) if kind == "session" else (key, now, key, now)
     return _identity_statement(dialect, kind, sql), (*known, *params)
 
