@@ -26,7 +26,8 @@ from ..config import ConfigError, StartupError, load_config
 from ..model.directory import directory_from_config
 from ..model.directory.inline import InlineBytes
 from ..model.directory.schema import pending_migrations
-from ..model.storage import StorageError, open_storage
+from ..model.resources import ObjectVersion
+from ..model.storage import Storage, StorageError, open_storage
 from ..urls import ROOT, resource_url
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from .admin import warn_if_new_default_store
@@ -164,7 +165,7 @@ def _live_versions(directory, subtree: str, page: int = 1000) -> tuple[int, int,
 
 
 def verify_version(
-    storage, version, prefix: str, computed: Optional[dict] = None
+    storage: Storage, version: ObjectVersion, prefix: str, computed: Optional[dict] = None
 ) -> Optional[Finding]:
     """Re-hash one version's bytes; a Finding when they are missing or differ.
 

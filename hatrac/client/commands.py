@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 from urllib.parse import quote
 
 from . import settings
@@ -168,7 +168,11 @@ def _is_namespace(conn: Connection, target: RemotePath) -> bool:
 
 
 def cmd_get(
-    conn: Connection, target: RemotePath, dest: Optional[str], args: argparse.Namespace, output
+    conn: Connection,
+    target: RemotePath,
+    dest: Optional[str],
+    args: argparse.Namespace,
+    output: Output,
 ) -> int:
     if args.recursive:
         dest = dest or target.basename or "hatrac"
@@ -234,7 +238,11 @@ def cmd_rm(conn: Connection, target: RemotePath, args: argparse.Namespace, outpu
 
 
 def cmd_mv(
-    conn: Connection, source: RemotePath, target: RemotePath, args: argparse.Namespace, output
+    conn: Connection,
+    source: RemotePath,
+    target: RemotePath,
+    args: argparse.Namespace,
+    output: Output,
 ) -> int:
     if source.origin != target.origin:
         raise usage("mv renames within one server; use get and put across servers")
@@ -360,7 +368,13 @@ def _job_urls(conn: Connection, target: RemotePath) -> list[str]:
     return list(dict.fromkeys(listed + remembered))
 
 
-def cmd_sync(conn, source, target, args: argparse.Namespace, output) -> int:
+def cmd_sync(
+    conn: Connection,
+    source: Union[str, RemotePath],
+    target: Union[str, RemotePath],
+    args: argparse.Namespace,
+    output: Output,
+) -> int:
     if isinstance(source, RemotePath):
         tally = sync_down(
             conn, source, target, output, args.jobs, args.delete, args.dry_run, args.fsync

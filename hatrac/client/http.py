@@ -17,7 +17,7 @@ import random
 import re
 import threading
 import time
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import requests
 
@@ -181,8 +181,8 @@ class Connection:
         *,
         headers: Optional[dict] = None,
         body: Optional[BodyFactory] = None,
-        json_body=None,
-        data=None,
+        json_body: Any = None,
+        data: Any = None,
         ok: tuple[int, ...] = (200, 201, 204),
         stream: bool = False,
         allow_redirects: bool = True,
@@ -265,7 +265,7 @@ class Connection:
             response.close()
             raise error
 
-    def get_json(self, resource: str):
+    def get_json(self, resource: str) -> Any:
         response = self.request("GET", resource, headers={"Accept": "application/json"})
         try:
             return response.json()

@@ -60,7 +60,9 @@ class Output:
 class Bar:
     """A byte progress bar, or nothing when progress is off."""
 
-    def __init__(self, output: Output, total: Optional[int], label: str, position=None):
+    def __init__(
+        self, output: Output, total: Optional[int], label: str, position: Optional[int] = None
+    ):
         self._bar = None
         self._lock = threading.Lock()
         if output.progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Optional
 
 from . import settings
 from .http import EXIT_DENIED, EXIT_USAGE, Connection, HatracError
@@ -27,7 +28,9 @@ def _read_secret(prompt: str, from_stdin: bool) -> str:
     return getpass.getpass(prompt.capitalize() + ": ")
 
 
-def login(conn: Connection, output: Output, user, password_stdin: bool, token: bool) -> int:
+def login(
+    conn: Connection, output: Output, user: Optional[str], password_stdin: bool, token: bool
+) -> int:
     origin = conn.origin
     if token:
         secret = _read_secret("token", password_stdin)
@@ -123,7 +126,7 @@ def whoami(conn: Connection, output: Output) -> int:
     return 0
 
 
-def remote(action: str, name, url, output: Output) -> int:
+def remote(action: str, name: Optional[str], url: Optional[str], output: Output) -> int:
     remotes = settings.load_remotes()
     if action == "ls":
         for known, base in sorted(remotes.items()):

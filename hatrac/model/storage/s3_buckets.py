@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Optional
 
 import boto3
 import botocore.config
@@ -20,6 +20,9 @@ import botocore.exceptions
 
 from ...errors import BadGateway, HatracError
 from .base import BLOCK_SIZE, StorageError
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (but the last)
 PART_SIZE = 8 * 1024 * 1024
@@ -128,7 +131,7 @@ class BucketMapping:
     def object_key(self, key: str) -> str:
         return f"{self.path_prefix}/{key}" if self.path_prefix else key
 
-    def client(self):
+    def client(self) -> BaseClient:
         """A boto3 S3 client of this process (clients are thread-safe, sessions not)."""
         pid = os.getpid()
         found = self._clients.get(pid)
@@ -141,7 +144,7 @@ class BucketMapping:
         return found
 
 
-def make_client(session_config: dict, client_config: dict):
+def make_client(session_config: dict, client_config: dict) -> BaseClient:
     session_arguments = {k: v for k, v in session_config.items() if k in SESSION_ARGUMENTS}
     client_arguments = {k: v for k, v in session_config.items() if k in CLIENT_ARGUMENTS}
     client_arguments.pop("region_name", None)
@@ -192,7 +195,7 @@ class Location:
     object_key: str
 
 
-def stream_chunks(stream) -> Iterator[bytes]:
+def stream_chunks(stream: BinaryIO) -> Iterator[bytes]:
     try:
         while True:
             block = stream.read(BLOCK_SIZE)
@@ -203,7 +206,7 @@ def stream_chunks(stream) -> Iterator[bytes]:
         stream.close()
 
 
-def multipart_uploads(client, bucket: str, prefix: str) -> list[dict]:
+def multipart_uploads(client: BaseClient, bucket: str, prefix: str) -> list[dict]:
     found = []
     paginator = client.get_paginator("list_multipart_uploads")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -211,7 +214,7 @@ def multipart_uploads(client, bucket: str, prefix: str) -> list[dict]:
     return found
 
 
-def purge(client, bucket: str, prefix: str, exact: bool = False) -> None:
+def purge(client: BaseClient, bucket: str, prefix: str, exact: bool = False) -> None:
     """Delete every version and delete marker under ``prefix`` (or of exactly it)."""
     paginator = client.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):

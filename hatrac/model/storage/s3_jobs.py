@@ -17,7 +17,7 @@ import json
 import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import botocore.exceptions
 
@@ -34,6 +34,9 @@ from .s3_buckets import (
     purge,
     stream_chunks,
 )
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 JOBS_DIRECTORY = ".hatrac-jobs"
 # spool chunks larger than this to a local temporary file instead of memory
@@ -270,7 +273,7 @@ def _part_etags(client, bucket: str, key: str, upload_id: str) -> dict[int, str]
     return held
 
 
-def read_objects(client, bucket: str, object_keys: list[str]) -> Iterator[bytes]:
+def read_objects(client: BaseClient, bucket: str, object_keys: list[str]) -> Iterator[bytes]:
     """The bytes of several objects, one after the other, in blocks."""
     for object_key in object_keys:
         try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 from urllib.parse import quote, unquote
 
 try:  # the s3 extra: needed only for upstream sites whose bytes are in S3
@@ -32,6 +32,9 @@ except ImportError:  # a filesystem site's layout is read without it
 
 from .base import BLOCK_SIZE, Body, Digests, Staged, Storage, StorageError
 from .filesystem import open_file_body
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 def filesystem_key(label: str, relative_path: str) -> str:
@@ -89,7 +92,7 @@ class UpstreamLayoutStorage(Storage):
             raise StorageError(f"storage key {key!r} names a bucket this backend was not given")
         return bucket, unquote(version) or None, object_key, settings
 
-    def client(self, bucket: str):
+    def client(self, bucket: str) -> BaseClient:
         found = self._clients.get((os.getpid(), bucket))
         if found is None:
             settings = self.buckets[bucket]
