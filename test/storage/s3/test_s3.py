@@ -4,7 +4,7 @@ Covers what the protocol suite (which also runs on S3) does not: bucket
 mapping by name prefix, streaming multipart PUTs, S3 versions removed on
 delete, presigned redirects, startup checks and the orphan sweep. Upload
 jobs are in test_s3_jobs.py, S3 faults in the middle of a write in
-test_s3_faults.py.
+test_s3_errors.py.
 """
 
 from __future__ import annotations
