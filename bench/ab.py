@@ -11,7 +11,11 @@ ratio B/A with its range::
 
 Workloads: ``get`` (1 KiB GETs), ``session`` (the same with a session
 cookie), ``mixed`` (90% GETs, 10% PUTs), ``put`` (1 KiB PUTs of new
-objects), ``session_put`` (the same with a session cookie), ``listing``
+objects), ``session_put`` (the same with a session cookie),
+``session_pair`` (the benchmark's (h) session GET: half the clients GET
+anonymously, half the same objects with a session cookie, at the same
+time, reconnecting every 25 requests; its figure is the round's session /
+anonymous ratio, so B/A compares the two trees' ratios), ``listing``
 (JSON listing of the namespace of the GET objects, one client; of a
 namespace of ``--children`` objects instead, e.g. 10,000 as the benchmark's
 (f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
@@ -205,6 +209,15 @@ def measure_large(tree: Tree, workload: str, paths, source: str, chunk: int, ser
 def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial) -> dict:
     if workload in ("get", "session"):
         return workloads.small_gets(tree.url, paths, clients, duration, headers)
+    if workload == "session_pair":
+        anonymous, session = workloads.side_by_side_gets(
+            tree.url, [{"paths": paths}, {"paths": paths, "headers": headers}], clients, duration
+        )
+        return {
+            **session,
+            "ops_per_s": session["ops_per_s"] / anonymous["ops_per_s"],
+            "requests": anonymous["requests"] + session["requests"],
+        }
     if workload == "mixed":
         return workloads.mixed(
             tree.url, paths, "/hatrac/abmix", clients, duration, headers, tag=f"m{serial}-"
@@ -228,7 +241,16 @@ def main(argv=None) -> int:
     parser.add_argument("--b", type=Path, required=True, help="tree B (the change)")
     parser.add_argument(
         "--workload",
-        choices=["get", "session", "mixed", "put", "session_put", "listing", *LARGE],
+        choices=[
+            "get",
+            "session",
+            "session_pair",
+            "mixed",
+            "put",
+            "session_put",
+            "listing",
+            *LARGE,
+        ],
         default="get",
     )
     parser.add_argument("--large-mib", type=int, default=256, help="large workloads' size")
@@ -273,7 +295,7 @@ def main(argv=None) -> int:
         for tree in trees:
             tree.start()
         headers = {tree.label: {} for tree in trees}
-        if arguments.workload in ("session", "session_put"):
+        if arguments.workload in ("session", "session_put", "session_pair"):
             headers = {tree.label: tree.session() for tree in trees}
         large = arguments.workload in LARGE
         workload, children = arguments.workload, 0
@@ -284,8 +306,15 @@ def main(argv=None) -> int:
             make_source(Path(source), arguments.large_mib * MIB)
             paths = {tree.label: prepare_large(tree, source) for tree in trees}
         else:
-            paths = {tree.label: prepare(tree, headers[tree.label], children) for tree in trees}
+            # session_pair: objects made anonymously, read by both kinds (only the cookie differs)
+            made_by = {} if workload == "session_pair" else headers
+            paths = {
+                tree.label: prepare(tree, made_by.get(tree.label, {}), children) for tree in trees
+            }
         unit = "MiB/s" if large else "ops/s"
+        digits = 1
+        if workload == "session_pair":
+            unit, digits = "session / anonymous", 3
         server = postgres.process.pid if postgres is not None else None
         results: dict[str, list[dict]] = {"A": [], "B": []}
         for index in range(arguments.rounds):
@@ -326,7 +355,7 @@ def main(argv=None) -> int:
                         )
                 results[tree.label].append(figures)
                 print(
-                    f"round {index + 1} {tree.label}: {figures['figure']:.1f} {unit} "
+                    f"round {index + 1} {tree.label}: {figures['figure']:.{digits}f} {unit} "
                     f"{detail} (load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
@@ -335,7 +364,7 @@ def main(argv=None) -> int:
             rates = [r["figure"] for r in results[label]]
             line = (
                 f"{label} ({arguments.a if label == 'A' else arguments.b}, {kinds[label]}): median "
-                f"{statistics.median(rates):.1f} {unit}"
+                f"{statistics.median(rates):.{digits}f} {unit}"
             )
             if not large:
                 p50s = [r["p50_ms"] for r in results[label]]

@@ -47,3 +47,20 @@ def test_ab_large_workload_reports_transfer_rates():
     rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ MiB/s [\d.]+ s", run.stdout, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
     assert re.search(r"^B/A job4 \(sqlite / sqlite\): median [\d.]+, range", run.stdout, re.M)
+
+
+def test_ab_session_pair_reports_each_rounds_session_to_anonymous_ratio():
+    """session_pair (SQLite on both sides): one ratio per run, side by side in one tree."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "session_pair"]
+        + ["--directory", "sqlite", "--rounds", "1", "--duration", "0.3"]
+        + ["--clients", "2", "--workers", "1", "--threads", "2"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ session / anonymous", run.stdout, re.M)
+    assert rounds == [("1", "A"), ("1", "B")]
+    assert re.search(r"^B/A session_pair \(sqlite / sqlite\): median [\d.]+", run.stdout, re.M)
