@@ -9,17 +9,25 @@ private ``PROMETHEUS_MULTIPROC_DIR`` made at start-up (:mod:`hatrac.metrics_dir`
 Every value can be overridden on the command line.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import gc
 import logging.handlers
 import multiprocessing
 import os
+from typing import TYPE_CHECKING
 
 from gunicorn.glogging import Logger
 
 from hatrac import metrics_dir
 from hatrac.logs import GunicornFormatter
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.config import Config
+    from gunicorn.workers.base import Worker
 
 workers = int(os.environ.get("HATRAC_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("HATRAC_THREADS", 8))
@@ -62,7 +70,7 @@ _share_malloc_arenas()
 metrics_dir.prepare()
 
 
-def on_exit(server):  # noqa: ARG001 - gunicorn's hook signature
+def on_exit(server: Arbiter) -> None:  # noqa: ARG001 - gunicorn's hook signature
     """Remove the private metrics directory made at start-up."""
     metrics_dir.cleanup()
 
@@ -74,7 +82,7 @@ class GunicornLogger(Logger):
     format, since Hatrac writes its own; syslog handlers keep theirs.
     """
 
-    def setup(self, cfg) -> None:
+    def setup(self, cfg: Config) -> None:
         super().setup(cfg)
         for handler in self.error_log.handlers:
             if not isinstance(handler, logging.handlers.SysLogHandler):
@@ -84,13 +92,13 @@ class GunicornLogger(Logger):
 logger_class = GunicornLogger
 
 
-def post_worker_init(worker):  # noqa: ARG001 - gunicorn's hook signature
+def post_worker_init(worker: Worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
     """Exempt everything loaded at start-up from the cyclic garbage collector's
     full passes, which a large listing (many small objects) would otherwise trigger."""
     gc.freeze()
 
 
-def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+def child_exit(server: Arbiter, worker: Worker) -> None:  # noqa: ARG001 - gunicorn's hook signature
     """With PROMETHEUS_MULTIPROC_DIR set, drop a dead worker's live gauges (docs/operations.md)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -36,10 +36,15 @@ import selectors
 import socket
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
+
+if TYPE_CHECKING:
+    from gunicorn.http.message import Request
+    from gunicorn.sock import BaseSocket
+    from gunicorn.workers.gthread import TConn
 
 HEADER_TIMEOUT = float(os.environ.get("HATRAC_HEADER_TIMEOUT", 20))
 BODY_TIMEOUT = float(os.environ.get("HATRAC_BODY_TIMEOUT", 30))
@@ -94,7 +99,7 @@ class ParkingThreadWorker(ThreadWorker):
         return not self.cfg.is_ssl
 
     # -- the event loop (main thread) -------------------------------------------
-    def accept(self, listener) -> None:
+    def accept(self, listener: BaseSocket) -> None:
         if not self._parks():
             return super().accept(listener)
         try:
@@ -120,7 +125,7 @@ class ParkingThreadWorker(ThreadWorker):
             conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
         )
 
-    def on_client_socket_readable(self, conn, client) -> None:
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """A kept-alive connection sends its next request: park it until whole."""
         if not self._parks():
             return super().on_client_socket_readable(conn, client)
@@ -134,7 +139,7 @@ class ParkingThreadWorker(ThreadWorker):
         )
         self.on_pending_socket_readable(conn, client)
 
-    def on_pending_socket_readable(self, conn, client) -> None:
+    def on_pending_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         if not self._parks() or getattr(conn, "hatrac_head", None) is None:
             return super().on_pending_socket_readable(conn, client)
         head = conn.hatrac_head
@@ -165,7 +170,7 @@ class ParkingThreadWorker(ThreadWorker):
         self.enqueue_req(conn)
 
     # -- request threads --------------------------------------------------------
-    def handle(self, conn):
+    def handle(self, conn: TConn) -> Any:  # what gthread gives: a bool, or its own marker
         head = getattr(conn, "hatrac_head", None)
         if head is not None:
             conn.hatrac_head = None
@@ -180,7 +185,7 @@ class ParkingThreadWorker(ThreadWorker):
             util.close_graceful(conn.sock, timeout=LINGER)
         return result
 
-    def handle_request(self, req, conn):
+    def handle_request(self, req: Request, conn: TConn) -> bool:
         deferred = None
         if getattr(req, "_expected_100_continue", False):
             req._expected_100_continue = False  # gunicorn would answer it before the app
