@@ -19,16 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .config_errors import ConfigError, StartupError  # noqa: F401 (both named from here too)
 from .settings import FIREWALL_ACCESS, SETTINGS, Setting
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; the message names the field and the fix."""
-
-
-class StartupError(ConfigError):
-    """The configured database or storage cannot be used; the message says what to fix."""
-
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 

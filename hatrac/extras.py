@@ -3,13 +3,15 @@
 The default install serves SQLite and files. A configuration that needs
 PostgreSQL (a ``database_dsn`` that is not ``sqlite:``), S3 storage or JWT
 issuers needs the matching extra; :func:`require` imports it or raises a
-:class:`~hatrac.config.ConfigError` naming the ``pip install`` that fixes it.
+:class:`~hatrac.config_errors.ConfigError` naming the ``pip install`` that fixes it.
 """
 
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
+
+from .config_errors import ConfigError
 
 # module to import -> (extra, distribution that provides it)
 EXTRAS = {
@@ -29,8 +31,6 @@ def missing_message(module: str, purpose: str) -> str:
 
 def require(module: str, purpose: str) -> ModuleType:
     """Import ``module`` (a key of :data:`EXTRAS`) or raise ConfigError naming its extra."""
-    from .config import ConfigError
-
     try:
         loaded = importlib.import_module(module)
         if module == "jwt":  # PyJWT without cryptography cannot check RSA or EC signatures

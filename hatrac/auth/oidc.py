@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from ..config import ConfigError
+from ..config_errors import ConfigError
 from ..extras import require
 from ..model.client import Client
 from .accounts import Authentication
@@ -39,6 +39,8 @@ ASYMMETRIC = (
 
 @dataclass
 class Issuer:
+    """A trusted token issuer: its keys, what its tokens must say, how claims map to a client."""
+
     issuer: str
     jwks_file: str
     audience: Optional[str]
