@@ -66,26 +66,12 @@ class MethodNotAllowed(HatracError):
         )
 
 
-class NotAcceptable(HatracError):
-    """No representation of the resource matches the client's ``Accept`` (406)."""
-
-    status = 406
-    title = "Not Acceptable"
-
-
 class Conflict(HatracError):
     """The request contradicts the resource's state (a name bound or deleted, a namespace
     where an object is needed, a job incomplete) (409)."""
 
     status = 409
     title = "Conflict"
-
-
-class LengthRequired(HatracError):
-    """A body was sent without the length this request needs (411)."""
-
-    status = 411
-    title = "Length Required"
 
 
 class PreconditionFailed(HatracError):
@@ -100,13 +86,6 @@ class PayloadTooLarge(HatracError):
 
     status = 413
     title = "Payload Too Large"
-
-
-class UnsupportedMediaType(HatracError):
-    """A body of a content type this resource does not take (415)."""
-
-    status = 415
-    title = "Unsupported Media Type"
 
 
 class RangeNotSatisfiable(HatracError):
