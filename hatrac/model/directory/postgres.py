@@ -122,6 +122,10 @@ class _Connection(psycopg2.extensions.connection):
 _PLACEHOLDER = re.compile(r"%s|%%")
 
 
+# the parameters EXECUTE is sent as text (not bool: psycopg2 sends it as true/false)
+_NUMBERS = (int, float)
+
+
 def _numbered(sql: str) -> str:
     """psycopg2's ``%s`` placeholders as PREPARE's ``$1, $2, ...``."""
     counter = iter(range(1, 10_000))
@@ -296,6 +300,13 @@ class PostgresDatabase:
         call = f"EXECUTE {name}"
         if params:
             call += f" ({', '.join(['%s'] * len(params))})"
+            # numbers sent as quoted text: EXECUTE reads a quoted literal with the
+            # parameter's own type's input function, where a number's literal is typed
+            # on its own and then converted, and psycopg2 adapts a number in more steps
+            # than a string (a few us each side per parameter, docs/benchmark.md); the
+            # parameters' types are PREPARE's, so the values read are the same (str of
+            # a float is its exact repr)
+            params = tuple([str(p) if type(p) in _NUMBERS else p for p in params])
         cursor.execute("; ".join([*first, call, *([after] if after else [])]), params or None)
 
     def execute(

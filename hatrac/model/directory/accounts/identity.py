@@ -136,12 +136,8 @@ def with_identity(
     is what the rows say. Then the identity column is NULL. :data:`UNKNOWN`
     asks for it.
     """
-    if dialect == "postgres":
-        # sent as text: a quoted literal is read by the parameter's own type's input
-        # function, where a number sent by psycopg2 costs a conversion more, client
-        # and server (about 3 and 5 us each, docs/benchmark.md); repr is exact
-        return _identity_statement(dialect, kind, sql), (str(known[0]), key, repr(now))
-    params = (key, now) if kind == "session" else (key, now, key, now)
+    # (on PostgreSQL the numbers among them go as text: Database.execute_prepared)
+    params = (key, now) if kind == "session" or dialect == "postgres" else (key, now, key, now)
     return _identity_statement(dialect, kind, sql), (*known, *params)
 
 
