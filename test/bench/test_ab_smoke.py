@@ -14,53 +14,49 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(not glob("/usr/lib/postgresql/*/bin/initdb"), reason="needs PostgreSQL")
-def test_ab_compares_postgres_with_sqlite_in_alternation():
+def run_ab(arguments: str) -> str:
+    """Run ``python -m bench.ab`` with this tree as both sides and ``arguments`` (split at
+    spaces); its output, once it exited 0."""
     run = subprocess.run(
-        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "mixed"]
-        + ["--directory-a", "postgres", "--directory-b", "sqlite"]
-        + ["--rounds", "2", "--duration", "0.3", "--workers", "1", "--threads", "2"],
+        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", *arguments.split()],
         cwd=PROJECT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ ops/s", run.stdout, re.M)
+    return run.stdout
+
+
+@pytest.mark.skipif(not glob("/usr/lib/postgresql/*/bin/initdb"), reason="needs PostgreSQL")
+def test_ab_compares_postgres_with_sqlite_in_alternation():
+    output = run_ab(
+        "--workload mixed --directory-a postgres --directory-b sqlite"
+        " --rounds 2 --duration 0.3 --workers 1 --threads 2"
+    )
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ ops/s", output, re.M)
     # A B, then B A: each round alternates which side goes first
     assert rounds == [("1", "A"), ("1", "B"), ("2", "B"), ("2", "A")]
-    assert re.search(r"^B/A mixed \(sqlite / postgres\): median [\d.]+, range", run.stdout, re.M)
+    assert re.search(r"^B/A mixed \(sqlite / postgres\): median [\d.]+, range", output, re.M)
 
 
 def test_ab_large_workload_reports_transfer_rates():
     """A large workload (an upload job of small chunks, SQLite on both sides): MiB/s per run."""
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "job4"]
-        + ["--directory", "sqlite", "--large-mib", "4", "--chunk-mib", "1"]
-        + ["--rounds", "1", "--workers", "1", "--threads", "4"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    output = run_ab(
+        "--workload job4 --directory sqlite --large-mib 4 --chunk-mib 1"
+        " --rounds 1 --workers 1 --threads 4"
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ MiB/s [\d.]+ s", run.stdout, re.M)
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ MiB/s [\d.]+ s", output, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
-    assert re.search(r"^B/A job4 \(sqlite / sqlite\): median [\d.]+, range", run.stdout, re.M)
+    assert re.search(r"^B/A job4 \(sqlite / sqlite\): median [\d.]+, range", output, re.M)
 
 
 def test_ab_session_pair_reports_each_rounds_session_to_anonymous_ratio():
     """session_pair (SQLite on both sides): one ratio per run, side by side in one tree."""
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.ab", "--a", ".", "--b", ".", "--workload", "session_pair"]
-        + ["--directory", "sqlite", "--rounds", "1", "--duration", "0.3"]
-        + ["--clients", "2", "--workers", "1", "--threads", "2"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    output = run_ab(
+        "--workload session_pair --directory sqlite --rounds 1"
+        " --duration 0.3 --clients 2 --workers 1 --threads 2"
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ session / anonymous", run.stdout, re.M)
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ session / anonymous", output, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
-    assert re.search(r"^B/A session_pair \(sqlite / sqlite\): median [\d.]+", run.stdout, re.M)
+    assert re.search(r"^B/A session_pair \(sqlite / sqlite\): median [\d.]+", output, re.M)
