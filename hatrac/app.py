@@ -24,6 +24,7 @@ from .config import Config, ConfigError, StartupError, load_config
 from .errors import DatabaseUnusable, HatracError, InternalError, ServiceUnavailable
 from .logs import configure_default_logging, log_startup
 from .model.client import Client
+from .model.credentials import DeferredClient
 from .model.directory import directory_from_config
 from .model.service import Hatrac
 from .model.storage import open_storage
@@ -117,7 +118,7 @@ class HatracState:
     def authenticate(self, environ: dict) -> Client:
         return self.authenticator.identify(environ)
 
-    def authenticate_deferred(self, environ: dict):
+    def authenticate_deferred(self, environ: dict) -> Union[Client, DeferredClient]:
         """The client, or a DeferredClient looked up with the first name resolution.
 
         A credential refused once is refused again without asking (or auditing)

@@ -19,13 +19,19 @@ audit log). A new provider is a class with ``identify(environ)``, added to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Authenticator, Provider
 from .trusted import TrustedFrontEnd
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model.directory import Directory
 
 __all__ = ["Authenticator", "Provider", "TrustedFrontEnd", "build_authenticator"]
 
 
-def build_authenticator(config, directory) -> Authenticator:
+def build_authenticator(config: Config, directory: Directory) -> Authenticator:
     """The provider chain the config asks for, over the service database."""
     from .accounts import Accounts
     from .basic import BasicProvider

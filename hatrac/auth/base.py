@@ -12,11 +12,15 @@ that it cannot accept. The chain stores how the request was authenticated in
 from __future__ import annotations
 
 import ssl
-from typing import Optional, Protocol, Union
+from typing import TYPE_CHECKING, Optional, Protocol, Union
 
 from ..errors import Unauthenticated
 from ..model.client import ANONYMOUS, Client
 from .audit import audit
+
+if TYPE_CHECKING:
+    from ..model.credentials import DeferredClient
+    from .accounts import Authentication
 
 ENVIRON_KEY = "hatrac.authn"
 
@@ -54,7 +58,9 @@ def is_https(environ: dict, trust_forwarded: bool = False) -> bool:
     return environ.get("wsgi.url_scheme") == "https"
 
 
-def refuse(environ: dict, provider: str, reason: str, trust_forwarded: bool = False):
+def refuse(
+    environ: dict, provider: str, reason: str, trust_forwarded: bool = False
+) -> Unauthenticated:
     """Audit a refused credential and return the 401 to raise."""
     audit(
         "authn.failure",
@@ -74,7 +80,9 @@ class Authenticator:
         self.providers = list(providers)
         self.trust_forwarded = trust_forwarded
 
-    def authenticate(self, environ: dict, defer: bool = False):
+    def authenticate(
+        self, environ: dict, defer: bool = False
+    ) -> Optional[Union[Authentication, DeferredClient]]:
         """The request's Authentication (None for anonymous); raises 401 on bad credentials.
 
         With ``defer``, a provider that can (``deferred``) may answer with a
@@ -111,7 +119,7 @@ class Authenticator:
         found = self.authenticate(environ)
         return found.client if found is not None else ANONYMOUS
 
-    def identify_deferred(self, environ: dict):
+    def identify_deferred(self, environ: dict) -> Union[Client, DeferredClient]:
         """Like :meth:`identify`, but a session or token credential may come back as a
         :class:`~hatrac.model.credentials.DeferredClient`, looked up by the request's
         first name resolution (same round trip); the providers keep their order."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..model.credentials import DeferredClient
 from .accounts import Accounts, Authentication, client_of, secret_hash
 from .base import refuse
 
@@ -41,7 +42,7 @@ class TokenProvider:
         self.jwt_enabled = jwt_enabled
         self.trust_forwarded = trust_forwarded
 
-    def deferred(self, environ: dict):
+    def deferred(self, environ: dict) -> Optional[DeferredClient]:
         """A client whose token (or session id) is looked up with the request's name
         resolution, or None to :meth:`identify` now (no bearer value, or a JWT's)."""
         value = bearer_value(environ)

@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import requests
 import urllib3
@@ -64,7 +64,9 @@ BROKEN = (
 )
 
 
-def verify(digest, expected, target: RemotePath) -> None:
+def verify(digest: Any, expected: Optional[tuple[str, str]], target: RemotePath) -> None:
+    """Refuse the bytes unless ``digest`` (a hashlib object, None when there is nothing to
+    check) matches ``expected``, the (algorithm, base64 digest) the server announced."""
     if digest is not None and b64(digest.digest()) != expected[1]:
         raise HatracError(
             f"the bytes received for {target.display()} do not match its {expected[0]} "

@@ -18,8 +18,12 @@ asks ``state.pages`` (set here) for a page when a browser prefers HTML.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask
+
+if TYPE_CHECKING:
+    from ..app import HatracState
 
 STATIC = Path(__file__).parent / "static"
 WEB_SEGMENT = ";web"
@@ -30,7 +34,7 @@ def web_root(prefix: str) -> str:
     return f"{prefix}/{WEB_SEGMENT}"
 
 
-def init_web(app: Flask, state) -> None:
+def init_web(app: Flask, state: HatracState) -> None:
     """Register the interface's routes and its page hook on ``state``."""
     if not state.config.web_interface:
         return

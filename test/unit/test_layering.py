@@ -7,7 +7,9 @@
 * SQL text lives only in ``model/directory`` (checked by a crude scan for
   SQL keywords in string literals elsewhere);
 * no import circles, counting imports inside functions too (a helper that
-  two modules share belongs in a module below both).
+  two modules share belongs in a module below both), but not those under
+  ``if TYPE_CHECKING:``, which only a type checker runs (the rules above
+  count them too).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Iterator
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hatrac"
 
@@ -25,11 +28,34 @@ def modules():
         yield ".".join(relative.parts), path
 
 
-def imported(module: str, path: Path) -> set[str]:
+def for_type_checkers(node: ast.AST) -> bool:
+    """Whether ``node`` is an ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def walk(tree: ast.AST, runtime: bool) -> Iterator[ast.AST]:
+    """Every node of ``tree``; with ``runtime``, none in the body of an ``if TYPE_CHECKING:``."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if runtime and for_type_checkers(node):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def imported(module: str, path: Path, runtime: bool = False) -> set[str]:
+    """The names ``module`` imports; with ``runtime``, only the imports Python runs."""
     tree = ast.parse(path.read_text())
     package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
     names = set()
-    for node in ast.walk(tree):
+    for node in walk(tree, runtime):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -102,7 +128,8 @@ KNOWN_CYCLES: list[set[str]] = []
 
 
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the modules of ours it imports, at import time or inside a function.
+    """Module -> the modules of ours it imports, at import time or inside a function
+    (not for type checkers alone).
 
     An import of a module's own package (``from . import x``) is not an edge:
     the package is already being imported when its module is."""
@@ -110,7 +137,7 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for module, path in modules():
         edges = set()
-        for name in imported(module, path):
+        for name in imported(module, path, runtime=True):
             while name and name not in names:
                 name = name.rpartition(".")[0]
             if name and name != module and not module.startswith(name + "."):
@@ -161,3 +188,18 @@ def test_no_import_cycles():
 
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_imports_for_type_checkers_are_no_edges_of_the_cycle_check(tmp_path: Path):
+    source = tmp_path / "example.py"
+    source.write_text(
+        "import typing\nfrom typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from hatrac import typed\nelse:\n    from hatrac import other\n"
+        "if typing.TYPE_CHECKING:\n    import hatrac.dotted\n"
+        "def f():\n    from hatrac import inner\n"
+    )
+    every = imported("hatrac.example", source)
+    run = imported("hatrac.example", source, runtime=True)
+    assert {"hatrac.typed", "hatrac.dotted", "hatrac.other", "hatrac.inner"} <= every
+    assert {"hatrac.other", "hatrac.inner"} <= run
+    assert not {"hatrac.typed", "hatrac.dotted"} & run

@@ -15,7 +15,12 @@ Use :func:`open_directory` to get the right one for a DSN.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .sql import Directory, Transaction
+
+if TYPE_CHECKING:
+    from ...config import Config
 
 
 def open_directory(
@@ -35,7 +40,7 @@ def open_directory(
     return Directory(database, max_retries=max_retries)
 
 
-def directory_from_config(config) -> Directory:
+def directory_from_config(config: Config) -> Directory:
     """The directory a :class:`~hatrac.config.Config` describes (not initialized)."""
     return open_directory(
         config.database_dsn,

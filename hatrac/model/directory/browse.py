@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .sql import Transaction
+
 
 @dataclass
 class Child:
@@ -50,7 +52,7 @@ SORTS = ("name", *SORT_KEYS)
 
 
 def children_page(
-    tx,
+    tx: Transaction,
     namespace_id: int,
     after: str,
     limit: int,

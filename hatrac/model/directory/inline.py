@@ -11,7 +11,10 @@ find orphans for ``hatrac gc``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
+
+if TYPE_CHECKING:
+    from .sql import Transaction
 
 # a row no live, non-forwarding version refers to (the same rule as
 # Transaction.storage_key_in_use)
@@ -28,7 +31,9 @@ DATA_COLUMN = "b.data"
 DATA_JOIN = "LEFT JOIN inline_bytes b ON b.storage_key = v.storage_key"
 
 
-def insert_with(tx, insert_version: str, key: str, data: bytes, now: float) -> tuple[str, tuple]:
+def insert_with(
+    tx: Transaction, insert_version: str, key: str, data: bytes, now: float
+) -> tuple[str, tuple]:
     """The version INSERT that also stores its inline bytes: on PostgreSQL one
     statement (a data-modifying WITH, so one round trip); on SQLite, which has
     none and no round trips, the bytes are inserted first. Returns the statement
@@ -39,7 +44,7 @@ def insert_with(tx, insert_version: str, key: str, data: bytes, now: float) -> t
     return insert_version, ()
 
 
-def as_bytes(value) -> Optional[bytes]:
+def as_bytes(value: Optional[Union[bytes, memoryview]]) -> Optional[bytes]:
     """A BYTEA/BLOB column value as bytes (psycopg2 gives a memoryview)."""
     return None if value is None else bytes(value)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any, Optional
 
 from ..resources import Name, ObjectVersion, Resolved
 from . import inline as inline_sql
@@ -50,8 +51,9 @@ class FrozenAcls(dict):
 
 
 @functools.lru_cache(maxsize=4096)
-def acls_of(text: str):
-    """An ACL column parsed once per distinct text (most rows share a handful)."""
+def acls_of(text: str) -> Any:
+    """An ACL column parsed once per distinct text (most rows share a handful): a
+    :class:`FrozenAcls`, or the JSON value as it is when it is not an object."""
     value = json.loads(text)
     if not isinstance(value, dict):
         return value
@@ -61,7 +63,7 @@ def acls_of(text: str):
     )
 
 
-def name_of_row(row) -> Name:
+def name_of_row(row: tuple) -> Name:
     return Name(
         id=row[0],
         name=row[1],
@@ -72,7 +74,7 @@ def name_of_row(row) -> Name:
     )
 
 
-def version_of_row(row) -> ObjectVersion:
+def version_of_row(row: tuple) -> ObjectVersion:
     return ObjectVersion(
         id=row[0],
         name_id=row[1],
@@ -93,7 +95,15 @@ def version_of_row(row) -> ObjectVersion:
 
 
 def new_version(
-    row_id, name_id, name, version, size, storage_key, metadata, acls, now
+    row_id: Optional[int],
+    name_id: Optional[int],
+    name: str,
+    version: str,
+    size: int,
+    storage_key: str,
+    metadata: dict,
+    acls: dict,
+    now: float,
 ) -> ObjectVersion:
     """The version a statement just inserted (row ids None when it committed too)."""
     return ObjectVersion(

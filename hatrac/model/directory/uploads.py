@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ...urls import ROOT
+from .sql import Transaction
 
 OPEN = "open"
 CANCELLED = "cancelled"
@@ -76,7 +77,7 @@ def _job(row) -> JobRow:
 
 
 def create_job(
-    tx,
+    tx: Transaction,
     job: str,
     name: str,
     owner: Optional[str],
@@ -110,7 +111,7 @@ def create_job(
     )
 
 
-def get_job(tx, name: str, job: str) -> Optional[JobRow]:
+def get_job(tx: Transaction, name: str, job: str) -> Optional[JobRow]:
     """An open job of ``name`` (cancelled jobs count as gone)."""
     row = tx.one(
         f"SELECT {_JOB_COLUMNS} FROM upload_jobs WHERE job = %s AND name = %s AND state = %s",
@@ -119,7 +120,9 @@ def get_job(tx, name: str, job: str) -> Optional[JobRow]:
     return _job(row) if row else None
 
 
-def get_job_and_chunk(tx, name: str, job: str, index: int) -> tuple[Optional[JobRow], bool]:
+def get_job_and_chunk(
+    tx: Transaction, name: str, job: str, index: int
+) -> tuple[Optional[JobRow], bool]:
     """:func:`get_job`, and whether chunk ``index`` of it is recorded: one statement."""
     row = tx.one(
         f"SELECT {_JOB_COLUMNS}, EXISTS (SELECT 1 FROM upload_chunks AS c "
@@ -132,7 +135,7 @@ def get_job_and_chunk(tx, name: str, job: str, index: int) -> tuple[Optional[Job
     return _job(row[:-1]), bool(row[-1])
 
 
-def jobs_of(tx, name: str, owner: Optional[str]) -> list[JobRow]:
+def jobs_of(tx: Transaction, name: str, owner: Optional[str]) -> list[JobRow]:
     """The open jobs ``owner`` has on ``name``, oldest first."""
     rows = tx.all(
         f"SELECT {_JOB_COLUMNS} FROM upload_jobs WHERE name = %s AND owner = %s AND state = %s "
@@ -142,7 +145,7 @@ def jobs_of(tx, name: str, owner: Optional[str]) -> list[JobRow]:
     return [_job(row) for row in rows]
 
 
-def touch_job(tx, job_id: int, now: float) -> bool:
+def touch_job(tx: Transaction, job_id: int, now: float) -> bool:
     """Record activity on an open job (locks its row); False when the job is gone."""
     row = tx.one(
         "UPDATE upload_jobs SET last_activity = %s WHERE id = %s AND state = %s RETURNING id",
@@ -151,13 +154,13 @@ def touch_job(tx, job_id: int, now: float) -> bool:
     return row is not None
 
 
-def forget_chunk(tx, job_id: int, index: int) -> None:
+def forget_chunk(tx: Transaction, job_id: int, index: int) -> None:
     """Mark a chunk as not (or no longer) validly stored, before it is (re)written."""
     tx.execute("DELETE FROM upload_chunks WHERE job_id = %s AND chunk = %s", (job_id, index))
 
 
 def record_chunk(
-    tx,
+    tx: Transaction,
     job_id: int,
     index: int,
     size: int,
@@ -198,13 +201,13 @@ def record_chunk(
     return True
 
 
-def chunk_numbers(tx, job_id: int) -> list[int]:
+def chunk_numbers(tx: Transaction, job_id: int) -> list[int]:
     """The numbers of the job's recorded chunks (writes that completed), ascending."""
     rows = tx.all("SELECT chunk FROM upload_chunks WHERE job_id = %s ORDER BY chunk", (job_id,))
     return [int(row[0]) for row in rows]
 
 
-def chunks(tx, job_id: int) -> list[tuple]:
+def chunks(tx: Transaction, job_id: int) -> list[tuple]:
     """``(index, size, md5, sha256, state)`` of every stored chunk, in order."""
     return tx.all(
         "SELECT chunk, size, md5, sha256, state FROM upload_chunks WHERE job_id = %s "
@@ -213,14 +216,14 @@ def chunks(tx, job_id: int) -> list[tuple]:
     )
 
 
-def delete_job(tx, job_id: int) -> bool:
+def delete_job(tx: Transaction, job_id: int) -> bool:
     """Remove a job and its chunks; False when it was already gone."""
     tx.execute("DELETE FROM upload_chunks WHERE job_id = %s", (job_id,))
     row = tx.one("DELETE FROM upload_jobs WHERE id = %s RETURNING id", (job_id,))
     return row is not None
 
 
-def cancel_jobs_under(tx, name: str, subtree: bool) -> None:
+def cancel_jobs_under(tx: Transaction, name: str, subtree: bool) -> None:
     """Mark the jobs of ``name`` (and, for a namespace, of every name beneath it) cancelled."""
     tx.execute(
         "UPDATE upload_jobs SET state = %s, last_activity = %s WHERE name = %s",
@@ -235,7 +238,7 @@ def cancel_jobs_under(tx, name: str, subtree: bool) -> None:
         )
 
 
-def expired_jobs(tx, idle_before: float, limit: int) -> list[tuple]:
+def expired_jobs(tx: Transaction, idle_before: float, limit: int) -> list[tuple]:
     """``(id, job, storage_state)`` of cancelled jobs and jobs idle since ``idle_before``."""
     return tx.all(
         "SELECT id, job, storage_state FROM upload_jobs WHERE state = %s OR last_activity < %s "
@@ -244,7 +247,7 @@ def expired_jobs(tx, idle_before: float, limit: int) -> list[tuple]:
     )
 
 
-def claim_expired_job(tx, job_id: int, idle_before: float) -> bool:
+def claim_expired_job(tx: Transaction, job_id: int, idle_before: float) -> bool:
     """Delete a job if it is still cancelled or idle: exactly one sweeper wins it."""
     tx.execute(
         "DELETE FROM upload_chunks WHERE job_id IN (SELECT id FROM upload_jobs WHERE id = %s "
@@ -258,13 +261,13 @@ def claim_expired_job(tx, job_id: int, idle_before: float) -> bool:
     return row is not None
 
 
-def all_job_keys(tx) -> set[str]:
+def all_job_keys(tx: Transaction) -> set[str]:
     """Ids of every job row (for sweeping job storage that lost its row)."""
     return {row[0] for row in tx.all("SELECT job FROM upload_jobs")}
 
 
 # -- renames -------------------------------------------------------------------
-def forward_version(tx, version_id: int, new_name: str, new_version: str) -> None:
+def forward_version(tx: Transaction, version_id: int, new_name: str, new_version: str) -> None:
     """Turn a version into a forwarder to its new name and version."""
     tx.execute(
         "UPDATE versions SET renamed_to_name = %s, renamed_to_version = %s WHERE id = %s",
@@ -272,7 +275,7 @@ def forward_version(tx, version_id: int, new_name: str, new_version: str) -> Non
     )
 
 
-def forwarders_to(tx, name_id: int, new_name: str) -> list[int]:
+def forwarders_to(tx: Transaction, name_id: int, new_name: str) -> list[int]:
     """Ids of the live versions of an object that were renamed to ``new_name``."""
     rows = tx.all(
         "SELECT id FROM versions WHERE name_id = %s AND NOT deleted AND renamed_to_name = %s",
@@ -281,7 +284,7 @@ def forwarders_to(tx, name_id: int, new_name: str) -> list[int]:
     return [row[0] for row in rows]
 
 
-def all_versions_oldest_first(tx, name_id: int) -> list[int]:
+def all_versions_oldest_first(tx: Transaction, name_id: int) -> list[int]:
     """Ids of the live, non-forwarded versions of an object, oldest first."""
     rows = tx.all(
         "SELECT id FROM versions WHERE name_id = %s AND NOT deleted "
