@@ -189,7 +189,9 @@ def prepare_large(tree: Tree, source: str) -> list[str]:
     return [stored]
 
 
-def measure_large(tree: Tree, workload: str, paths, source: str, chunk: int, serial) -> dict:
+def measure_large(
+    tree: Tree, workload: str, paths: list[str], source: str, chunk: int, serial: int
+) -> dict:
     """One large transfer: its MiB/s as ``figure``."""
     if workload == "large_get":
         figures = workloads.large_get(tree.url, paths[0], os.path.getsize(source), [])
@@ -206,7 +208,15 @@ def measure_large(tree: Tree, workload: str, paths, source: str, chunk: int, ser
     return {"figure": figures["mib_per_s"], "seconds": round(figures["seconds"], 3)}
 
 
-def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial) -> dict:
+def measure(
+    tree: Tree,
+    workload: str,
+    paths: list[str],
+    headers: dict,
+    clients: int,
+    duration: float,
+    serial: int,
+) -> dict:
     if workload in ("get", "session"):
         return workloads.small_gets(tree.url, paths, clients, duration, headers)
     if workload == "session_pair":
@@ -235,7 +245,7 @@ def measure(tree: Tree, workload: str, paths, headers, clients, duration, serial
     raise ValueError(workload)
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n")[0])
     parser.add_argument("--a", type=Path, required=True, help="tree A (e.g. a checkout of main)")
     parser.add_argument("--b", type=Path, required=True, help="tree B (the change)")

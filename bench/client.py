@@ -28,11 +28,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import workloads
 from .load import MIB
 from .rounds import Step, run_rounds
 from .servers import PROJECT, free_port, stop_group, wait_for_port
+
+if TYPE_CHECKING:
+    from .groups import Context
 
 DERIVA_CLI = PROJECT / ".venv-deriva" / "bin" / "deriva-hatrac-cli"
 
@@ -162,7 +166,7 @@ def make_small_tree(directory: Path, count: int) -> None:
         (sub / f"f{index:05d}.bin").write_bytes(os.urandom(1024))
 
 
-def client_workloads(context, namespace: str, small_count: int) -> list[dict]:
+def client_workloads(context: Context, namespace: str, small_count: int) -> list[dict]:
     """The interleaved client rounds (see the module docstring)."""
     url, pids = context.url, context.worker_pids
     tree = Path(context.workdir) / "small-tree"

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 from .servers import PROJECT, PostgresServer
 
@@ -204,7 +205,7 @@ def run_import(postgres: PostgresServer, work: Path, storage: Path) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", type=int, default=1_000_000)
     parser.add_argument("--per-object", type=int, default=10)

@@ -34,7 +34,7 @@ import random
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, BinaryIO, Callable, Optional, Union
 
 MIB = 1024 * 1024
 CONTEXT = multiprocessing.get_context("fork")
@@ -90,7 +90,13 @@ class Requester:
         self.base_url = base_url
         self.connection = connect(base_url)
 
-    def request(self, method: str, path: str, body=None, headers=None):
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Union[None, str, bytes, BinaryIO] = None,
+        headers: Optional[dict] = None,
+    ) -> tuple[int, http.client.HTTPResponse, bytes]:
         """Send one request; return (status, response headers, body bytes)."""
         for attempt in (0, 1):
             try:
@@ -235,7 +241,7 @@ class Unavailable(Exception):
     """The service does not offer what a workload needs (yet)."""
 
 
-def in_child(function: Callable, *args):
+def in_child(function: Callable, *args: Any) -> Any:
     """Run ``function(*args)`` in a separate process and return its (picklable) result."""
     queue = CONTEXT.Queue()
 

@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 REQUEST_FRAME = "ThreadWorker.handle ("  # a gthread worker thread serving a connection
 PROJECT_PARTS = ("hatrac/", "psycopg2/", "werkzeug/", "flask/", "gunicorn/")
@@ -81,7 +82,7 @@ class Profiler:
         self.summaries: dict = {}
 
     @contextlib.contextmanager
-    def sampling(self, label: str):
+    def sampling(self, label: str) -> Iterator[None]:
         safe = "".join(c if c.isalnum() else "_" for c in label)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         output = self.directory / f"profile-{safe}-{stamp}.txt"

@@ -22,6 +22,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Any, Callable, Optional
 
 from . import ceilings, client, groups, report, workloads
 from .load import MIB, Unavailable
@@ -74,7 +75,7 @@ BENCH_USER = "bench-user"
 BENCH_PASSWORD = "bench-password-not-secret"
 
 
-def parse_arguments(argv) -> argparse.Namespace:
+def parse_arguments(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure Hatrac against this machine's ceilings (see docs/benchmark.md).",
@@ -148,7 +149,7 @@ def say(message: str) -> None:
     print(f"[bench {stamp}] {message}", file=sys.stderr, flush=True)
 
 
-def attempt(label: str, function, *args, **kwargs):
+def attempt(label: str, function: Callable, *args: Any, **kwargs: Any) -> Any:
     """Run one workload; its failure becomes a string in the results, not a crash."""
     say(label)
     try:
@@ -384,7 +385,7 @@ def run(arguments: argparse.Namespace) -> dict:
     return document
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     arguments = parse_arguments(argv)
     began = time.monotonic()
     document = run(arguments)

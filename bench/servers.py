@@ -32,7 +32,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0, process=None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 30.0, process: Optional[subprocess.Popen] = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -45,7 +47,9 @@ def wait_for_port(port: int, timeout: float = 30.0, process=None) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
-def wait_for_http(url: str, timeout: float = 30.0, process=None) -> None:
+def wait_for_http(
+    url: str, timeout: float = 30.0, process: Optional[subprocess.Popen] = None
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -60,7 +64,7 @@ def wait_for_http(url: str, timeout: float = 30.0, process=None) -> None:
             time.sleep(0.1)
 
 
-def stop_group(process: Optional[subprocess.Popen], sig=signal.SIGTERM) -> None:
+def stop_group(process: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> None:
     """Stop a server we started (its whole process group), killing it if it lingers."""
     if process is None or process.poll() is not None:
         return

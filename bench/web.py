@@ -30,10 +30,14 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import requests
 
 from .servers import GunicornServer, PostgresServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT_ACLS = {"owner": ["admin"], "create": ["*"], "read": ["*"], "subtree-read": ["*"]}
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -72,7 +76,7 @@ def server_ms(url: str, rounds: int, headers: dict) -> float:
     return statistics.median(times)
 
 
-def first_paint_ms(browser, url: str, rounds: int) -> tuple[float, int]:
+def first_paint_ms(browser: Browser, url: str, rounds: int) -> tuple[float, int]:
     """Median first contentful paint of ``url`` in fresh pages, and the rows shown."""
     paints = []
     rows = 0
@@ -89,7 +93,7 @@ def first_paint_ms(browser, url: str, rounds: int) -> tuple[float, int]:
     return statistics.median(paints), rows
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)

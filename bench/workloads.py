@@ -77,7 +77,14 @@ def _check(result, what: str) -> None:
         raise RuntimeError(f"{what} failed: {result.errors} errors; {result.first_error}")
 
 
-def small_puts(base_url, namespace, clients, per_client, headers=None, tag="") -> tuple[dict, list]:
+def small_puts(
+    base_url: str,
+    namespace: str,
+    clients: int,
+    per_client: int,
+    headers: Optional[dict] = None,
+    tag: str = "",
+) -> tuple[dict, list]:
     """(a) 1 KiB PUTs of new objects by ``clients`` concurrent clients into one namespace.
 
     The objects are named ``NAMESPACE/TAGcW-N`` (a round's tag keeps names
@@ -90,7 +97,13 @@ def small_puts(base_url, namespace, clients, per_client, headers=None, tag="") -
     return result.summary(), sorted(result.created)
 
 
-def small_gets(base_url, paths, clients, duration, headers=None) -> dict:
+def small_gets(
+    base_url: str,
+    paths: list[str],
+    clients: int,
+    duration: float,
+    headers: Optional[dict] = None,
+) -> dict:
     """(b) 1 KiB GETs of existing objects, ``clients`` concurrent clients."""
     if not paths:
         raise RuntimeError("no objects to GET (their PUTs failed)")
@@ -110,7 +123,7 @@ SIDE_BY_SIDE_RECONNECT = 25
 
 
 def side_by_side_puts(
-    base_url, variants: list[dict], clients, duration, tag=""
+    base_url: str, variants: list[dict], clients: int, duration: float, tag: str = ""
 ) -> tuple[list[dict], list[list]]:
     """Small PUTs of several kinds at once for ``duration`` s: ``variants`` of
     ``{"namespace", "headers"}``, client ``i`` doing variant ``i % n``. One
@@ -132,7 +145,9 @@ def side_by_side_puts(
     return [r.summary() for r in results], [sorted(r.created) for r in results]
 
 
-def side_by_side_gets(base_url, variants: list[dict], clients, duration) -> list[dict]:
+def side_by_side_gets(
+    base_url: str, variants: list[dict], clients: int, duration: float
+) -> list[dict]:
     """Small GETs of several kinds at once: ``variants`` of ``{"paths", "headers"}``."""
     plan = {
         "kind": "get",
@@ -267,7 +282,15 @@ def listing(base_url: str, namespace: str, single_path: str, repeats: int) -> di
     }
 
 
-def mixed(base_url, get_paths, put_namespace, clients, duration, headers=None, tag="") -> dict:
+def mixed(
+    base_url: str,
+    get_paths: list[str],
+    put_namespace: str,
+    clients: int,
+    duration: float,
+    headers: Optional[dict] = None,
+    tag: str = "",
+) -> dict:
     """(g) 90% GETs of existing objects, 10% PUTs of new ones, for a fixed time."""
     make_namespace(base_url, put_namespace, headers)
     plan = {
