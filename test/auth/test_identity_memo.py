@@ -152,7 +152,7 @@ def _resolved_client(accounts, kind: str, secret: str):
     client = accounts.deferred(kind, secret, lambda: Unauthenticated("dead"))
     assert isinstance(client, DeferredClient)
     with deferring(client):
-        accounts.directory.run(lambda tx: tx.resolve_current("/hatrac", ["/hatrac"]))
+        accounts.directory.run(lambda tx: tx.resolve_current("/lab", ["/", "/lab"]))
     return client.lookup, client.resolved()
 
 
@@ -309,17 +309,20 @@ def test_the_statement_skips_the_credential_only_for_the_generation_it_was_given
         return directory.run(lambda tx: tx.all(statement, front, prepared=True))[0]
 
     first = row(sql.UNKNOWN)
-    generation, who = first[0], json.loads(first[1])
-    assert who[3:5] == ["alice", "Alice"] and first[2] == 1
+    generation, _, who = first[0].partition(":")
+    generation, who = int(generation), json.loads(who)
+    assert who[3:5] == ["alice", "Alice"] and first[1] == 1
     assert float(who[2]) == expires  # the exact time, on SQLite too
     assert sorted(who[5].split("\n")) == ["lab", "outer"]
-    assert row(sql.UNKNOWN, "bearer")[:2] == first[:2]  # a session id as a bearer value
-    assert row((generation,)) == (generation, None, 1)  # skipped: only the generation read
-    assert row((generation - 1,))[1] == first[1]
+    assert row(sql.UNKNOWN, "bearer") == first  # a session id as a bearer value
+    assert row((generation,)) == (None, 1)  # skipped: the generation is the one given
+    assert row((generation - 1,)) == first
     accounts.add_group("moves-the-generation")
-    assert row((generation,))[1] == first[1]
+    moved = row((generation,))[0]
+    assert moved.partition(":")[2] == first[0].partition(":")[2]
+    assert int(moved.partition(":")[0]) > generation
     accounts.set_disabled("alice", True)  # ends the session too
-    assert row((generation,))[1] == ""
+    assert row((generation,))[0].partition(":")[2] == ""
 
 
 @pytest.fixture
@@ -407,3 +410,18 @@ def test_groups_in_a_cycle_come_back_whole_with_the_name(accounts):
     for _ in range(2):  # computed, then remembered
         _, client = _resolved_client(accounts, "session", session_id)
         assert client.attributes == {"g:a", "g:b", "g:c"}
+
+
+def test_a_resolution_that_finds_no_row_still_settles_the_credential(accounts, lab_object):
+    session_id, _, _ = accounts.open_session(accounts.check_password("alice", "pw", None), None)
+    for secret, alive in ((session_id, True), ("not-a-session", False)):
+        client = accounts.deferred("session", secret, lambda: Unauthenticated("dead"))
+        with deferring(client):
+            if alive:  # a chain without the root: no row, so the lookup runs on its own
+                accounts.directory.run(lambda tx: tx.resolve_current("/no", ["/no"]))
+            else:
+                with pytest.raises(Unauthenticated):
+                    accounts.directory.run(lambda tx: tx.resolve_current("/no", ["/no"]))
+        if alive:
+            assert client.lookup.done and client.identity == "alice"
+            assert client.lookup.held is None and len(accounts.memo) == 0

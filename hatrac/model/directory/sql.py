@@ -125,13 +125,12 @@ class Transaction(NameQueries, VersionQueries):
             self.dialect, lookup.kind, lookup.key, lookup.now, sql, lookup.known
         )
         rows = self.all(statement, [*front, *params], prepared=True, before=before)
-        first = rows[0]
-        lookup.settle(
-            accounts.identity_of_row(first, lookup.held, lookup.now),
-            first[accounts.GENERATION_COLUMN],
-        )
+        if not rows:  # the chain always holds the root, so not in practice
+            lookup.fetch()
+            return rows
+        lookup.settle(*accounts.identity_of_row(rows[0], lookup.held, lookup.now))
         width = accounts.IDENTITY_WIDTH
-        return [row[width:] for row in rows if row[width] is not None]
+        return [row[width:] for row in rows]
 
 
 class Directory:

@@ -30,7 +30,6 @@ from .groups import (
     remove_user_from_group,
 )
 from .identity import (
-    GENERATION_COLUMN,
     IDENTITY_WIDTH,
     UNKNOWN,
     Identity,
@@ -57,7 +56,6 @@ from .users import (
 
 __all__ = [
     "CHANNEL",
-    "GENERATION_COLUMN",
     "IDENTITY_WIDTH",
     "UNKNOWN",
     "ChangeListener",

@@ -76,11 +76,12 @@ _CREDENTIAL = {
     "session": _CREDENTIAL_SESSION,
     "bearer": f"{_CREDENTIAL_TOKEN} UNION ALL {_CREDENTIAL_SESSION}",
 }
-# columns of an identity row: the accounts' generation, and the credential's
-# identity (a JSON array of user id, since, expires, name, display name and
-# groups; '' when the credential matches nothing live; NULL when skipped)
-IDENTITY_WIDTH = 2
-GENERATION_COLUMN = 0
+# the one identity column in front of a with_identity row: NULL when the
+# credential was skipped (the generation is the one held), else the accounts'
+# generation, a colon, and the credential's identity: a JSON array of user id,
+# since, expires, name, display name and groups, or nothing when the credential
+# matches nothing live
+IDENTITY_WIDTH = 1
 # what a caller passes for "no identity known" (no generation is negative)
 UNKNOWN = (-1,)
 
@@ -118,11 +119,11 @@ def with_identity(
 ) -> tuple[str, tuple]:
     """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
 
-    Every row of the result starts with :data:`IDENTITY_WIDTH` identity columns
-    (the accounts' generation, then the identity: '' when the credential
-    matches nothing live), followed by ``sql``'s columns; when ``sql`` finds no
-    row there is still one row, its columns NULL. The parameters returned go
-    before ``sql``'s own.
+    Every row of the result starts with :data:`IDENTITY_WIDTH` identity column
+    (read by :func:`identity_of_row`), followed by ``sql``'s columns; it is
+    computed once for the statement, whatever its number of rows. When
+    ``sql`` finds no row, there is no identity either. ``sql`` starts with
+    ``SELECT``. The parameters returned go before ``sql``'s own.
 
     The accounts' generation is read every time. The credential's row
     (session or token: live, unexpired, unrevoked), its user's row and group
@@ -134,7 +135,7 @@ def with_identity(
     generation in its own transaction (triggers, migrations auth-generation-1
     and auth-credentials-1), so while it has not moved, what the caller holds
     is what the rows say. Then the identity column is NULL. :data:`UNKNOWN`
-    asks for it.
+    asks for the identity.
     """
     # (on PostgreSQL the numbers among them go as text: Database.execute_prepared)
     params = (key, now) if kind == "session" or dialect == "postgres" else (key, now, key, now)
@@ -162,18 +163,22 @@ def _identity_statement(dialect: str, kind: str, sql: str) -> str:
     # auth-credentials-1): a skipped call costs nothing, where a never-executed
     # subquery, CTE or join still costs the start-up of its part of the plan (and
     # its relations' locks); on SQLite a correlated subquery costs nothing when
-    # skipped. A credential dead, or its user disabled or gone, reads as '', so
-    # that NULL means "skipped" only
+    # skipped. The generation goes in front of the identity, so that NULL means
+    # "skipped" only and one read of the generation serves
     if dialect == "postgres":
         # kind is one of two constants of ours, not a client's value
         who = f"hatrac_credential_identity('{kind}', %s, %s)"
     else:
         who = _IDENTITY_OF_CREDENTIAL.format(credential=_CREDENTIAL[kind])
+    # the column is an uncorrelated scalar subquery in ``sql``'s own select list,
+    # which both databases compute once per statement: cheaper than a join of
+    # ``sql`` beside the generation (docs/benchmark.md)
+    if not sql.startswith("SELECT "):
+        raise ValueError("with_identity needs a plain SELECT")
     return (
-        "SELECT a.generation, "
-        f"CASE WHEN a.generation = %s THEN NULL ELSE coalesce({who}, '') END, q.* "
-        "FROM (SELECT 1 AS one) one LEFT JOIN auth_generation a ON 1 = 1 "
-        f"LEFT JOIN ({sql}) q ON 1 = 1"
+        "SELECT (SELECT CASE WHEN a.generation = %s THEN NULL "
+        f"ELSE a.generation || ':' || coalesce({who}, '') END "
+        f"FROM auth_generation a), {sql[len('SELECT ') :]}"
     )
 
 
@@ -183,24 +188,27 @@ def _time(value: Any) -> Optional[float]:
 
 def identity_of_row(
     row: tuple, held: Optional[tuple] = None, now: Optional[float] = None
-) -> Optional[Identity]:
-    """The identity at the front of a :func:`with_identity` row, or None.
+) -> tuple[Optional[Identity], int]:
+    """The identity at the front of a :func:`with_identity` row (or None), and
+    the accounts' generation it was read at.
 
     ``held``: what the caller knew, ``(generation, identity, ...)``,
     whose generation it gave :func:`with_identity`. When the statement skipped
     the credential for it (same generation), the identity is that one, unless
     its expiry has passed at ``now`` (the caller should not have given it).
     """
-    who = row[1]
-    if who is None:  # skipped: only ever for the generation held
-        if held is None or row[0] != held[0]:
-            return None
+    column = row[0]
+    if column is None:  # skipped: only ever for the generation held
+        if held is None:
+            return None, -1
         identity = held[1]
         if identity.expires is not None and now is not None and now >= identity.expires:
-            return None
-        return identity
+            return None, held[0]
+        return identity, held[0]
+    generation, _, who = column.partition(":")
     if not who:  # no live credential, or its user disabled, or gone
-        return None
+        return None, int(generation)
     user_id, since, expires, name, display_name, groups = json.loads(who)
     groups = tuple(sorted(set(groups.split("\n")))) if groups else ()
-    return Identity(user_id, name, display_name, _time(since), _time(expires), groups)
+    identity = Identity(user_id, name, display_name, _time(since), _time(expires), groups)
+    return identity, int(generation)
