@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests
 from ..model.client import Client
@@ -151,7 +151,9 @@ class Accounts:
             "s" + key, lambda: self.directory.run(lambda tx: sql.session_identity(tx, key, now))
         )
 
-    def deferred(self, kind: str, secret: str, refuse) -> Optional[DeferredClient]:
+    def deferred(
+        self, kind: str, secret: str, refuse: Callable[[], Exception]
+    ) -> Optional[DeferredClient]:
         """A client whose ``kind`` credential (``session`` or ``bearer``) is looked up
         with the request's first name resolution, or None when that cannot apply
         (an identity cache is on, or the value cannot be a secret of ours)."""
@@ -350,7 +352,7 @@ class IdentityCache:
                     self._listener = sql.ChangeListener(self.directory.database.dsn, self.clear)
         return self._listener.connected
 
-    def lookup(self, key: str, fetch) -> Optional[Identity]:
+    def lookup(self, key: str, fetch: Callable[[], Optional[Identity]]) -> Optional[Identity]:
         if not self.enabled or not self._listening():
             return fetch()
         self._listener.check()

@@ -21,6 +21,7 @@ from typing import Collection, Optional
 from urllib.parse import urlsplit
 
 from ..errors import Forbidden
+from ..model.credentials import DeferredClient
 from .accounts import Accounts, Authentication, client_of, secret_hash
 from .audit import audit
 from .base import client_address, refuse
@@ -103,7 +104,7 @@ class SessionProvider:
         self.trust_forwarded = trust_forwarded
         self.allowed_origins = frozenset(o for o in allowed_origins if o != "*")
 
-    def deferred(self, environ: dict):
+    def deferred(self, environ: dict) -> Optional[DeferredClient]:
         """A client looked up with the request's name resolution (one round trip for
         both), or None to :meth:`identify` now: no cookie, several cookie values, or
         an unsafe request from another page, whose CSRF refusal names the user."""

@@ -132,19 +132,19 @@ class PendingLookup:
         self.open_transaction: Any = None  # set by the directory while one is open
 
     @property
-    def known(self) -> tuple:
-        """``(generation,)`` for the statement: at which it may skip the credential.
+    def known(self) -> int:
+        """The generation at which the statement may skip the credential.
 
         Nothing (-1) once the expiry held has passed: an expired identity is
         never trusted from memory, the row is read (it may have been extended).
         """
         held = self.held
         if held is None:
-            return (-1,)
+            return -1
         expires = held[1].expires
         if expires is not None and self.now >= expires:
-            return (-1,)
-        return (held[0],)
+            return -1
+        return held[0]
 
     def settle(self, identity: Any, generation: Optional[int] = None) -> None:
         """Record the looked-up identity; raise the 401 when there is none.

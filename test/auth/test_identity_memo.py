@@ -302,7 +302,7 @@ def test_the_statement_skips_the_credential_only_for_the_generation_it_was_given
     key = secret_hash(session_id)
     directory = accounts.directory
 
-    def row(known: tuple, kind: str = "session") -> tuple:
+    def row(known: int, kind: str = "session") -> tuple:
         statement, front = sql.with_identity(
             directory.dialect, kind, key, 0.0, "SELECT 1 AS x", known
         )
@@ -315,14 +315,14 @@ def test_the_statement_skips_the_credential_only_for_the_generation_it_was_given
     assert float(who[2]) == expires  # the exact time, on SQLite too
     assert sorted(who[5].split("\n")) == ["lab", "outer"]
     assert row(sql.UNKNOWN, "bearer") == first  # a session id as a bearer value
-    assert row((generation,)) == (None, 1)  # skipped: the generation is the one given
-    assert row((generation - 1,)) == first
+    assert row(generation) == (None, 1)  # skipped: the generation is the one given
+    assert row(generation - 1) == first
     accounts.add_group("moves-the-generation")
-    moved = row((generation,))[0]
+    moved = row(generation)[0]
     assert moved.partition(":")[2] == first[0].partition(":")[2]
     assert int(moved.partition(":")[0]) > generation
     accounts.set_disabled("alice", True)  # ends the session too
-    assert row((generation,))[0].partition(":")[2] == ""
+    assert row(generation)[0].partition(":")[2] == ""
 
 
 @pytest.fixture

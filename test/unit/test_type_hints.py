@@ -16,25 +16,10 @@ from typing import Iterator, Union
 PROJECT = Path(__file__).resolve().parents[2]
 ROOTS = ("hatrac", "bench")
 
-# public functions still without full type hints, each with what it lacks; they
-# are in files another change is rewriting (the session-cookie GET path): drop an
-# entry once its function has them
-PENDING: dict[str, set[str]] = {
-    "hatrac.auth.accounts.Accounts.deferred": {"refuse"},
-    "hatrac.auth.accounts.IdentityCache.lookup": {"fetch"},
-    "hatrac.auth.session.SessionProvider.deferred": {"return"},
-    "hatrac.model.directory.postgres.PostgresDatabase.begin": {"conn"},
-    "hatrac.model.directory.postgres.PostgresDatabase.commit": {"conn"},
-    "hatrac.model.directory.postgres.PostgresDatabase.rollback": {"conn"},
-    "hatrac.model.directory.postgres.PostgresDatabase.execute_prepared": {"cursor"},
-    "hatrac.model.directory.postgres.PostgresDatabase.execute": {"cursor"},
-    "hatrac.model.directory.postgres.PostgresDatabase.discard": {"conn"},
-    "hatrac.model.directory.postgres.PostgresDatabase.lock_schema": {"cursor"},
-    "hatrac.model.directory.sqlite.SQLiteDatabase.writer_lock": {"return"},
-    "hatrac.model.directory.sqlite.SQLiteDatabase.execute_prepared": {"cursor", "before"},
-    "hatrac.model.directory.sqlite.SQLiteDatabase.execute": {"cursor", "before"},
-    "hatrac.model.directory.sqlite.SQLiteDatabase.lock_schema": {"cursor"},
-}
+# public functions allowed to lack type hints for now, each with what it lacks
+# (none left): an entry is for a function whose file another change is
+# rewriting, dropped once the function has them
+PENDING: dict[str, set[str]] = {}
 
 Function = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 

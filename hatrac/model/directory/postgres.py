@@ -24,6 +24,8 @@ import psycopg2
 import psycopg2.errorcodes
 import psycopg2.extensions
 import psycopg2.pool
+from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
 
 from ...errors import DatabaseUnusable, ServiceUnavailable
 from .forks import generation
@@ -225,7 +227,7 @@ class PostgresDatabase:
         finally:
             free.release()
 
-    def begin(self, conn, write: bool, serializable: bool = True) -> None:
+    def begin(self, conn: Connection, write: bool, serializable: bool = True) -> None:
         """Start a transaction: reads run in autocommit (each statement on its own
         READ COMMITTED snapshot, no BEGIN/COMMIT round trips on the hot path);
         writes send one BEGIN that carries the isolation level.
@@ -241,7 +243,7 @@ class PostgresDatabase:
             conn.pending_begin = None
 
     @staticmethod
-    def commit(conn) -> None:
+    def commit(conn: Connection) -> None:
         if conn.pending_begin is not None:
             conn.pending_begin = None  # nothing was sent: nothing to commit
             return
@@ -249,7 +251,7 @@ class PostgresDatabase:
             conn.cursor().execute("COMMIT")
 
     @staticmethod
-    def rollback(conn) -> None:
+    def rollback(conn: Connection) -> None:
         conn.pending_begin = None
         if conn.closed:
             return
@@ -266,7 +268,7 @@ class PostgresDatabase:
 
     def execute_prepared(
         self,
-        cursor,
+        cursor: Cursor,
         sql: str,
         params: tuple,
         before: Optional[str] = None,
@@ -311,7 +313,7 @@ class PostgresDatabase:
 
     def execute(
         self,
-        cursor,
+        cursor: Cursor,
         sql: str,
         params: tuple,
         before: Optional[str] = None,
@@ -359,13 +361,13 @@ class PostgresDatabase:
             return connect_failure(error)
         return " ".join(str(error).split())[:300]
 
-    def discard(self, conn) -> None:
+    def discard(self, conn: Connection) -> None:
         try:
             conn.close()
         except psycopg2.Error:
             pass
 
-    def lock_schema(self, cursor) -> None:
+    def lock_schema(self, cursor: Cursor) -> None:
         self.execute(cursor, "SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import ContextManager, Iterator, Optional
 
 from .forks import generation
 
@@ -67,7 +67,7 @@ class SQLiteDatabase:
             conn = self._local.conn = self._connect()
         yield conn
 
-    def writer_lock(self):
+    def writer_lock(self) -> ContextManager[None]:
         """Hold the processes' writer queue (an ``flock``) around one write transaction.
 
         Each thread opens the side file itself: an ``flock`` belongs to the open
@@ -121,11 +121,15 @@ class SQLiteDatabase:
     def translate(sql: str) -> str:
         return _PARAM.sub("?", sql)
 
-    def execute_prepared(self, cursor, sql: str, params: tuple, before=None) -> None:
+    def execute_prepared(
+        self, cursor: sqlite3.Cursor, sql: str, params: tuple, before: Optional[str] = None
+    ) -> None:
         """SQLite's own statement cache does what PostgreSQL's PREPARE does."""
         self.execute(cursor, sql, params, before)
 
-    def execute(self, cursor, sql: str, params: tuple, before=None) -> None:
+    def execute(
+        self, cursor: sqlite3.Cursor, sql: str, params: tuple, before: Optional[str] = None
+    ) -> None:
         if before:
             cursor.execute(before)
         cursor.execute(self.translate(sql), params)
@@ -150,7 +154,7 @@ class SQLiteDatabase:
         conn.close()
         self._local.conn = None
 
-    def lock_schema(self, cursor) -> None:
+    def lock_schema(self, cursor: sqlite3.Cursor) -> None:
         """Writers are already serialized by BEGIN IMMEDIATE."""
 
     def close(self) -> None:

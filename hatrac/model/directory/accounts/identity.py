@@ -83,7 +83,7 @@ _CREDENTIAL = {
 # matches nothing live
 IDENTITY_WIDTH = 1
 # what a caller passes for "no identity known" (no generation is negative)
-UNKNOWN = (-1,)
+UNKNOWN = -1
 
 
 def _lookup(tx: Any, who: str, params: tuple) -> Optional[Identity]:
@@ -115,7 +115,7 @@ def credential_identity(tx: Any, kind: str, key: str, now: float) -> Optional[Id
 
 
 def with_identity(
-    dialect: str, kind: str, key: str, now: float, sql: str, known: tuple = UNKNOWN
+    dialect: str, kind: str, key: str, now: float, sql: str, known: int = UNKNOWN
 ) -> tuple[str, tuple]:
     """``sql`` (a SELECT) with the identity of a credential in front of each row, one statement.
 
@@ -128,7 +128,7 @@ def with_identity(
     The accounts' generation is read every time. The credential's row
     (session or token: live, unexpired, unrevoked), its user's row and group
     closure are read only when the generation is not ``known``: the
-    ``(generation,)`` at which the caller saw this credential live, given only
+    generation at which the caller saw this credential live, given only
     while the expiry it holds is still ahead. Every change that can end a
     credential or change its user (a session deleted or shortened, a token
     revoked or removed, any change to users, groups or memberships) moves the
@@ -139,7 +139,7 @@ def with_identity(
     """
     # (on PostgreSQL the numbers among them go as text: Database.execute_prepared)
     params = (key, now) if kind == "session" or dialect == "postgres" else (key, now, key, now)
-    return _identity_statement(dialect, kind, sql), (*known, *params)
+    return _identity_statement(dialect, kind, sql), (known, *params)
 
 
 # the credential's identity (SQLite): a correlated subquery, which SQLite runs
