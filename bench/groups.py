@@ -67,11 +67,20 @@ class Context:
     storage_root: Optional[Path] = None
     created: dict = field(default_factory=dict)  # namespace -> paths created so far
 
-    def step(self, label: str, function: Callable, *args, profile: Optional[str] = None) -> Step:
-        """A step that runs ``function(*args)`` (profiled in the last round if ``profile``)."""
+    def step(
+        self,
+        label: str,
+        function: Callable,
+        *args: Any,
+        profile: Optional[str] = None,
+        rounds: Optional[int] = None,
+    ) -> Step:
+        """A step that runs ``function(*args)`` (profiled in the last round if ``profile``;
+        ``rounds``: of its group, when not :attr:`rounds`)."""
+        last = (rounds or self.rounds) - 1
 
         def run(index: int):
-            if profile and self.profiler is not None and index == self.rounds - 1:
+            if profile and self.profiler is not None and index == last:
                 with self.profiler.sampling(profile):
                     return self.attempt(f"{label} (round {index + 1})", function, *args)
             return self.attempt(f"{label} (round {index + 1})", function, *args)
@@ -328,13 +337,16 @@ PAIRS = {
 }
 
 
-def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
+def auth_and_depth(
+    context: Context, session: Optional[dict], pair_rounds: Optional[int] = None
+) -> list[dict]:
     """Session-cookie and 10-level requests *side by side* with anonymous flat ones.
 
     Half the clients send the one kind and half the other, at the same time,
     so both see the very same machine: their ratio does not depend on the
     load moving between two runs (which once made session requests look
-    1.35x faster than anonymous ones).
+    1.35x faster than anonymous ones). ``pair_rounds`` rounds (default: the
+    context's).
     """
     flat = {"namespace": "/hatrac/bench/flat"}
     by_session = {"namespace": "/hatrac/bench/session", "headers": session}
@@ -355,6 +367,7 @@ def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
                     _pair_puts(context, [flat, by_session], "s"),
                     index,
                     profile="session_put",
+                    rounds=pair_rounds,
                 )
             )
             steps.append(
@@ -362,6 +375,7 @@ def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
                     "session_pair_get",
                     _pair_gets(context, [flat, flat_with_session]),
                     profile="session_get",
+                    rounds=pair_rounds,
                 )
             )
         steps.append(
@@ -370,14 +384,20 @@ def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
                 _pair_puts(context, [flat, deep], "d"),
                 index,
                 profile="deep_put",
+                rounds=pair_rounds,
             )
         )
         steps.append(
-            context.step("deep_pair_get", _pair_gets(context, [flat, deep]), profile="deep_get")
+            context.step(
+                "deep_pair_get",
+                _pair_gets(context, [flat, deep]),
+                profile="deep_get",
+                rounds=pair_rounds,
+            )
         )
         return steps
 
-    rounds = run_rounds(context.rounds, plan)
+    rounds = run_rounds(pair_rounds or context.rounds, plan)
     for sample in rounds:
         for step, (first, second) in PAIRS.items():
             figures = sample.pop(step)

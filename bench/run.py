@@ -30,7 +30,9 @@ from .servers import PROJECT, GunicornServer, NginxServer, PostgresServer
 
 SIZES = {
     # large object, chunk, small PUTs per client over all rounds (8 clients: the listing
-    # size), seconds of each timed run, interleaved rounds (large-object rounds at most)
+    # size), seconds of each timed run, interleaved rounds (large-object rounds at most),
+    # rounds of the side-by-side group (h): its ratios spread more over rounds than a
+    # ceiling's (which clients the CPUs happen to run), so more rounds steady their median
     "tiny": {
         "large_mib": 8,
         "chunk_mib": 1,
@@ -38,6 +40,7 @@ SIZES = {
         "duration": 0.5,
         "rounds": 2,
         "large_rounds": 2,
+        "pair_rounds": 2,
     },
     "small": {
         "large_mib": 128,
@@ -46,6 +49,7 @@ SIZES = {
         "duration": 2.0,
         "rounds": 5,
         "large_rounds": 5,
+        "pair_rounds": 5,
     },
     "full": {
         "large_mib": 1024,
@@ -57,6 +61,7 @@ SIZES = {
         # a fourth and fifth round write into page cache the guest recycles, where
         # dd runs 3-4x faster (docs/benchmark.md, "The dd ceiling")
         "large_rounds": 3,
+        "pair_rounds": 9,
     },
 }
 
@@ -87,6 +92,9 @@ def parse_arguments(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of each timed run (per round)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds of ceiling and service")
     parser.add_argument("--large-rounds", type=int, help="at most this many large-object rounds")
+    parser.add_argument(
+        "--pair-rounds", type=int, help="rounds of the side-by-side group (h) (session, depth)"
+    )
     parser.add_argument("--clients", type=int, default=8, help="concurrent load clients")
     parser.add_argument(
         "--workers", type=int, default=None, help="gunicorn workers (default: HATRAC_WORKERS or 4)"
@@ -228,6 +236,7 @@ def run(arguments: argparse.Namespace) -> dict:
         "duration_s": duration,
         "rounds": arguments.rounds,
         "large_rounds": min(arguments.rounds, arguments.large_rounds),
+        "pair_rounds": arguments.pair_rounds,
         "gunicorn": {
             "config": "hatrac.gunicorn_conf",
             "workers": arguments.workers,
@@ -348,9 +357,9 @@ def run(arguments: argparse.Namespace) -> dict:
             service["f"]["children"] = len(small_paths)
         session = attempt("(h) session login", prepare_session, hatrac, config_path)
         service["session_login"] = "ok" if isinstance(session, dict) else session
-        say(f"session and depth: {context.rounds} interleaved rounds")
+        say(f"session and depth: {arguments.pair_rounds} side-by-side rounds")
         service["auth_rounds"] = groups.auth_and_depth(
-            context, session if isinstance(session, dict) else None
+            context, session if isinstance(session, dict) else None, arguments.pair_rounds
         )
         files = 2000 if arguments.size == "full" else min(2000, clients * arguments.puts_per_client)
         say(f"transfer client: {context.large_rounds} interleaved rounds ({files} small files)")
