@@ -15,7 +15,9 @@ objects), ``session_put`` (the same with a session cookie),
 ``session_pair`` (the benchmark's (h) session GET: half the clients GET
 anonymously, half the same objects with a session cookie, at the same
 time, reconnecting every 25 requests; its figure is the round's session /
-anonymous ratio, so B/A compares the two trees' ratios), ``listing``
+anonymous ratio, so B/A compares the two trees' ratios), ``anon_pair``
+(the same with no cookie on either half: the side-by-side method's own
+bias, which should read 1), ``listing``
 (JSON listing of the namespace of the GET objects, one client; of a
 namespace of ``--children`` objects instead, e.g. 10,000 as the benchmark's
 (f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
@@ -219,9 +221,10 @@ def measure(
 ) -> dict:
     if workload in ("get", "session"):
         return workloads.small_gets(tree.url, paths, clients, duration, headers)
-    if workload == "session_pair":
+    if workload in ("session_pair", "anon_pair"):
+        second = {"paths": paths, "headers": headers if workload == "session_pair" else {}}
         anonymous, session = workloads.side_by_side_gets(
-            tree.url, [{"paths": paths}, {"paths": paths, "headers": headers}], clients, duration
+            tree.url, [{"paths": paths}, second], clients, duration
         )
         return {
             **session,
@@ -255,6 +258,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "get",
             "session",
             "session_pair",
+            "anon_pair",
             "mixed",
             "put",
             "session_put",
@@ -325,6 +329,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         digits = 1
         if workload == "session_pair":
             unit, digits = "session / anonymous", 3
+        elif workload == "anon_pair":
+            unit, digits = "second half / first half, both anonymous", 3
         server = postgres.process.pid if postgres is not None else None
         results: dict[str, list[dict]] = {"A": [], "B": []}
         for index in range(arguments.rounds):

@@ -60,3 +60,14 @@ def test_ab_session_pair_reports_each_rounds_session_to_anonymous_ratio():
     rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ session / anonymous", output, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
     assert re.search(r"^B/A session_pair \(sqlite / sqlite\): median [\d.]+", output, re.M)
+
+
+def test_ab_anon_pair_is_the_side_by_side_control_with_no_cookie():
+    """anon_pair: the same side-by-side GETs with no session on either half."""
+    output = run_ab(
+        "--workload anon_pair --directory sqlite --rounds 1"
+        " --duration 0.3 --clients 2 --workers 1 --threads 2"
+    )
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ second half / first half", output, re.M)
+    assert rounds == [("1", "A"), ("1", "B")]
+    assert re.search(r"^B/A anon_pair \(sqlite / sqlite\): median [\d.]+", output, re.M)
