@@ -51,23 +51,19 @@ def test_ab_large_workload_reports_transfer_rates():
     assert re.search(r"^B/A job4 \(sqlite / sqlite\): median [\d.]+, range", output, re.M)
 
 
-def test_ab_session_pair_reports_each_rounds_session_to_anonymous_ratio():
-    """session_pair (SQLite on both sides): one ratio per run, side by side in one tree."""
+@pytest.mark.parametrize(
+    "workload, figure",
+    [
+        ("session_pair", "session / anonymous"),  # half the clients with a session cookie
+        ("anon_pair", "second half / first half"),  # the control: no cookie on either half
+    ],
+)
+def test_ab_side_by_side_pair_reports_each_rounds_ratio(workload: str, figure: str):
+    """The side-by-side GETs (SQLite on both sides): one ratio per run, in one tree."""
     output = run_ab(
-        "--workload session_pair --directory sqlite --rounds 1"
+        f"--workload {workload} --directory sqlite --rounds 1"
         " --duration 0.3 --clients 2 --workers 1 --threads 2"
     )
-    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ session / anonymous", output, re.M)
+    rounds = re.findall(rf"^round (\d) ([AB]): [\d.]+ {re.escape(figure)}", output, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
-    assert re.search(r"^B/A session_pair \(sqlite / sqlite\): median [\d.]+", output, re.M)
-
-
-def test_ab_anon_pair_is_the_side_by_side_control_with_no_cookie():
-    """anon_pair: the same side-by-side GETs with no session on either half."""
-    output = run_ab(
-        "--workload anon_pair --directory sqlite --rounds 1"
-        " --duration 0.3 --clients 2 --workers 1 --threads 2"
-    )
-    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ second half / first half", output, re.M)
-    assert rounds == [("1", "A"), ("1", "B")]
-    assert re.search(r"^B/A anon_pair \(sqlite / sqlite\): median [\d.]+", output, re.M)
+    assert re.search(rf"^B/A {workload} \(sqlite / sqlite\): median [\d.]+", output, re.M)

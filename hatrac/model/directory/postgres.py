@@ -124,7 +124,8 @@ class _Connection(psycopg2.extensions.connection):
 _PLACEHOLDER = re.compile(r"%s|%%")
 
 
-# the parameters EXECUTE is sent as text (not bool: psycopg2 sends it as true/false)
+# the types of the parameters sent to EXECUTE as text (not bool, which psycopg2
+# sends as true/false)
 _NUMBERS = (int, float)
 
 
