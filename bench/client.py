@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from . import workloads
 from .load import MIB
-from .rounds import Step, run_rounds
+from .rounds import Step
 from .servers import PROJECT, free_port, stop_group, wait_for_port
 
 if TYPE_CHECKING:
@@ -247,6 +247,6 @@ def client_workloads(context: Context, namespace: str, small_count: int) -> list
 
     try:
         workloads.make_namespace(url, namespace)
-        return run_rounds(context.large_rounds, plan)
+        return context.run_group(context.large_rounds, plan)
     finally:
         proxy.stop()

@@ -58,6 +58,7 @@ class Context:
     per_client: int
     rounds: int
     large_rounds: int
+    pair_rounds: int
     worker_pids: list
     attempt: Callable
     profiler: Any = None
@@ -66,21 +67,23 @@ class Context:
     nginx_root: Optional[Path] = None
     storage_root: Optional[Path] = None
     created: dict = field(default_factory=dict)  # namespace -> paths created so far
+    # rounds of the group running now (run_group): its steps are profiled in its last
+    group_rounds: int = 0
+
+    def run_group(self, count: int, plan: Callable[[int], list[Step]]) -> list[dict]:
+        """:func:`~bench.rounds.run_rounds` of one group, whose steps are profiled in
+        its own last round."""
+        self.group_rounds = count
+        return run_rounds(count, plan)
 
     def step(
-        self,
-        label: str,
-        function: Callable,
-        *args: Any,
-        profile: Optional[str] = None,
-        rounds: Optional[int] = None,
+        self, label: str, function: Callable, *args: Any, profile: Optional[str] = None
     ) -> Step:
-        """A step that runs ``function(*args)`` (profiled in the last round if ``profile``;
-        ``rounds``: of its group, when not :attr:`rounds`)."""
-        last = (rounds or self.rounds) - 1
+        """A step that runs ``function(*args)`` (profiled in its group's last round if
+        ``profile``)."""
 
         def run(index: int):
-            if profile and self.profiler is not None and index == last:
+            if profile and self.profiler is not None and index == self.group_rounds - 1:
                 with self.profiler.sampling(profile):
                     return self.attempt(f"{label} (round {index + 1})", function, *args)
             return self.attempt(f"{label} (round {index + 1})", function, *args)
@@ -142,7 +145,7 @@ def small_requests(context: Context, namespace: str) -> list[dict]:
             ),
         ]
 
-    return run_rounds(context.rounds, plan)
+    return context.run_group(context.rounds, plan)
 
 
 def large_objects(context: Context, namespace: str) -> list[dict]:
@@ -270,7 +273,7 @@ def large_objects(context: Context, namespace: str) -> list[dict]:
 
     workloads.make_namespace(context.url, namespace)
     try:
-        rounds = run_rounds(context.large_rounds, plan)
+        rounds = context.run_group(context.large_rounds, plan)
     finally:
         remove_all()
     for sample in rounds:
@@ -337,16 +340,13 @@ PAIRS = {
 }
 
 
-def auth_and_depth(
-    context: Context, session: Optional[dict], pair_rounds: Optional[int] = None
-) -> list[dict]:
+def auth_and_depth(context: Context, session: Optional[dict]) -> list[dict]:
     """Session-cookie and 10-level requests *side by side* with anonymous flat ones.
 
     Half the clients send the one kind and half the other, at the same time,
     so both see the very same machine: their ratio does not depend on the
     load moving between two runs (which once made session requests look
-    1.35x faster than anonymous ones). ``pair_rounds`` rounds (default: the
-    context's).
+    1.35x faster than anonymous ones). In :attr:`Context.pair_rounds` rounds.
     """
     flat = {"namespace": "/hatrac/bench/flat"}
     by_session = {"namespace": "/hatrac/bench/session", "headers": session}
@@ -367,7 +367,6 @@ def auth_and_depth(
                     _pair_puts(context, [flat, by_session], "s"),
                     index,
                     profile="session_put",
-                    rounds=pair_rounds,
                 )
             )
             steps.append(
@@ -375,7 +374,6 @@ def auth_and_depth(
                     "session_pair_get",
                     _pair_gets(context, [flat, flat_with_session]),
                     profile="session_get",
-                    rounds=pair_rounds,
                 )
             )
         steps.append(
@@ -384,20 +382,14 @@ def auth_and_depth(
                 _pair_puts(context, [flat, deep], "d"),
                 index,
                 profile="deep_put",
-                rounds=pair_rounds,
             )
         )
         steps.append(
-            context.step(
-                "deep_pair_get",
-                _pair_gets(context, [flat, deep]),
-                profile="deep_get",
-                rounds=pair_rounds,
-            )
+            context.step("deep_pair_get", _pair_gets(context, [flat, deep]), profile="deep_get")
         )
         return steps
 
-    rounds = run_rounds(pair_rounds or context.rounds, plan)
+    rounds = context.run_group(context.pair_rounds, plan)
     for sample in rounds:
         for step, (first, second) in PAIRS.items():
             figures = sample.pop(step)

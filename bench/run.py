@@ -339,6 +339,7 @@ def run(arguments: argparse.Namespace) -> dict:
             per_client=arguments.puts_per_client,
             rounds=arguments.rounds,
             large_rounds=min(arguments.rounds, arguments.large_rounds),
+            pair_rounds=arguments.pair_rounds,
             worker_pids=hatrac.worker_pids(),
             attempt=attempt,
             profiler=profiler,
@@ -357,9 +358,9 @@ def run(arguments: argparse.Namespace) -> dict:
             service["f"]["children"] = len(small_paths)
         session = attempt("(h) session login", prepare_session, hatrac, config_path)
         service["session_login"] = "ok" if isinstance(session, dict) else session
-        say(f"session and depth: {arguments.pair_rounds} side-by-side rounds")
+        say(f"session and depth: {context.pair_rounds} side-by-side rounds")
         service["auth_rounds"] = groups.auth_and_depth(
-            context, session if isinstance(session, dict) else None, arguments.pair_rounds
+            context, session if isinstance(session, dict) else None
         )
         files = 2000 if arguments.size == "full" else min(2000, clients * arguments.puts_per_client)
         say(f"transfer client: {context.large_rounds} interleaved rounds ({files} small files)")

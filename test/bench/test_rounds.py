@@ -54,3 +54,33 @@ def test_run_rounds_runs_steps_in_plan_order_and_records_load():
     assert calls == [(0, "ceiling"), (0, "service"), (1, "service"), (1, "ceiling")]
     assert [r["round"] for r in rounds] == [1, 2]
     assert all(isinstance(r["loadavg_start"], float) for r in rounds)
+
+
+def test_each_group_is_profiled_in_its_own_last_round():
+    """A group of fewer rounds than ``rounds`` (the large objects: 3 of 5 at full
+    size) or more (the side-by-side group: 9) is sampled in its own last round."""
+    import contextlib
+
+    from bench.groups import Context
+
+    events = []
+
+    class Sampler:
+        @contextlib.contextmanager
+        def sampling(self, label):
+            events.append(("sampled", label))
+            yield
+
+    context = Context(
+        *[None] * 5, 0, 0, 8, 1.0, 1, rounds=5, large_rounds=3, pair_rounds=9,
+        worker_pids=[], attempt=lambda label, function, *args: function(*args),
+        profiler=Sampler(),
+    )  # fmt: skip
+
+    def plan(index):
+        return [context.step("c", lambda: events.append(index) or {}, profile="c")]
+
+    for count in (context.large_rounds, context.pair_rounds, context.rounds):
+        events.clear()
+        context.run_group(count, plan)
+        assert events == [*range(count - 1), ("sampled", "c"), count - 1]
