@@ -101,6 +101,7 @@ class PendingLookup:
         "memo",
         "memo_key",
         "held",
+        "known",
         "done",
         "identity",
         "client",
@@ -125,26 +126,20 @@ class PendingLookup:
         self.memo = memo
         self.memo_key = memo_key = kind[0] + key
         # what this process knew of the credential (trusted only as the statement says)
-        self.held: Optional[tuple] = memo.get(memo_key) if memo is not None else None
+        held = memo.get(memo_key) if memo is not None else None
+        self.held: Optional[tuple] = held
+        # the generation at which the statement may skip the credential; none (-1)
+        # once the expiry held has passed: an expired identity is never trusted
+        # from memory, the row is read (it may have been extended)
+        self.known = -1
+        if held is not None:
+            expires = held[1].expires
+            if expires is None or self.now < expires:
+                self.known = held[0]
         self.done = False
         self.identity: Any = None
         self.client: Optional[Client] = None
         self.open_transaction: Any = None  # set by the directory while one is open
-
-    @property
-    def known(self) -> int:
-        """The generation at which the statement may skip the credential.
-
-        Nothing (-1) once the expiry held has passed: an expired identity is
-        never trusted from memory, the row is read (it may have been extended).
-        """
-        held = self.held
-        if held is None:
-            return -1
-        expires = held[1].expires
-        if expires is not None and self.now >= expires:
-            return -1
-        return held[0]
 
     def settle(self, identity: Any, generation: Optional[int] = None) -> None:
         """Record the looked-up identity; raise the 401 when there is none.
@@ -165,6 +160,12 @@ class PendingLookup:
         elif memo is not None and generation is not None:
             self.client = self.make_client(identity)
             memo.put(self.memo_key, (generation, identity, self.client))
+
+    def settle_held(self) -> None:
+        """Record the identity held, which the statement found current (its
+        generation is :attr:`known`)."""
+        self.done = True
+        _, self.identity, self.client = self.held
 
     def fetch(self) -> None:
         """Look the credential up now (no name resolution carried it)."""

@@ -38,6 +38,7 @@ from .identity import (
     session_identity,
     token_identity,
     user_identity,
+    with_generation,
     with_identity,
 )
 from .login_failures import clear_failures, count_failures, record_failures
@@ -94,5 +95,6 @@ __all__ = [
     "set_password",
     "token_identity",
     "user_identity",
+    "with_generation",
     "with_identity",
 ]
