@@ -37,7 +37,7 @@ from typing import Any, Optional
 
 from flask import Flask, Response, g, request
 
-from .logs import json_line
+from .logs import LineHandler, json_line
 
 access_logger = logging.getLogger("hatrac.access")
 logger = logging.getLogger("hatrac")
@@ -305,25 +305,30 @@ class Observer:
 
     def record(self, entry: dict, seconds: float) -> None:
         if self.access_log and access_logger.isEnabledFor(logging.INFO):
-            # Logger.info less its search of the caller's source line (which no
-            # handler of a finished JSON line uses): the same record, handlers, filters
-            line = json_line("access", entry)
-            access_logger.handle(
-                access_logger.makeRecord(
-                    access_logger.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    line,
-                    None,
-                    None,
-                    extra=_JSON_LINE,
-                )
-            )
+            _log_access(json_line("access", entry))
         if self.metrics is not None:
             self.metrics.observe(
                 entry["method"], entry["status"], seconds, entry["bytes_in"], entry["bytes_out"]
             )
+
+
+def _log_access(line: str) -> None:
+    handlers = access_logger.handlers
+    if (
+        len(handlers) == 1
+        and type(handlers[0]) is LineHandler
+        and not handlers[0].filters
+        and not access_logger.filters
+    ):  # the default destination, as installed: straight to it
+        handlers[0].write_line(line)
+        return
+    # Logger.info less its search of the caller's source line (which no
+    # handler of a finished JSON line uses): the same record, handlers, filters
+    access_logger.handle(
+        access_logger.makeRecord(
+            access_logger.name, logging.INFO, __file__, 0, line, None, None, extra=_JSON_LINE
+        )
+    )
 
 
 def init_observability(app: Flask, state: Any) -> Observer:
@@ -356,9 +361,7 @@ def init_observability(app: Flask, state: Any) -> Observer:
     if state.config.access_log and not access_logger.handlers:
         # a default destination, so the log exists without any logging setup;
         # admins who configure 'hatrac.access' themselves replace it
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_logger.addHandler(handler)
+        access_logger.addHandler(LineHandler(sys.stderr))
         access_logger.setLevel(logging.INFO)
         access_logger.propagate = False
     return observer

@@ -124,4 +124,6 @@ def test_packaged_gunicorn_logs_json_and_sums_worker_metrics(tmp_path):
     assert any("Listening at" in e.get("message", "") for e in parsed)
     denied = [e for e in parsed if e["kind"] == "audit" and e["event"] == "access.denied"]
     assert len(denied) == count
+    accessed = [e for e in parsed if e["kind"] == "access"]
+    assert len(accessed) == count + 1  # every request, the scrape too: none lost at the stop
     assert not Path(private[0]).exists(), "the private metrics directory outlived gunicorn"

@@ -11,6 +11,7 @@ from clients import FlaskProtocolClient
 from servers import GunicornServer
 
 import hatrac
+from hatrac.logs import LineHandler
 from hatrac.model.storage import StorageError
 
 NS = {"Content-Type": "application/x-hatrac-namespace"}
@@ -122,6 +123,32 @@ def test_request_log_is_one_json_line_per_request(client, access_lines):
     assert get["bytes_out"] == 6 and get["client"] == "alice"
     assert entries[3]["client"] is None and entries[3]["status"] == 401
     assert len({entry["request_id"] for entry in entries}) == 4
+
+
+def test_the_default_log_destination_takes_lines_straight_and_a_filter_still_counts(
+    client, tmp_path, monkeypatch
+):
+    logger = logging.getLogger("hatrac.access")
+    path = tmp_path / "access.log"
+    with open(path, "a") as stream:
+        monkeypatch.setattr(logger, "handlers", [LineHandler(stream)])
+        monkeypatch.setattr(logger, "filters", [])
+        client.get("/hatrac/")
+        first = path.read_text().splitlines()
+        assert len(first) == 1 and json.loads(first[0])["path"] == "/hatrac/"
+        refused = []
+
+        def refuse(record: logging.LogRecord) -> bool:  # an admin's filter: drops everything
+            refused.append(record.getMessage())
+            return False
+
+        logger.addFilter(refuse)
+        client.get("/hatrac/")
+        assert path.read_text().splitlines() == first and len(refused) == 1
+        logger.removeFilter(refuse)
+        logger.handlers[0].addFilter(refuse)  # on the handler: honoured too
+        client.get("/hatrac/")
+        assert path.read_text().splitlines() == first and len(refused) == 2
 
 
 def test_request_log_can_be_turned_off(make_config, access_lines):
