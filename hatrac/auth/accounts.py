@@ -14,7 +14,6 @@ only their SHA-256 is stored, so a database dump logs nobody in.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Callable, Optional
 
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests
 from ..model.client import Client
-from ..model.credentials import DeferredClient, IdentityMemo, PendingLookup
+from ..model.credentials import DeferredClient, IdentityMemo, PendingLookup, secret_hash
 from ..model.directory import accounts as sql
 from ..model.directory.accounts import Identity, Token, User
 from . import passwords
@@ -40,11 +39,6 @@ class Authentication:
     since: Optional[float] = None
     expires: Optional[float] = None
     session_hash: Optional[str] = None  # set for sessions (cookie or bearer)
-
-
-def secret_hash(value: str) -> str:
-    """What is stored for a high-entropy secret (session id, API token)."""
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def client_of(identity: Identity) -> Client:
@@ -160,7 +154,7 @@ class Accounts:
         if self.cache.enabled or not secret or len(secret) > 256:
             return None
         return DeferredClient(
-            PendingLookup(kind, secret_hash(secret), self.directory, client_of, refuse, self.memo)
+            PendingLookup(kind, secret, self.directory, client_of, refuse, self.memo)
         )
 
     def extend_session(self, session_hash: str) -> Optional[float]:

@@ -9,9 +9,12 @@ same statement (:meth:`~hatrac.model.directory.sql.Transaction.resolve`).
 
 Every request reads the accounts' generation. What a process remembers
 (:class:`IdentityMemo`) is the identity and client of each credential it saw
-live lately, with the generation read beside it. The statement is given that
-generation and skips the credential's row, its user and group closure while
-the database's is the same and the expiry held is still ahead. Every change
+live lately, with the generation read beside it. While the expiry held is
+still ahead, the name's statement reads only the generation beside the name
+(:func:`~hatrac.model.directory.accounts.with_generation`); only when the
+database's has moved is it sent again with the credential's row, its user and
+group closure (:func:`~hatrac.model.directory.accounts.with_identity`), so a
+change costs each process one more round trip per credential. Every change
 that can end or shorten a credential or change its user (a logout, a
 password change, a revoked or deleted token, a disable, a membership, a
 session deleted in SQL) increments it in its own transaction (triggers), so
@@ -29,10 +32,31 @@ provider would have raised, before the name's rows are even looked at.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import time
 from typing import Any, Callable, Optional
 
 from .client import Client
+
+
+def secret_hash(value: str) -> str:
+    """What is stored for a high-entropy secret (session id, API token)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def memo_key(kind: str, secret: str) -> bytes:
+    """What :class:`IdentityMemo` knows a ``kind`` credential by: a tag and the
+    BLAKE2b digest of its secret.
+
+    Not :func:`secret_hash`: in a busy worker, OpenSSL's SHA-256 costs a
+    request several times what Python's own BLAKE2 does (docs/benchmark.md),
+    and a remembered credential needs no other digest.
+    """
+    digest = hashlib.blake2b(secret.encode("utf-8", "surrogateescape"), digest_size=32)
+    return _MEMO_TAG[kind] + digest.digest()
+
+
+_MEMO_TAG = {"session": b"s", "bearer": b"b"}
 
 _PENDING: contextvars.ContextVar[Optional[PendingLookup]] = contextvars.ContextVar(
     "hatrac_pending_credential", default=None
@@ -42,7 +66,7 @@ _PENDING: contextvars.ContextVar[Optional[PendingLookup]] = contextvars.ContextV
 class IdentityMemo:
     """What one process remembers of the credentials it saw lately, bounded.
 
-    Keyed by the credential's kind and hash; each entry is the tuple
+    Keyed by :func:`memo_key`; each entry is the tuple
     ``(generation, identity, client)`` that
     :meth:`PendingLookup.settle` makes and
     :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
@@ -57,15 +81,15 @@ class IdentityMemo:
 
     def __init__(self, limit: int = LIMIT):
         self.limit = limit
-        self._entries: dict[str, tuple] = {}
+        self._entries: dict[bytes, tuple] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> Optional[tuple]:
+    def get(self, key: bytes) -> Optional[tuple]:
         return self._entries.get(key)
 
-    def put(self, key: str, entry: tuple) -> None:
+    def put(self, key: bytes, entry: tuple) -> None:
         entries = self._entries
         if len(entries) >= self.limit and key not in entries:
             try:
@@ -74,7 +98,7 @@ class IdentityMemo:
                 pass  # another thread changed it meanwhile
         entries[key] = entry
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: bytes) -> None:
         self._entries.pop(key, None)
 
     def clear(self) -> None:
@@ -85,7 +109,8 @@ class PendingLookup:
     """A session or bearer credential whose identity is not fetched yet.
 
     ``kind`` is ``"session"`` (a cookie: sessions only) or ``"bearer"`` (an
-    API token, else a session id); ``key`` is the SHA-256 of the secret.
+    API token, else a session id); ``secret`` its value, whose SHA-256
+    (:attr:`key`) the database knows.
     ``make_client`` turns the identity into the ACL client and ``refuse``
     builds the (audited) 401 for a credential that matches nothing live.
     ``memo``: the process's :class:`IdentityMemo`, if it keeps one.
@@ -93,7 +118,8 @@ class PendingLookup:
 
     __slots__ = (
         "kind",
-        "key",
+        "secret",
+        "_key",
         "now",
         "directory",
         "make_client",
@@ -111,22 +137,23 @@ class PendingLookup:
     def __init__(
         self,
         kind: str,
-        key: str,
+        secret: str,
         directory: Any,
         make_client: Callable[[Any], Client],
         refuse: Callable[[], Exception],
         memo: Optional[IdentityMemo] = None,
     ):
         self.kind = kind
-        self.key = key
+        self.secret = secret
+        self._key: Optional[str] = None
         self.now = time.time()
         self.directory = directory
         self.make_client = make_client
         self.refuse = refuse
         self.memo = memo
-        self.memo_key = memo_key = kind[0] + key
+        self.memo_key = key = memo_key(kind, secret)
         # what this process knew of the credential (trusted only as the statement says)
-        held = memo.get(memo_key) if memo is not None else None
+        held = memo.get(key) if memo is not None else None
         self.held: Optional[tuple] = held
         # the generation at which the statement may skip the credential; none (-1)
         # once the expiry held has passed: an expired identity is never trusted
@@ -140,6 +167,15 @@ class PendingLookup:
         self.identity: Any = None
         self.client: Optional[Client] = None
         self.open_transaction: Any = None  # set by the directory while one is open
+
+    @property
+    def key(self) -> str:
+        """The SHA-256 of the secret, by which the database knows it (made when
+        first asked: a request whose credential is remembered never asks)."""
+        key = self._key
+        if key is None:
+            key = self._key = secret_hash(self.secret)
+        return key
 
     def settle(self, identity: Any, generation: Optional[int] = None) -> None:
         """Record the looked-up identity; raise the 401 when there is none.

@@ -17,7 +17,14 @@ import pytest
 import hatrac
 from hatrac.auth.accounts import client_of, secret_hash
 from hatrac.errors import Unauthenticated
-from hatrac.model.credentials import DeferredClient, IdentityMemo, PendingLookup, deferring
+from hatrac.model import credentials
+from hatrac.model.credentials import (
+    DeferredClient,
+    IdentityMemo,
+    PendingLookup,
+    deferring,
+    memo_key,
+)
 from hatrac.model.directory import accounts as sql
 
 NS = {"Content-Type": "application/x-hatrac-namespace"}
@@ -100,7 +107,7 @@ def test_logout_reaches_a_warm_memory_at_once(auth_app, other_app, accounts, lab
     assert browser.delete("/authn/session").status_code == 204
     assert get(other_app, lab_object, cookie) == 401
     assert get(other_app, "/hatrac/", cookie) == 401
-    key = "s" + secret_hash(cookie)
+    key = memo_key("session", cookie)
     assert memo_of(other_app).get(key) is None  # a dead credential is forgotten
 
 
@@ -282,7 +289,7 @@ def test_a_lookup_without_a_name_resolution_is_not_remembered(accounts, lab_obje
     session_id, _, _ = accounts.open_session(accounts.check_password("alice", "pw", None), None)
     lookup = PendingLookup(
         "session",
-        secret_hash(session_id),
+        session_id,
         accounts.directory,
         client_of,
         lambda: Unauthenticated("dead"),
@@ -330,8 +337,6 @@ def clock(monkeypatch):
     """Sets the time a request's credential lookup takes as now (the database's too)."""
     import types
 
-    from hatrac.model import credentials
-
     def set_to(moment: float) -> None:
         monkeypatch.setattr(credentials, "time", types.SimpleNamespace(time=lambda: moment))
 
@@ -343,7 +348,7 @@ def test_an_expired_session_is_refused_at_its_expiry_though_remembered(
 ):
     cookie = login(auth_app)
     warm([auth_app, other_app], lab_object, cookie)
-    held = memo_of(other_app).get("s" + secret_hash(cookie))
+    held = memo_of(other_app).get(memo_key("session", cookie))
     clock(held[1].expires - 0.001)
     assert get(other_app, lab_object, cookie) == 200
     clock(held[1].expires)  # nothing moved the generation; the memory is not trusted
@@ -356,7 +361,7 @@ def test_an_extended_session_is_accepted_after_its_old_expiry(
 ):
     cookie = login(auth_app)
     warm([other_app], lab_object, cookie)
-    key = "s" + secret_hash(cookie)
+    key = memo_key("session", cookie)
     old = memo_of(other_app).get(key)
     assert accounts.extend_session(secret_hash(cookie))
     clock(old[1].expires)
@@ -425,3 +430,17 @@ def test_a_resolution_that_finds_no_row_still_settles_the_credential(accounts, l
         if alive:
             assert client.lookup.done and client.identity == "alice"
             assert client.lookup.held is None and len(accounts.memo) == 0
+
+
+def test_a_remembered_credential_costs_no_sha256(accounts, lab_object, monkeypatch):
+    session_id, _, _ = accounts.open_session(accounts.check_password("alice", "pw", None), None)
+    lookup, first = _resolved_client(accounts, "session", session_id)
+    assert lookup.key == secret_hash(session_id)  # asked: the database's key
+    hashed = []
+    monkeypatch.setattr(credentials, "secret_hash", lambda value: hashed.append(value) or "")
+    lookup, second = _resolved_client(accounts, "session", session_id)
+    assert second is first and lookup.held is not None and hashed == []
+    accounts.add_group("moves-the-generation")
+    monkeypatch.undo()
+    lookup, third = _resolved_client(accounts, "session", session_id)  # asks the row again
+    assert third == first and lookup.key == secret_hash(session_id)
