@@ -130,8 +130,9 @@ def test_a_large_put_body_leaves_the_page_cache_as_configured(disk_dir, drop_beh
         cached = cached_bytes(str(staged.handle))
         if drop_behind:  # what the last flush before the end made durable is gone
             assert cached <= size - WRITEBACK_STEP, cached
-        else:
-            assert cached == size
+        else:  # kept: more than drop-behind leaves (the kernel may evict a little anyway
+            # when other files crowd the cache, as a long test run's do)
+            assert cached > size - WRITEBACK_STEP, cached
         digest = hashlib.sha256()
         for _ in range(count):
             digest.update(block)
