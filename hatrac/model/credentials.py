@@ -9,12 +9,9 @@ same statement (:meth:`~hatrac.model.directory.sql.Transaction.resolve`).
 
 Every request reads the accounts' generation. What a process remembers
 (:class:`IdentityMemo`) is the identity and client of each credential it saw
-live lately, with the generation read beside it. While the expiry held is
-still ahead, the name's statement reads only the generation beside the name
-(:func:`~hatrac.model.directory.accounts.with_generation`); only when the
-database's has moved is it sent again with the credential's row, its user and
-group closure (:func:`~hatrac.model.directory.accounts.with_identity`), so a
-change costs each process one more round trip per credential. Every change
+live lately, with the generation read beside it. The statement is given that
+generation and skips the credential's row, its user and group closure while
+the database's is the same and the expiry held is still ahead. Every change
 that can end or shorten a credential or change its user (a logout, a
 password change, a revoked or deleted token, a disable, a membership, a
 session deleted in SQL) increments it in its own transaction (triggers), so
@@ -49,8 +46,8 @@ def memo_key(kind: str, secret: str) -> bytes:
     BLAKE2b digest of its secret.
 
     Not :func:`secret_hash`: in a busy worker, OpenSSL's SHA-256 costs a
-    request several times what Python's own BLAKE2 does (docs/benchmark.md),
-    and a remembered credential needs no other digest.
+    request about twice what Python's own BLAKE2 does (docs/benchmark.md);
+    the SHA-256 the statement takes is remembered with the identity.
     """
     digest = hashlib.blake2b(secret.encode("utf-8", "surrogateescape"), digest_size=32)
     return _MEMO_TAG[kind] + digest.digest()
@@ -67,7 +64,8 @@ class IdentityMemo:
     """What one process remembers of the credentials it saw lately, bounded.
 
     Keyed by :func:`memo_key`; each entry is the tuple
-    ``(generation, identity, client)`` that
+    ``(generation, identity, client, key)`` (``key``: the secret's
+    :func:`secret_hash`, which the statement takes) that
     :meth:`PendingLookup.settle` makes and
     :func:`~hatrac.model.directory.accounts.identity_of_row` reads. An entry
     is never trusted alone: it only lets the statement skip the credential's
@@ -155,6 +153,8 @@ class PendingLookup:
         # what this process knew of the credential (trusted only as the statement says)
         held = memo.get(key) if memo is not None else None
         self.held: Optional[tuple] = held
+        if held is not None:
+            self._key = held[3]
         # the generation at which the statement may skip the credential; none (-1)
         # once the expiry held has passed: an expired identity is never trusted
         # from memory, the row is read (it may have been extended)
@@ -170,8 +170,8 @@ class PendingLookup:
 
     @property
     def key(self) -> str:
-        """The SHA-256 of the secret, by which the database knows it (made when
-        first asked: a request whose credential is remembered never asks)."""
+        """The SHA-256 of the secret, by which the database knows it: remembered
+        with the identity, made only for a credential not remembered."""
         key = self._key
         if key is None:
             key = self._key = secret_hash(self.secret)
@@ -195,13 +195,7 @@ class PendingLookup:
             self.client = held[2]
         elif memo is not None and generation is not None:
             self.client = self.make_client(identity)
-            memo.put(self.memo_key, (generation, identity, self.client))
-
-    def settle_held(self) -> None:
-        """Record the identity held, which the statement found current (its
-        generation is :attr:`known`)."""
-        self.done = True
-        _, self.identity, self.client = self.held
+            memo.put(self.memo_key, (generation, identity, self.client, self.key))
 
     def fetch(self) -> None:
         """Look the credential up now (no name resolution carried it)."""

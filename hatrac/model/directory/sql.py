@@ -121,17 +121,8 @@ class Transaction(NameQueries, VersionQueries):
         lookup = pending()
         if lookup is None:
             return self.all(sql, params, prepared=True, before=before)
-        known = lookup.known
-        if known != accounts.UNKNOWN:
-            # remembered at a generation: read only the generation; if it moved,
-            # ask again with the credential (once per change, process and credential)
-            rows = self.all(accounts.with_generation(sql), params, prepared=True, before=before)
-            if rows and rows[0][0] == known:
-                lookup.settle_held()
-                return [row[1:] for row in rows]
-            before = None  # it ran, in this transaction
         statement, front = accounts.with_identity(
-            self.dialect, lookup.kind, lookup.key, lookup.now, sql, known
+            self.dialect, lookup.kind, lookup.key, lookup.now, sql, lookup.known
         )
         rows = self.all(statement, [*front, *params], prepared=True, before=before)
         if not rows:  # the chain always holds the root, so not in practice

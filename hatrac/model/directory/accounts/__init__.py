@@ -38,7 +38,6 @@ from .identity import (
     session_identity,
     token_identity,
     user_identity,
-    with_generation,
     with_identity,
 )
 from .login_failures import clear_failures, count_failures, record_failures
@@ -95,6 +94,5 @@ __all__ = [
     "set_password",
     "token_identity",
     "user_identity",
-    "with_generation",
     "with_identity",
 ]

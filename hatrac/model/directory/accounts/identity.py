@@ -182,24 +182,6 @@ def _identity_statement(dialect: str, kind: str, sql: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=256)  # constant texts of ours
-def with_generation(sql: str) -> str:
-    """``sql`` (a SELECT) with the accounts' generation in front of each row.
-
-    The form a request takes while its credential's identity is remembered at
-    a generation (:attr:`~hatrac.model.credentials.PendingLookup.known`):
-    the statement reads nothing of the credential and takes no parameter
-    beyond ``sql``'s own, and the caller compares the generation it reads
-    with the one it holds. Only when they differ does it ask again, with
-    :func:`with_identity`. Cheaper than :func:`with_identity` skipping the
-    credential: on PostgreSQL that form's credential parameters and its
-    function call cost the backend about 10 us a request (docs/benchmark.md).
-    """
-    if not sql.startswith("SELECT "):
-        raise ValueError("with_generation needs a plain SELECT")
-    return f"SELECT (SELECT a.generation FROM auth_generation a), {sql[len('SELECT ') :]}"
-
-
 def _time(value: Any) -> Optional[float]:
     return None if value is None else float(value)
 
