@@ -34,6 +34,15 @@ compared with itself on both::
 
     python -m bench.ab --a . --b . --directory-a postgres --directory-b sqlite --workload put
 
+``--wrk`` makes the ``get`` and ``session`` runs wrk's (C, from Debian: an
+independent client that spends far less CPU per request than ours, so the
+server's own costs weigh more in its rates), GETs of one object over
+``--clients`` connections; ``--session-b`` with ``--workload get`` has B's
+requests send B's session cookie and A's none, so that B/A is session /
+anonymous (A and B may be the same tree)::
+
+    python -m bench.ab --a . --b . --workload get --session-b --wrk --cpu --directory sqlite
+
 ``--cpu`` adds, per run, the CPU time per request of each kind of process:
 the tree's gunicorn workers, its PostgreSQL backends (those connected to
 its database; the server's shared processes, e.g. the WAL writer, are
@@ -57,6 +66,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import workloads
+from .ceilings import wrk_rate
 from .load import MIB, run_load
 from .run import ADD_USER_API, BENCH_PASSWORD, BENCH_USER, ROOT_ACLS, make_source
 from .servers import PostgresServer, stop_group, wait_for_http, wait_for_port
@@ -221,6 +231,11 @@ def measure(
 ) -> dict:
     if workload in ("get", "session"):
         return workloads.small_gets(tree.url, paths, clients, duration, headers)
+    if workload == "wrk":
+        figures = wrk_rate(tree.url + paths[0], clients, duration, headers)
+        if figures is None:
+            raise RuntimeError("wrk failed or is not installed")
+        return figures
     if workload in ("session_pair", "anon_pair"):
         # the second half sends the tree's session cookie (none for anon_pair)
         first, second = workloads.side_by_side_gets(
@@ -287,7 +302,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument(
         "--cpu", action="store_true", help="CPU per request of workers, backends and clients"
     )
+    parser.add_argument(
+        "--wrk",
+        action="store_true",
+        help="get, session: GETs of one object by wrk (C, an independent client) instead",
+    )
+    parser.add_argument(
+        "--session-b",
+        action="store_true",
+        help="get: B's requests send B's session cookie, so B/A is session / anonymous",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.wrk and arguments.workload not in ("get", "session"):
+        parser.error("--wrk measures the get and session workloads only")
+    if arguments.wrk and shutil.which("wrk") is None:
+        parser.error("--wrk needs wrk (Debian: apt-get install wrk)")
+    if arguments.session_b and arguments.workload != "get":
+        parser.error("--session-b goes with --workload get")
     kinds = {
         "A": arguments.directory_a or arguments.directory,
         "B": arguments.directory_b or arguments.directory,
@@ -311,6 +342,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         headers = {tree.label: {} for tree in trees}
         if arguments.workload in ("session", "session_put", "session_pair"):
             headers = {tree.label: tree.session() for tree in trees}
+        sent = dict(headers)  # what each side's requests carry
+        if arguments.session_b:
+            sent["B"] = trees[1].session()
         large = arguments.workload in LARGE
         workload, children = arguments.workload, 0
         if workload == "listing" and arguments.children:
@@ -325,7 +359,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             paths = {
                 tree.label: prepare(tree, made_by.get(tree.label, {}), children) for tree in trees
             }
-        unit = "MiB/s" if large else "ops/s"
+        unit = "MiB/s" if large else ("ops/s by wrk" if arguments.wrk else "ops/s")
         digits = 1
         if workload == "session_pair":
             unit, digits = "session / anonymous", 3
@@ -351,9 +385,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     before = cpu_kinds(tree, database, server) if arguments.cpu else {}
                     figures = measure(
                         tree,
-                        workload,
+                        "wrk" if arguments.wrk else workload,
                         paths[tree.label],
-                        headers[tree.label],
+                        sent[tree.label],
                         arguments.clients,
                         arguments.duration,
                         index,
@@ -391,8 +425,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     for kind in results[label][0]["cpu"]
                 )
             print(line)
+        label = arguments.workload + (" by wrk" if arguments.wrk else "")
+        if arguments.session_b:
+            label += ", B with a session cookie"
         print(
-            f"B/A {arguments.workload} ({kinds['B']} / {kinds['A']}): median "
+            f"B/A {label} ({kinds['B']} / {kinds['A']}): median "
             f"{statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "
             f"over {len(ratios)} rounds"
         )

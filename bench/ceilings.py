@@ -115,21 +115,30 @@ def disk(directory: Path, size: int) -> dict:
     return {"write_fsync": write, "read": read}
 
 
-def wrk_rate(url: str, clients: int, duration: float) -> Optional[dict]:
-    """Requests/s and latency of ``wrk`` on one URL, or None when wrk is not installed."""
+def wrk_rate(
+    url: str, clients: int, duration: float, headers: Optional[dict] = None
+) -> Optional[dict]:
+    """Requests/s, request count and latency of ``wrk`` on one URL (sending
+    ``headers``), or None when wrk is not installed."""
     binary = shutil.which("wrk")
     if binary is None:
         return None
     seconds = max(1, int(round(duration)))
+    sent = [
+        option for name, value in (headers or {}).items() for option in ("-H", f"{name}: {value}")
+    ]
     result = subprocess.run(
-        [binary, "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", url],
+        [binary, "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", *sent, url],
         capture_output=True,
         text=True,
     )
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     if not match:
         return None
-    figures = {"ops_per_s": float(match.group(1))}
+    figures: dict = {"ops_per_s": float(match.group(1))}
+    count = re.search(r"(\d+) requests in", result.stdout)
+    if count:
+        figures["requests"] = int(count.group(1))
     for label, key in (("50%", "p50_ms"), ("99%", "p99_ms")):
         found = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", result.stdout)
         if found:

@@ -17,6 +17,8 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_debian+=(apach
 [ -x /usr/bin/firefox-esr ] || need_debian+=(firefox-esr)
 # hatrac-client's https test makes a self-signed certificate with the openssl command
 command -v openssl >/dev/null || need_debian+=(openssl)
+# bench.ab --wrk's smoke test: wrk, the independent (C) load client the benchmark uses too
+command -v wrk >/dev/null || need_debian+=(wrk)
 if ((${#need_debian[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "scripts/test.sh: needs Debian packages ${need_debian[*]}; run as root or install them" >&2

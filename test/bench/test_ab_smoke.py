@@ -4,6 +4,7 @@ measured in alternation. Not a timed test: it checks the report's shape, never a
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from glob import glob
@@ -67,3 +68,16 @@ def test_ab_side_by_side_pair_reports_each_rounds_ratio(workload: str, figure: s
     rounds = re.findall(rf"^round (\d) ([AB]): [\d.]+ {re.escape(figure)}", output, re.M)
     assert rounds == [("1", "A"), ("1", "B")]
     assert re.search(rf"^B/A {workload} \(sqlite / sqlite\): median [\d.]+", output, re.M)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test.sh installs it)")
+def test_ab_by_wrk_compares_session_with_anonymous_gets():
+    output = run_ab(
+        "--workload get --wrk --session-b --cpu --directory sqlite"
+        " --rounds 2 --duration 1 --clients 4 --workers 1 --threads 2"
+    )
+    rounds = re.findall(r"^round (\d) ([AB]): [\d.]+ ops/s by wrk .*CPU", output, re.M)
+    assert rounds == [("1", "A"), ("1", "B"), ("2", "B"), ("2", "A")]
+    assert re.search(
+        r"^B/A get by wrk, B with a session cookie \(sqlite / sqlite\): median [\d.]+", output, re.M
+    )
