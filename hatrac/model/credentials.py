@@ -153,13 +153,12 @@ class PendingLookup:
         # what this process knew of the credential (trusted only as the statement says)
         held = memo.get(key) if memo is not None else None
         self.held: Optional[tuple] = held
-        if held is not None:
-            self._key = held[3]
         # the generation at which the statement may skip the credential; none (-1)
         # once the expiry held has passed: an expired identity is never trusted
         # from memory, the row is read (it may have been extended)
         self.known = -1
         if held is not None:
+            self._key = held[3]
             expires = held[1].expires
             if expires is None or self.now < expires:
                 self.known = held[0]
