@@ -317,8 +317,10 @@ def _log_access(line: str) -> None:
     if (
         len(handlers) == 1
         and type(handlers[0]) is LineHandler
+        and handlers[0].level <= logging.INFO
         and not handlers[0].filters
         and not access_logger.filters
+        and not access_logger.propagate
     ):  # the default destination, as installed: straight to it
         handlers[0].write_line(line)
         return

@@ -149,6 +149,19 @@ def test_the_default_log_destination_takes_lines_straight_and_a_filter_still_cou
         logger.handlers[0].addFilter(refuse)  # on the handler: honoured too
         client.get("/hatrac/")
         assert path.read_text().splitlines() == first and len(refused) == 2
+        logger.handlers[0].removeFilter(refuse)
+        logger.handlers[0].setLevel(logging.WARNING)  # a level on the handler: honoured too
+        client.get("/hatrac/")
+        assert path.read_text().splitlines() == first
+        logger.handlers[0].setLevel(logging.NOTSET)
+        monkeypatch.setattr(logger, "propagate", True)  # the root's handlers get it too
+        root = Lines()
+        logging.getLogger().addHandler(root)
+        try:
+            client.get("/hatrac/")
+        finally:
+            logging.getLogger().removeHandler(root)
+        assert len(path.read_text().splitlines()) == 2 and len(root.lines) == 1
 
 
 def test_request_log_can_be_turned_off(make_config, access_lines):
