@@ -42,7 +42,7 @@ INITIALIZE_RETRY_SECS = 1
 class HatracState:
     """Everything one Hatrac instance needs per application: config, model, auth."""
 
-    def __init__(self, config: Config, wait_for_database: bool = False):
+    def __init__(self, config: Config, wait_for_database: bool = False) -> None:
         self.config = config
         self.parser = PathParser(
             config.allowed_url_char_class,
@@ -230,7 +230,7 @@ def init_app(app: Flask, config: Union[None, str, dict, Config] = None) -> Hatra
         app.wsgi_app = BodyGuard(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.errorhandler(500)
-    def internal_error(error) -> Response:  # an unexpected bug: log it, say little
+    def internal_error(error: HTTPException) -> Response:  # an unexpected bug: log it, say little
         original = getattr(error, "original_exception", error)
         database = getattr(state.directory, "database", None)
         if database is not None and database.is_connection_error(original):

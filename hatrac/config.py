@@ -31,7 +31,7 @@ MAXIMUM_INLINE_SIZE = 1024 * 1024
 class Config:
     """A validated configuration; settings are attributes (``config.storage_path``)."""
 
-    def __init__(self, values: dict, base_directory: Path):
+    def __init__(self, values: dict, base_directory: Path) -> None:
         self._values = values
         self.base_directory = base_directory
 

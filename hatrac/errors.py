@@ -18,7 +18,7 @@ class HatracError(Exception):
     status = 500
     title = "Internal Server Error"
 
-    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None):
+    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None) -> None:
         super().__init__(message or self.title)
         self.message = message or self.title
         self.headers = dict(headers or {})
@@ -58,7 +58,7 @@ class MethodNotAllowed(HatracError):
     status = 405
     title = "Method Not Allowed"
 
-    def __init__(self, method: str, allowed: list[str]):
+    def __init__(self, method: str, allowed: list[str]) -> None:
         allow = ", ".join(sorted(set(allowed)))
         super().__init__(
             f"Method {method} is not supported on this resource; allowed: {allow}.",
@@ -94,7 +94,7 @@ class RangeNotSatisfiable(HatracError):
     status = 416
     title = "Range Not Satisfiable"
 
-    def __init__(self, size: int):
+    def __init__(self, size: int) -> None:
         super().__init__(
             f"The requested range is not satisfiable for a body of {size} bytes.",
             headers={"Content-Range": f"bytes */{size}"},
@@ -140,7 +140,7 @@ class ServiceUnavailable(HatracError):
     title = "Service Unavailable"
     retry_after = 5
 
-    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None):
+    def __init__(self, message: Optional[str] = None, headers: Optional[dict] = None) -> None:
         super().__init__(message, headers)
         self.headers.setdefault("Retry-After", str(self.retry_after))
 

@@ -36,7 +36,7 @@ import selectors
 import socket
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
@@ -58,7 +58,7 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class ContinueOnRead:
     """A request body that answers ``Expect: 100-continue`` on its first read."""
 
-    def __init__(self, body: Any, sock: socket.socket):
+    def __init__(self, body: Any, sock: socket.socket) -> None:
         self._body = body
         self._sock = sock
         self.continue_pending = True
@@ -84,7 +84,7 @@ class ContinueOnRead:
         self._go_on()
         return self._body.readlines(*args)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         self._go_on()
         return iter(self._body)
 
@@ -114,7 +114,7 @@ class ParkingThreadWorker(ThreadWorker):
         conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
         self._park(conn)
 
-    def _park(self, conn) -> None:
+    def _park(self, conn: TConn) -> None:
         """Wait in the event loop (no thread) for the rest of the request head."""
         conn.sock.setblocking(False)
         if not getattr(conn, "hatrac_head", None):

@@ -66,7 +66,7 @@ class JsonFormatter(logging.Formatter):
     "pid", "message"}`` plus ``exception`` (the traceback as one string).
     """
 
-    def __init__(self, kind: Optional[str] = None):
+    def __init__(self, kind: Optional[str] = None) -> None:
         super().__init__()
         self.kind = kind
 
@@ -120,7 +120,7 @@ class LineHandler(logging.StreamHandler):
     without a file descriptor is written as ``StreamHandler`` writes it.
     """
 
-    def __init__(self, stream: Any = None):
+    def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self.setFormatter(logging.Formatter("%(message)s"))
         try:

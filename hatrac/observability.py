@@ -33,11 +33,14 @@ import os
 import random
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 from flask import Flask, Response, g, request
 
 from .logs import LineHandler, json_line
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 access_logger = logging.getLogger("hatrac.access")
 logger = logging.getLogger("hatrac")
@@ -48,7 +51,7 @@ _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 class Metrics:
     """The Prometheus metrics of one application (a private registry per app)."""
 
-    def __init__(self, state: Any):
+    def __init__(self, state: Any) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.state = state
@@ -101,7 +104,7 @@ class Metrics:
 class _UploadJobsCollector:
     """``hatrac_upload_jobs_open``: read from the directory at scrape time."""
 
-    def __init__(self, state: Any):
+    def __init__(self, state: Any) -> None:
         self.state = state
 
     def describe(self):
@@ -179,7 +182,7 @@ def _one_line(error: BaseException) -> str:
 class _CountingInput:
     """Wraps ``wsgi.input`` to count the request body bytes the app reads."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: Any) -> None:  # the server's wsgi.input
         self._stream = stream
         self.count = 0
 
@@ -188,7 +191,7 @@ class _CountingInput:
         self.count += len(data)
         return data
 
-    def readinto(self, buffer):
+    def readinto(self, buffer: WriteableBuffer) -> Optional[int]:
         count = self._stream.readinto(buffer)
         self.count += count or 0
         return count
@@ -208,22 +211,22 @@ class _CountingInput:
         self.count += sum(len(line) for line in lines)
         return lines
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         for line in self._stream:
             self.count += len(line)
             yield line
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
 class _CountingMiddleware:
     """WSGI middleware installing :class:`_CountingInput` before Flask sees the request."""
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app: Callable) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         environ["hatrac.started"] = time.monotonic()
         if "wsgi.input" in environ:
             environ["wsgi.input"] = environ["hatrac.input"] = _CountingInput(environ["wsgi.input"])
@@ -298,7 +301,7 @@ _JSON_LINE = {"hatrac_json": True}
 class Observer:
     """Per-app sink of finished requests: the access log and the metrics."""
 
-    def __init__(self, state: Any):
+    def __init__(self, state: Any) -> None:
         config = state.config
         self.access_log = config.access_log
         self.metrics: Optional[Metrics] = Metrics(state) if config.metrics_enabled else None

@@ -115,7 +115,7 @@ class PathParser:
         max_segment_length: int,
         max_name_length: int,
         legacy_names: bool = False,
-    ):
+    ) -> None:
         try:
             self._segment_ok = _segment_pattern(allowed_char_class)
         except re.error as error:

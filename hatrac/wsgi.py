@@ -37,7 +37,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 RETRY_SECONDS = 5.0
 
@@ -64,7 +64,7 @@ def config_source(environ: dict) -> Optional[str]:
 class FullPathApplication:
     """Builds Hatrac lazily and hands it requests with SCRIPT_NAME folded into PATH_INFO."""
 
-    def __init__(self, factory: Optional[Callable[[Optional[str]], Any]] = None):
+    def __init__(self, factory: Optional[Callable[[Optional[str]], Any]] = None) -> None:
         self._factory = factory or _create_app
         self._app: Any = None
         self._lock = threading.Lock()
@@ -95,7 +95,7 @@ class FullPathApplication:
                 print(json_line("error", fields), file=errors, flush=True)
             return self._app
 
-    def __call__(self, environ: dict, start_response):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         app = self._app or self._load(environ)
         if app is None:
             body = (

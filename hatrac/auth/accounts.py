@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests
 from ..model.client import Client
@@ -25,6 +25,10 @@ from ..model.credentials import DeferredClient, IdentityMemo, PendingLookup, sec
 from ..model.directory import accounts as sql
 from ..model.directory.accounts import Identity, Token, User
 from . import passwords
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model.directory import Directory, Transaction
 
 GROUP_PREFIX = "g:"
 TOKEN_PREFIX = "hatrac_"
@@ -61,7 +65,7 @@ def _valid_name(kind: str, name: str) -> str:
 class Accounts:
     """Users, groups, sessions and tokens of one service database."""
 
-    def __init__(self, directory, config):
+    def __init__(self, directory: Directory, config: Config) -> None:
         self.directory = directory
         self.rounds = config.password_hash_rounds
         self.session_expiry = config.session_expiry_secs
@@ -126,7 +130,7 @@ class Accounts:
         since = time.time()
         expires = since + self.session_expiry
 
-        def work(tx) -> None:
+        def work(tx: Transaction) -> None:
             sql.create_session(
                 tx, secret_hash(session_id), identity.user_id, since, expires, address
             )
@@ -192,7 +196,7 @@ class Accounts:
         now = time.time()
         expires = now + expires_in if expires_in else None
 
-        def work(tx) -> int:
+        def work(tx: Transaction) -> int:
             user = sql.get_user(tx, user_name)
             if user is None:
                 raise NotFound(f"No user named {user_name!r}.")
@@ -203,7 +207,7 @@ class Accounts:
     def revoke_token(self, token_id: int, user_name: Optional[str] = None) -> bool:
         """Revoke a token (only one of ``user_name``'s when given); whether one was live."""
 
-        def work(tx) -> bool:
+        def work(tx: Transaction) -> bool:
             if user_name is None:
                 return sql.revoke_token(tx, token_id)
             user = sql.get_user(tx, user_name)
@@ -214,7 +218,7 @@ class Accounts:
         return revoked
 
     def tokens(self, user_name: Optional[str] = None) -> list[Token]:
-        def work(tx) -> list[Token]:
+        def work(tx: Transaction) -> list[Token]:
             if user_name is None:
                 return sql.list_tokens(tx)
             user = sql.get_user(tx, user_name)
@@ -263,7 +267,7 @@ class Accounts:
         return self.directory.run(sql.list_users)
 
     def groups_of(self, name: str) -> list[str]:
-        def work(tx) -> list[str]:
+        def work(tx: Transaction) -> list[str]:
             user = sql.get_user(tx, name)
             if user is None:
                 raise NotFound(f"No user named {name!r}.")
@@ -290,7 +294,7 @@ class Accounts:
         name that is not a user) to/from ``group``; whether anything changed."""
         group = _group_name(group)
 
-        def work(tx) -> bool:
+        def work(tx: Transaction) -> bool:
             container = sql.group_id(tx, group)
             if container is None:
                 raise NotFound(f"No group named {group!r}.")
@@ -325,7 +329,7 @@ class IdentityCache:
 
     LIMIT = 10000
 
-    def __init__(self, directory, seconds: int):
+    def __init__(self, directory: Directory, seconds: int) -> None:
         self.directory = directory
         self.seconds = seconds
         self.enabled = seconds > 0 and directory.dialect == "postgres"

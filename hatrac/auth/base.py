@@ -76,7 +76,7 @@ def refuse(
 class Authenticator:
     """Runs providers in order; the first to recognize the request wins."""
 
-    def __init__(self, providers: list, trust_forwarded: bool = False):
+    def __init__(self, providers: list, trust_forwarded: bool = False) -> None:
         self.providers = list(providers)
         self.trust_forwarded = trust_forwarded
 

@@ -33,7 +33,7 @@ class BasicProvider:
 
     method = "basic"
 
-    def __init__(self, accounts: Accounts, cache_secs: int, trust_forwarded: bool = False):
+    def __init__(self, accounts: Accounts, cache_secs: int, trust_forwarded: bool = False) -> None:
         self.accounts = accounts
         self.cache_secs = cache_secs
         self.trust_forwarded = trust_forwarded

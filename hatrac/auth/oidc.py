@@ -103,7 +103,7 @@ def _jwt():
 class _KeySet:
     """A JWKS file, re-read when its modification time changes."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self._stamp = None
         self._keys: dict = {}
@@ -134,7 +134,7 @@ class JWTProvider:
 
     method = "jwt"
 
-    def __init__(self, issuers: list[Issuer], trust_forwarded: bool = False):
+    def __init__(self, issuers: list[Issuer], trust_forwarded: bool = False) -> None:
         self.issuers = {issuer.issuer: issuer for issuer in issuers}
         self.keysets = {issuer.issuer: _KeySet(issuer.jwks_file) for issuer in issuers}
         self.trust_forwarded = trust_forwarded

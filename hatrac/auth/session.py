@@ -98,7 +98,7 @@ class SessionProvider:
         cookie_name: str,
         trust_forwarded: bool = False,
         allowed_origins: Collection[str] = (),
-    ):
+    ) -> None:
         self.accounts = accounts
         self.cookie_name = cookie_name
         self.trust_forwarded = trust_forwarded

@@ -37,7 +37,9 @@ class TokenProvider:
 
     method = "token"
 
-    def __init__(self, accounts: Accounts, jwt_enabled: bool = False, trust_forwarded=False):
+    def __init__(
+        self, accounts: Accounts, jwt_enabled: bool = False, trust_forwarded: bool = False
+    ) -> None:
         self.accounts = accounts
         self.jwt_enabled = jwt_enabled
         self.trust_forwarded = trust_forwarded

@@ -19,7 +19,7 @@ class TrustedFrontEnd:
 
     method = "trusted"
 
-    def __init__(self, groups_variable: str = "HATRAC_GROUPS", separator: str = ";"):
+    def __init__(self, groups_variable: str = "HATRAC_GROUPS", separator: str = ";") -> None:
         self.groups_variable = groups_variable
         self.separator = separator
 

@@ -79,7 +79,7 @@ def parse_session(document: object) -> Client:
 class SessionCache:
     """Recent webauthn2 answers by credential hash: a client, or None for an unknown session."""
 
-    def __init__(self, seconds: float, limit: int = CACHE_LIMIT):
+    def __init__(self, seconds: float, limit: int = CACHE_LIMIT) -> None:
         self.seconds = seconds
         self.limit = limit
         self.entries: dict[str, tuple[float, Optional[Client]]] = {}
@@ -118,7 +118,7 @@ class Webauthn2Provider:
         ca_file: Optional[str] = None,
         trust_forwarded: bool = False,
         allowed_origins: Collection[str] = (),
-    ):
+    ) -> None:
         self.session_url = session_url
         self.allowed_origins = frozenset(o for o in allowed_origins if o != "*")
         self.cookie_name = cookie_name

@@ -14,12 +14,17 @@ import datetime
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import HatracError
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 
+if TYPE_CHECKING:
+    from ..auth.accounts import Accounts
+    from ..model.directory import Directory
 
-def _accounts(args: argparse.Namespace):
+
+def _accounts(args: argparse.Namespace) -> tuple[Accounts, Directory]:
     from ..auth.accounts import Accounts
     from .admin import open_configured_directory
 
@@ -41,7 +46,7 @@ def _read_password(args: argparse.Namespace, prompt: bool) -> str:
     return first
 
 
-def _when(seconds) -> str:
+def _when(seconds: Optional[float]) -> str:
     if seconds is None:
         return "never"
     return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc).strftime(
@@ -49,7 +54,7 @@ def _when(seconds) -> str:
     )
 
 
-def _run(function, args: argparse.Namespace) -> int:
+def _run(function: Callable[[Accounts, argparse.Namespace], int], args: argparse.Namespace) -> int:
     accounts, directory = _accounts(args)
     try:
         return function(accounts, args)
@@ -60,14 +65,14 @@ def _run(function, args: argparse.Namespace) -> int:
         directory.close()
 
 
-def _json_flag(parser) -> None:
+def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="one JSON array instead of tab-separated lines"
     )
 
 
 # -- users ---------------------------------------------------------------------
-def _user_arguments(parser) -> None:
+def _user_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     add = actions.add_parser("add", help="create a user (no password: cannot log in yet)")
@@ -88,7 +93,7 @@ def _user_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _user(accounts, args: argparse.Namespace) -> int:
+def _user(accounts: Accounts, args: argparse.Namespace) -> int:
     if args.action == "add":
         password = _read_password(args, prompt=False) if args.password_stdin else None
         accounts.add_user(args.name, password, args.display_name)
@@ -132,7 +137,7 @@ def user_command(args: argparse.Namespace) -> int:
 
 
 # -- groups --------------------------------------------------------------------
-def _group_arguments(parser) -> None:
+def _group_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     actions.add_parser("add", help="create a group (ACLs name it as g:GROUP)").add_argument("group")
@@ -149,7 +154,7 @@ def _group_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _group(accounts, args: argparse.Namespace) -> int:
+def _group(accounts: Accounts, args: argparse.Namespace) -> int:
     if args.action == "add":
         accounts.add_group(args.group)
         print(f"group {args.group} added")
@@ -181,7 +186,7 @@ def group_command(args: argparse.Namespace) -> int:
 
 
 # -- API tokens ----------------------------------------------------------------
-def _token_arguments(parser) -> None:
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     issue = actions.add_parser("issue", help="make an API token for a user; printed once")
@@ -194,7 +199,7 @@ def _token_arguments(parser) -> None:
     _json_flag(listing)
 
 
-def _token(accounts, args: argparse.Namespace) -> int:
+def _token(accounts: Accounts, args: argparse.Namespace) -> int:
     if args.action == "issue":
         if args.expires_in is not None and args.expires_in < 1:
             print("hatrac: --expires-in must be a positive number of seconds", file=sys.stderr)

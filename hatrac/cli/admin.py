@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Config, config_path_from_environment, load_config
 from ..model.directory import Directory, directory_from_config
 from ..model.resources import ACCESS_MODES, NAMESPACE
 from ..urls import ROOT
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+
+if TYPE_CHECKING:
+    from ..model.directory import Transaction
 
 
 def warn_if_new_default_store(args: argparse.Namespace, config: Config) -> None:
@@ -51,7 +55,7 @@ def init_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _root_acl_arguments(parser) -> None:
+def _root_acl_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "access",
         nargs="?",
@@ -84,7 +88,7 @@ def root_acl(args: argparse.Namespace) -> int:
         return _list_root_acls(args)
     _, directory = open_configured_directory(args)
 
-    def change(tx):
+    def change(tx: Transaction) -> dict:
         root = tx.get_name(ROOT)
         acls = dict(root.acls)
         current = list(acls.get(args.access, []))

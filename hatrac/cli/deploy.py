@@ -163,7 +163,7 @@ def render(
     )
 
 
-def _arguments(parser) -> None:
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="hatrac", help="daemon account (default: hatrac)")
     parser.add_argument("--group", default=None, help="daemon group (default: the user's)")
     parser.add_argument("--home", default=None, help="working directory (default: ~USER)")

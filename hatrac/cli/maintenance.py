@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional
 
 from ..config import ConfigError, StartupError, load_config
 from ..model.directory import directory_from_config
@@ -31,6 +31,10 @@ from ..model.storage import Storage, StorageError, open_storage
 from ..urls import ROOT, resource_url
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from .admin import warn_if_new_default_store
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model.directory import Directory, Transaction
 
 
 def _progress(total: int, unit: str = "B", description: str = ""):
@@ -52,7 +56,7 @@ def _progress(total: int, unit: str = "B", description: str = ""):
 class _Rollback(Exception):
     """Carries a result out of a transaction that must leave no trace."""
 
-    def __init__(self, value: Any):
+    def __init__(self, value: Any) -> None:
         super().__init__("rollback")
         self.value = value
 
@@ -100,7 +104,7 @@ def check_config(args: argparse.Namespace) -> int:
         directory = directory_from_config(config)
         directory.ping()
 
-        def probe(tx):
+        def probe(tx: Transaction) -> NoReturn:
             raise _Rollback([migration.name for migration in pending_migrations(tx)])
 
         try:
@@ -137,11 +141,13 @@ class Finding:
     found: dict = field(default_factory=dict)
 
 
-def _live_versions(directory, subtree: str, page: int = 1000) -> tuple[int, int, Iterator]:
+def _live_versions(
+    directory: Directory, subtree: str, page: int = 1000
+) -> tuple[int, int, Iterator[ObjectVersion]]:
     """(count, bytes, iterator) of every live version (forwarders of renamed versions
     excluded) at or under ``subtree``, fetched a page at a time (memory stays flat)."""
 
-    def totals(tx):
+    def totals(tx: Transaction) -> tuple[int, int]:
         if subtree != ROOT:
             top = tx.get_name(subtree)
             if top is None or top.deleted:
@@ -150,7 +156,7 @@ def _live_versions(directory, subtree: str, page: int = 1000) -> tuple[int, int,
 
     count, size = directory.run(totals)
 
-    def pages() -> Iterator:
+    def pages() -> Iterator[ObjectVersion]:
         after = 0
         while True:
             batch = directory.run(
@@ -200,7 +206,7 @@ def verify_version(
     return None
 
 
-def _verify_arguments(parser) -> None:
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path",
         nargs="?",
@@ -286,7 +292,7 @@ def verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if findings else EXIT_OK
 
 
-def _fill_digests(directory, version_id: int, computed: dict) -> None:
+def _fill_digests(directory: Directory, version_id: int, computed: dict) -> None:
     """Record digests computed from verified bytes where none is recorded."""
     from ..model.directory.upstream import set_digests
 
@@ -296,7 +302,7 @@ def _fill_digests(directory, version_id: int, computed: dict) -> None:
     )
 
 
-def _name_of(config, path: str) -> Optional[str]:
+def _name_of(config: Config, path: str) -> Optional[str]:
     """The directory name of a URL path given on the command line."""
     from ..urls import PathParser
 
@@ -323,7 +329,7 @@ def _name_of(config, path: str) -> Optional[str]:
     return parsed.name
 
 
-def _open(config):
+def _open(config: Config) -> tuple[Storage, Directory]:
     """Storage and directory as the service opens them, with one-line failures."""
     from ..app import database_failure
 
@@ -341,7 +347,7 @@ def _open(config):
 
 
 # -- gc -------------------------------------------------------------------------
-def _gc_arguments(parser) -> None:
+def _gc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delete",
         action="store_true",
@@ -412,7 +418,7 @@ def gc(args: argparse.Namespace) -> int:
     return status
 
 
-def _expire_jobs(config, storage, directory, delete: bool) -> dict:
+def _expire_jobs(config: Config, storage: Storage, directory: Directory, delete: bool) -> dict:
     """Expired (or cancelled) upload jobs: counted, or removed with their storage."""
     from ..model.service import Hatrac
 

@@ -22,7 +22,7 @@ from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from .admin import warn_if_new_default_store
 
 
-def _arguments(parser) -> None:
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the source service, e.g. https://old.example.org/hatrac")
     parser.add_argument("--path", default=ROOT, help="copy only this subtree (default: all)")
     login = parser.add_mutually_exclusive_group()

@@ -31,7 +31,7 @@ def gunicorn_command(args: argparse.Namespace) -> list[str]:
     return [*argv, *extra, "hatrac:create_app()"]
 
 
-def _arguments(parser) -> None:
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bind", "-b", default="127.0.0.1:8080", help="HOST:PORT (default 127.0.0.1:8080)"
     )

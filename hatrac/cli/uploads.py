@@ -22,7 +22,7 @@ from . import EXIT_OK, EXIT_USAGE, command
 from .admin import open_configured_directory
 
 
-def _arguments(parser) -> None:
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle",
         type=int,

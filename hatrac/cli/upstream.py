@@ -16,7 +16,7 @@ import sys
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 
 
-def _arguments(parser) -> None:
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("upstream_config", help="upstream's hatrac_config.json")
     parser.add_argument("--upstream-dsn", help="upstream's database (default: its database_dsn)")
     parser.add_argument(
@@ -60,7 +60,7 @@ def _arguments(parser) -> None:
 
 
 class _Progress:
-    def __init__(self, totals: dict):
+    def __init__(self, totals: dict) -> None:
         from .maintenance import _progress
 
         self.bars = {

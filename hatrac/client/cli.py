@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 class Runner:
     """Turns arguments into remotes and connections (one per server)."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.remotes = settings.load_remotes()
         self.connections: dict[str, Connection] = {}

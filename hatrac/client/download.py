@@ -85,8 +85,17 @@ class Download:
     """One get into a partial file: parts, hashing, keeping, and the final rename."""
 
     def __init__(
-        self, conn, source, size, dest, expected, streams, got, part_size=PART_SIZE, fsync=False
-    ):
+        self,
+        conn: Connection,
+        source: str,
+        size: int,
+        dest: str,
+        expected: Optional[tuple[str, str]],
+        streams: int,
+        got: Callable[..., None],
+        part_size: int = PART_SIZE,
+        fsync: bool = False,
+    ) -> None:
         self.conn = conn
         self.fsync = fsync
         self.source = source
@@ -165,7 +174,7 @@ class Download:
             sync_directory(os.path.dirname(os.path.abspath(self.dest)))
         return already
 
-    def _transfer(self, digest) -> None:
+    def _transfer(self, digest: Optional[hashlib._Hash]) -> None:
         hasher = threading.Thread(target=self._hash, args=(digest,), daemon=True)
         keeper = threading.Thread(target=self._keep, daemon=True)
         hasher.start()
@@ -243,7 +252,7 @@ class Download:
 
     hash_error: Optional[BaseException] = None
 
-    def _hash(self, digest) -> None:
+    def _hash(self, digest: Optional[hashlib._Hash]) -> None:
         if digest is None:
             return
         buffer = bytearray(HASH_BLOCK)
@@ -392,7 +401,7 @@ def _range_starts_at(response: requests.Response, offset: int) -> bool:
     return unit.lower() == "bytes" and start.isdigit() and int(start) == offset
 
 
-def _more(reader, view: memoryview) -> bool:
+def _more(reader: Callable[[memoryview], int], view: memoryview) -> bool:
     try:
         return bool(reader(view[:1]))
     except BROKEN:

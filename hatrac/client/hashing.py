@@ -142,7 +142,7 @@ class BufferBody:
     """Bytes already in memory as a streamed body of 1 MiB pieces with a length
     (no copy: memoryview slices), calling ``on_block`` as pieces go."""
 
-    def __init__(self, view: memoryview, on_block: Optional[Callable] = None):
+    def __init__(self, view: memoryview, on_block: Optional[Callable] = None) -> None:
         self.view = view
         self.on_block = on_block
 
@@ -160,7 +160,9 @@ class BufferBody:
 class FileSlice:
     """``length`` bytes of an open file from ``offset``, as a streamed body."""
 
-    def __init__(self, fd: int, offset: int, length: int, on_block: Optional[Callable] = None):
+    def __init__(
+        self, fd: int, offset: int, length: int, on_block: Optional[Callable] = None
+    ) -> None:
         self.fd = fd
         self.offset = offset
         self.length = length

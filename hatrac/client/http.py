@@ -46,7 +46,7 @@ class HatracError(Exception):
         status: Optional[int] = None,
         request_id: Optional[str] = None,
         exit_code: Optional[int] = None,
-    ):
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -104,7 +104,7 @@ BodyFactory = Callable[[], Optional[Iterable[bytes]]]
 class Throttle:
     """A byte rate limit shared by every transfer of a run (``--limit-rate``)."""
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float) -> None:
         self.rate = rate
         self.start = time.monotonic()
         self.spent = 0
@@ -134,7 +134,7 @@ class Connection:
         limit_rate: Optional[float] = None,
         on_retry: Optional[Callable[[str], None]] = None,
         max_retry_wait: float = MAX_RETRY_AFTER,
-    ):
+    ) -> None:
         self.max_retry_wait = max_retry_wait
         self.on_retry = on_retry
         self.origin = origin

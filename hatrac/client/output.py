@@ -19,7 +19,9 @@ from tqdm import tqdm
 class Output:
     """The run's reporting settings and helpers (thread-safe)."""
 
-    def __init__(self, json_lines: bool = False, quiet: bool = False, progress: bool = None):
+    def __init__(
+        self, json_lines: bool = False, quiet: bool = False, progress: Optional[bool] = None
+    ) -> None:
         self.json_lines = json_lines
         self.quiet = quiet
         if progress is None:
@@ -62,7 +64,7 @@ class Bar:
 
     def __init__(
         self, output: Output, total: Optional[int], label: str, position: Optional[int] = None
-    ):
+    ) -> None:
         self._bar = None
         self._lock = threading.Lock()
         if output.progress:

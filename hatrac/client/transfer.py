@@ -30,7 +30,7 @@ import sys
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import requests
 
@@ -133,7 +133,15 @@ def put_file(
         return _put_job(conn, local, size, target, options, content_type, sent, output)
 
 
-def _put_whole(conn, local, size, target, options, content_type, sent) -> dict:
+def _put_whole(
+    conn: Connection,
+    local: str,
+    size: int,
+    target: RemotePath,
+    options: PutOptions,
+    content_type: str,
+    sent: Callable[..., None],
+) -> dict:
     digests = file_digests(local)
     headers = {
         "Content-Type": content_type,
@@ -199,7 +207,16 @@ def _find_job(conn: Connection, target: RemotePath, size: int, sha256: str) -> O
     return None
 
 
-def _put_job(conn, local, size, target, options, content_type, sent, output) -> dict:
+def _put_job(
+    conn: Connection,
+    local: str,
+    size: int,
+    target: RemotePath,
+    options: PutOptions,
+    content_type: str,
+    sent: Callable[..., None],
+    output: Output,
+) -> dict:
     # before any request: the whole SHA-256 (the job's content-sha256) and,
     # on the other CPUs meanwhile, as many chunk digests as fit in that time
     sha256, digests = file_sha256_and_chunk_digests(local, options.chunk_size, options.chunk_digest)
@@ -253,7 +270,17 @@ def _put_job(conn, local, size, target, options, content_type, sent, output) -> 
 DIGEST_HEADERS = {"md5": "Content-MD5", "sha256": "Content-SHA256"}
 
 
-def _send_chunks(conn, fd, job_url, size, chunk, numbers, options, sent, digests=None) -> None:
+def _send_chunks(
+    conn: Connection,
+    fd: int,
+    job_url: str,
+    size: int,
+    chunk: int,
+    numbers: list[int],
+    options: PutOptions,
+    sent: Callable[..., None],
+    digests: Optional[list[Optional[str]]] = None,
+) -> None:
     """Send chunks ``numbers`` over ``options.streams`` threads. Each thread reads
     its chunk once into a buffer of its own (reused) and sends it from memory,
     with its digest from ``digests`` (computed before), or hashed there when

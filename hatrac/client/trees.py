@@ -15,7 +15,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from .download import PART_SUFFIX
 from .hashing import file_digests
@@ -23,6 +23,9 @@ from .http import EXIT_CONFLICT, Connection, HatracError
 from .locations import RemotePath, from_url, relative_name
 from .output import Output
 from .transfer import NAMESPACE_TYPE, PutOptions, describe, get_file, put_file
+
+if TYPE_CHECKING:
+    from .output import Bar
 
 
 @dataclass
@@ -179,7 +182,16 @@ def put_tree(
     return tally
 
 
-def _put_task(conn, local, root, parts, options, output, tally, total_bar):
+def _put_task(
+    conn: Connection,
+    local: str,
+    root: RemotePath,
+    parts: list[str],
+    options: PutOptions,
+    output: Output,
+    tally: Tally,
+    total_bar: Bar,
+) -> Callable[[], None]:
     def task() -> None:
         path = os.path.join(local, *parts)
         result = put_file(conn, path, _remote_at(root, parts), options, output, total_bar)
@@ -218,7 +230,18 @@ def get_tree(
     return tally
 
 
-def _get_task(conn, path, local, parts, info, output, tally, total_bar, streams, fsync):
+def _get_task(
+    conn: Connection,
+    path: str,
+    local: str,
+    parts: list[str],
+    info: dict,
+    output: Output,
+    tally: Tally,
+    total_bar: Bar,
+    streams: int,
+    fsync: bool,
+) -> Callable[[], None]:
     def task() -> None:
         dest = os.path.join(local, *parts)
         target = from_url(conn.origin + path)
@@ -300,7 +323,16 @@ def _act(output: Output, action: str, what: str, dry_run: bool) -> None:
     output.result(record, f"{'would ' if dry_run else ''}{action} {what}")
 
 
-def _sync_up_task(conn, local, parts, info, target, options, output, tally):
+def _sync_up_task(
+    conn: Connection,
+    local: str,
+    parts: list[str],
+    info: Optional[dict],
+    target: RemotePath,
+    options: PutOptions,
+    output: Output,
+    tally: Tally,
+) -> Callable[..., None]:
     def task(dry_run: bool = False) -> None:
         path = os.path.join(local, *parts)
         if _same(path, info):
@@ -343,7 +375,7 @@ def sync_down(
         if info.get("version") is None:
             continue
 
-        def task(path=path, dest=dest, info=info) -> None:
+        def task(path: str = path, dest: str = dest, info: dict = info) -> None:
             if os.path.isfile(dest) and _same(dest, info):
                 tally.add(skipped=1)
                 return

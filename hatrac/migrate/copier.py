@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 from ..model.ids import new_version_id
 from ..model.metadata import canonical_digest
@@ -27,6 +27,9 @@ from ..model.resources import NAMESPACE, OBJECT
 from ..model.service import Hatrac
 from ..urls import ROOT, parent_name
 from .source import RemoteServer, SourceError, SourceVersion
+
+if TYPE_CHECKING:
+    from ..model.directory import Transaction
 
 LIMITATIONS = (
     "deleted names and versions are not visible through the REST API: the copy has no "
@@ -89,7 +92,7 @@ class Migration:
         jobs: int = 4,
         dry_run: bool = False,
         progress: Optional[Callable[[int], None]] = None,
-    ):
+    ) -> None:
         self.source = source
         self.service = service
         self.directory = service.directory
@@ -131,7 +134,7 @@ class Migration:
                 self.directory.run(lambda tx: self._set_name_acls(tx, ROOT, acls), write=True)
             return True
 
-        def work(tx) -> Optional[str]:
+        def work(tx: Transaction) -> Optional[str]:
             existing = tx.get_name(name)
             if existing is None:
                 if self.dry_run:
@@ -160,7 +163,7 @@ class Migration:
         return True
 
     @staticmethod
-    def _set_name_acls(tx, name: str, acls: dict) -> None:
+    def _set_name_acls(tx: Transaction, name: str, acls: dict) -> None:
         found = tx.get_name(name)
         if acls.get("owner") or acls.get("subtree-owner"):
             tx.set_name_acls(found.id, acls)
@@ -227,7 +230,7 @@ class Migration:
         metadata["content-md5"] = staged.digests.md5_b64
         metadata["content-sha256"] = staged.digests.sha256_b64
 
-        def bind(tx) -> None:
+        def bind(tx: Transaction) -> None:
             target = tx.get_name(found.name)
             tx.create_version(
                 target.id,
@@ -246,7 +249,7 @@ class Migration:
             raise
         self.report.add(versions=1, bytes=staged.size)
 
-    def _counted(self, blocks):
+    def _counted(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
         for block in blocks:
             self.progress(len(block))
             yield block

@@ -46,7 +46,7 @@ class RemoteServer:
         service_url: str,
         session: Optional[requests.Session] = None,
         parser: Optional[PathParser] = None,
-    ):
+    ) -> None:
         parts = urlsplit(service_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SourceError(f"{service_url!r} is not an http(s) URL of a Hatrac service")

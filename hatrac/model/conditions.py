@@ -16,7 +16,7 @@ from ..errors import PreconditionFailed
 class NotModified(Exception):
     """A GET/HEAD whose If-None-Match matched: answer 304."""
 
-    def __init__(self, etag: Optional[str]):
+    def __init__(self, etag: Optional[str]) -> None:
         super().__init__("not modified")
         self.etag = etag
 

@@ -77,7 +77,7 @@ class IdentityMemo:
 
     LIMIT = 4096
 
-    def __init__(self, limit: int = LIMIT):
+    def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
         self._entries: dict[bytes, tuple] = {}
 
@@ -140,7 +140,7 @@ class PendingLookup:
         make_client: Callable[[Any], Client],
         refuse: Callable[[], Exception],
         memo: Optional[IdentityMemo] = None,
-    ):
+    ) -> None:
         self.kind = kind
         self.secret = secret
         self._key: Optional[str] = None
@@ -229,7 +229,7 @@ class deferring:
 
     __slots__ = ("_lookup", "_token")
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any) -> None:
         self._lookup = getattr(client, "lookup", None)
 
     def __enter__(self) -> None:
@@ -244,7 +244,7 @@ class DeferredClient:
 
     __slots__ = ("lookup", "_client")
 
-    def __init__(self, lookup: PendingLookup):
+    def __init__(self, lookup: PendingLookup) -> None:
         self.lookup = lookup
         self._client: Optional[Client] = None
 

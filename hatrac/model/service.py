@@ -45,7 +45,7 @@ _UNKNOWN = object()  # "not looked up yet" (None means "looked up: there is none
 class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessControl, Deletion):
     """The service model: names, versions and ACLs, authorized per client."""
 
-    def __init__(self, config: Config, directory: Directory, storage: Storage):
+    def __init__(self, config: Config, directory: Directory, storage: Storage) -> None:
         self.config = config
         self.directory = directory
         self.storage = storage

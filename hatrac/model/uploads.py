@@ -457,7 +457,7 @@ class _ChunkHashes:
 
     _KINDS = {"content-md5": hashlib.md5, "content-sha256": hashlib.sha256}
 
-    def __init__(self, claimed: dict):
+    def __init__(self, claimed: dict) -> None:
         self._hashes = {field: self._KINDS[field]() for field in claimed if field in self._KINDS}
 
     def update(self, block: bytes) -> None:

@@ -49,6 +49,7 @@ from ..errors import (
 from .bodies import MAX_JSON_DEPTH, json_nesting
 
 if TYPE_CHECKING:
+    from ..model.directory.accounts import Token
     from . import Call
 
 LOGIN_BODY_LIMIT = 64 * 1024
@@ -267,7 +268,7 @@ def _token_owner() -> Authentication:
     return found
 
 
-def _token_json(token) -> dict:
+def _token_json(token: Token) -> dict:
     return {
         "id": token.id,
         "description": token.description,

@@ -24,7 +24,7 @@ jobs and tokens with a nesting limit, after the callers' size caps.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from flask import request
 
@@ -42,7 +42,7 @@ class MalformedBody(BadRequest):
 class GuardedInput:
     """``wsgi.input`` that turns read failures into 400s and counts what was read."""
 
-    def __init__(self, stream: Any, declared: Optional[int], chunked: bool):
+    def __init__(self, stream: Any, declared: Optional[int], chunked: bool) -> None:
         self._stream = stream
         self.declared = declared
         self.chunked = chunked
@@ -83,7 +83,7 @@ class GuardedInput:
         buffer[: len(data)] = data
         return len(data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         while True:
             line = self.readline()
             if not line:
@@ -126,10 +126,10 @@ class GuardedInput:
 class BodyGuard:
     """WSGI middleware: :class:`GuardedInput` in, refused bodies drained out."""
 
-    def __init__(self, wsgi_app: Callable):
+    def __init__(self, wsgi_app: Callable) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict, start_response: Callable):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         stream = environ.get("wsgi.input")
         if stream is None:
             return self.wsgi_app(environ, start_response)

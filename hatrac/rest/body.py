@@ -30,7 +30,7 @@ DIRECT_AFTER = 256 * 1024  # smaller bodies gain nothing worth the special path
 class SocketBody:
     """``read(size)`` of a gunicorn request body, straight from the socket."""
 
-    def __init__(self, body: Any, counter: Any = None, reuse: bool = False):
+    def __init__(self, body: Any, counter: Any = None, reuse: bool = False) -> None:
         self._body = body
         # reuse: one buffer for every block, each block (a memoryview) valid only
         # until the next read; for consumers that are done with a block by then
@@ -136,7 +136,7 @@ class DirectOnRead:
     its body is read leaves the body to the wrappers (which may drain it, or
     must not answer ``Expect: 100-continue``)."""
 
-    def __init__(self, make: Any):
+    def __init__(self, make: Any) -> None:
         self._make = make
         self._reader: Optional[SocketBody] = None
 

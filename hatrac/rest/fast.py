@@ -45,7 +45,7 @@ _OURS = ("hatrac.root", "hatrac.resource")
 class FastReads:
     """WSGI middleware: plain reads of small objects here, all else to ``flask``."""
 
-    def __init__(self, state: Any, observer: Any, flask: Callable, rules: Iterable = ()):
+    def __init__(self, state: Any, observer: Any, flask: Callable, rules: Iterable = ()) -> None:
         self.state = state
         self.observer = observer
         self.flask = flask
@@ -59,7 +59,7 @@ class FastReads:
         )
         self._puts = FastPuts(state, observer, self._elsewhere)
 
-    def __call__(self, environ: dict, start_response: Callable):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.monotonic()
         if environ.get("REQUEST_METHOD") == "PUT":
             answer = self._puts.answer(environ, started)  # rest/fast_put.py

@@ -24,7 +24,7 @@ attempted twice and the error is rendered (negotiated, logged) by Flask.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.urls import iri_to_uri
@@ -128,7 +128,7 @@ def object_path(state: Any, environ: dict, elsewhere: tuple) -> Optional[tuple[s
 class Replayed:
     """A request body read by the fast path, then the rest of the original stream."""
 
-    def __init__(self, head: bytes, rest: Any):
+    def __init__(self, head: bytes, rest: Any) -> None:
         self._head = head
         self._rest = rest
 
@@ -147,14 +147,14 @@ class Replayed:
             return self.read(size if size is not None and size >= 0 else len(self._head))
         return self._rest.readline(size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         return iter(lambda: self.read(64 * 1024), b"")
 
 
 class _Failing:
     """A stream whose every read raises the error the fast path's read met."""
 
-    def __init__(self, error: Exception):
+    def __init__(self, error: Exception) -> None:
         self._error = error
 
     def read(self, size: int = -1) -> bytes:
@@ -166,7 +166,7 @@ class _Failing:
 class FastPuts:
     """Plain PUTs of small objects, answered without Flask."""
 
-    def __init__(self, state: Any, observer: Any, elsewhere: tuple):
+    def __init__(self, state: Any, observer: Any, elsewhere: tuple) -> None:
         self.state = state
         self.observer = observer
         self._elsewhere = elsewhere or ("\0",)

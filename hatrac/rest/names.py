@@ -196,7 +196,7 @@ class FileRange:
     check the bytes of ranges that end before the end of the file).
     """
 
-    def __init__(self, handle: BinaryIO, length: int):
+    def __init__(self, handle: BinaryIO, length: int) -> None:
         self._handle = handle
         self._left = length
 

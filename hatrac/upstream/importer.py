@@ -24,7 +24,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import quote
 
 from ..model.directory import upstream as sql
@@ -34,6 +34,9 @@ from ..model.storage.upstream import UpstreamLayoutStorage
 from ..urls import MAX_VERSION_LENGTH
 from . import rows
 from .site import Site
+
+if TYPE_CHECKING:
+    from ..model.directory import Transaction
 
 BATCH = 2000
 MAX_DETAILS = 10000  # problems listed one by one; the rest are counted by kind
@@ -119,7 +122,7 @@ class Importer:
         ours: Optional[Storage],
         options: Options,
         progress: Optional[Callable[[str, int, int], None]] = None,
-    ):
+    ) -> None:
         self.site = site
         self.source = source
         self.directory = directory
@@ -222,7 +225,7 @@ class Importer:
             if kind != NAMESPACE or deleted:
                 self.report.add("bad-row", where, "the root is not a live namespace; kept ours")
 
-            def root(tx):
+            def root(tx: Transaction) -> None:
                 sql.set_root_acls(tx, acls)
                 found = sql.names_by_name(tx, ["/"])["/"]
                 sql.map_upstream_names(tx, [(uid, found[0], stored)])
@@ -232,7 +235,7 @@ class Importer:
         return (uid, stored, canonical, kind, json.dumps(acls), deleted)
 
     def _flush_names(self, batch: list[tuple]) -> None:
-        def work(tx):
+        def work(tx: Transaction) -> tuple[set[str], dict[str, tuple], dict[int, tuple[int, str]]]:
             values = [(r[2], rows.parent_of(r[2]), r[3], r[4], r[5], self.now) for r in batch]
             new = sql.insert_names(tx, values)
             found = sql.names_by_name(tx, [r[2] for r in batch])
@@ -372,7 +375,15 @@ class Importer:
             renamed[1] if renamed else None,
         )
 
-    def _bytes(self, where, name, candidates, nbytes, size, metadata):
+    def _bytes(
+        self,
+        where: str,
+        name: str,
+        candidates: list[tuple[str, Optional[str]]],
+        nbytes: Optional[int],
+        size: int,
+        metadata: dict,
+    ) -> tuple[str, int, dict]:
         """Locate (and check, hash or copy) one live version's bytes."""
         holder = None
         key = candidates[0][0]
@@ -425,7 +436,15 @@ class Importer:
                 )
         return metadata, differ
 
-    def _copy(self, where, name, holder, key, size, metadata):
+    def _copy(
+        self,
+        where: str,
+        name: str,
+        holder: UpstreamLayoutStorage,
+        key: str,
+        size: int,
+        metadata: dict,
+    ) -> tuple[str, int, dict]:
         """Stream one version into our layout, hashing it; the in-place key on failure."""
         fresh = "u" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
         target = self.ours.key_for(name, fresh)

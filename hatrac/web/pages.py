@@ -15,7 +15,7 @@ from this origin's files, no inline code), ``nosniff`` and no framing.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 from urllib.parse import quote
 
 from flask import Response, current_app, g, render_template, request, send_from_directory
@@ -27,8 +27,9 @@ from . import STATIC, present, web_root
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..model.browse import NamespacePage
+    from ..model.browse import InheritedAcl, NamespacePage
     from ..model.client import Client
+    from ..model.credentials import DeferredClient
     from ..rest import Call
 
 CONTENT_SECURITY_POLICY = (
@@ -70,7 +71,7 @@ def _here() -> str:
     return path + ("?" + query if query else "")
 
 
-def _who(client) -> tuple[Optional[str], Optional[str]]:
+def _who(client: Optional[Union[Client, DeferredClient]]) -> tuple[Optional[str], Optional[str]]:
     """(identity, display name) of a client; (None, None) for anonymous or a dead credential."""
     if client is None:
         return None, None
@@ -80,7 +81,12 @@ def _who(client) -> tuple[Optional[str], Optional[str]]:
         return None, None
 
 
-def _page(template: str, status: int = 200, client=None, **values) -> Response:
+def _page(
+    template: str,
+    status: int = 200,
+    client: Optional[Union[Client, DeferredClient]] = None,
+    **values: Any,
+) -> Response:
     state = _state()
     config = state.config
     identity, display_name = _who(client if client is not None else g.get("client"))
@@ -142,7 +148,7 @@ OFFSET_MAX = 10**9
 class Listing:
     """What a namespace page lists: the query arguments of its URL, checked."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config) -> None:
         args = request.args
         self.default_limit = config.web_page_size
         self.after = args.get("after", "")
@@ -209,7 +215,7 @@ class Listing:
         return self.query(offset=str(self.offset + self.limit))
 
 
-def _inherited(call, entries) -> str:
+def _inherited(call: Call, entries: Iterable[InheritedAcl]) -> str:
     return json.dumps(
         [
             {"source": call.url(entry.source), "access": entry.access, "role": entry.role}
@@ -221,7 +227,7 @@ def _inherited(call, entries) -> str:
 class Pages:
     """The page hook of the REST layer (``state.pages``)."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config) -> None:
         self.config = config
 
     def namespace(self, call: Call) -> Optional[Response]:

@@ -28,9 +28,12 @@ from __future__ import annotations
 import contextvars
 import threading
 from contextlib import nullcontext
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..credentials import pending
+
+if TYPE_CHECKING:
+    from .sql import Transaction
 
 MAX_BATCH = 32
 
@@ -40,7 +43,7 @@ class _Entry:
 
     __slots__ = ("work", "context", "event", "result", "error", "lead")
 
-    def __init__(self, work: Callable):
+    def __init__(self, work: Callable) -> None:
         self.work = work
         self.context = contextvars.copy_context()
         self.event = threading.Event()
@@ -49,7 +52,7 @@ class _Entry:
         self.lead = False  # woken to lead the next batch, not with a result
 
 
-def _in_context(work: Callable, tx) -> Any:
+def _in_context(work: Callable, tx: Transaction) -> Any:
     lookup = pending()
     if lookup is not None:
         lookup.open_transaction = tx
@@ -63,7 +66,7 @@ def _in_context(work: Callable, tx) -> Any:
 class GroupCommit:
     """The queue of one process's write transactions on one SQLite database."""
 
-    def __init__(self, transaction: Callable, exclusive: Optional[Callable] = None):
+    def __init__(self, transaction: Callable, exclusive: Optional[Callable] = None) -> None:
         # ``transaction()``: a context manager giving a write Transaction that
         # commits on exit (Directory._transaction); ``exclusive()``: one held
         # around each batch, across processes (SQLiteDatabase.writer_lock)

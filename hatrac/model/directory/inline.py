@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
-    from .sql import Transaction
+    from .sql import Directory, Transaction
 
 # a row no live, non-forwarding version refers to (the same rule as
 # Transaction.storage_key_in_use)
@@ -52,7 +52,7 @@ def as_bytes(value: Optional[Union[bytes, memoryview]]) -> Optional[bytes]:
 class InlineBytes:
     """The table of inline bytes, as the storage layer uses it (own transactions)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
     def read(self, key: str) -> Optional[bytes]:

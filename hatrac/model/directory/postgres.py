@@ -18,7 +18,7 @@ import os
 import re
 import threading
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Hashable, Iterator, Optional
 
 import psycopg2
 import psycopg2.errorcodes
@@ -114,7 +114,7 @@ def connect_failure(error: BaseException) -> str:
 class _Connection(psycopg2.extensions.connection):
     """A connection that remembers which statements it has prepared."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
         # the BEGIN of a write transaction, sent with its first statement
@@ -143,12 +143,12 @@ class _LazyThreadedPool(psycopg2.pool.ThreadedConnectionPool):
     once opened.
     """
 
-    def __init__(self, minconn: int, maxconn: int, *args, **kwargs):
+    def __init__(self, minconn: int, maxconn: int, *args, **kwargs) -> None:
         self._opening = True
         super().__init__(minconn, maxconn, *args, **kwargs)
         self._opening = False
 
-    def _connect(self, key=None):
+    def _connect(self, key: Optional[Hashable] = None) -> Optional[_Connection]:
         if self._opening:
             return None
         conn = super()._connect(key)
@@ -164,7 +164,7 @@ class PostgresDatabase:
     # a transaction's last statement may carry its COMMIT (Transaction.finish)
     commit_in_statement = True
 
-    def __init__(self, dsn: str, pool_size: int = 8, prepared_statements: bool = True):
+    def __init__(self, dsn: str, pool_size: int = 8, prepared_statements: bool = True) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
         # off behind a transaction-pooling proxy (PgBouncer), which cannot keep
@@ -326,7 +326,7 @@ class PostgresDatabase:
         cursor.execute("; ".join([*first, sql, *([after] if after else [])]), params)
 
     @staticmethod
-    def _first_statements(conn, before: Optional[str]) -> list[str]:
+    def _first_statements(conn: _Connection, before: Optional[str]) -> list[str]:
         first = [text for text in (conn.pending_begin, before) if text]
         conn.pending_begin = None
         return first

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional, Union
 
 from ..resources import Name, ObjectVersion, Resolved
 from . import inline as inline_sql
@@ -28,7 +28,7 @@ VERSION_COLUMNS = (
 VERSION_COLUMNS_WITH_DATA = f"{VERSION_COLUMNS}, {inline_sql.DATA_COLUMN}"
 
 
-def _refuse(self, *args, **kwargs):
+def _refuse(self: Union[list, dict], *args: Any, **kwargs: Any) -> NoReturn:
     raise TypeError("ACLs read from the directory are shared; copy them to change them")
 
 

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from ...errors import ServiceUnavailable
 from ...urls import ROOT
@@ -31,6 +31,18 @@ from .group_commit import GroupCommit
 from .names import NameQueries
 from .schema import migrate
 from .versions import VersionQueries
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg2.extensions
+
+    from .postgres import PostgresDatabase
+    from .sqlite import SQLiteDatabase
+
+    # the two connection layers, and the cursors they give
+    Database = Union[PostgresDatabase, SQLiteDatabase]
+    Cursor = Union[psycopg2.extensions.cursor, sqlite3.Cursor]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +67,7 @@ class RetryTransaction(Exception):
 class Transaction(NameQueries, VersionQueries):
     """A cursor inside one transaction, with the directory's queries as methods."""
 
-    def __init__(self, database, cursor):
+    def __init__(self, database: Database, cursor: Cursor) -> None:
         self._database = database
         self._cursor = cursor
         self.dialect = database.dialect
@@ -136,7 +148,7 @@ class Transaction(NameQueries, VersionQueries):
 class Directory:
     """The SQL directory over one connection layer (PostgreSQL or SQLite)."""
 
-    def __init__(self, database, max_retries: int = 8):
+    def __init__(self, database: Database, max_retries: int = 8) -> None:
         self.database = database
         self.max_retries = max_retries
         # SQLite: concurrent write transactions of this process share one COMMIT

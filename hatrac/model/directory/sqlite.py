@@ -42,7 +42,7 @@ class SQLiteDatabase:
     writer_locks = False  # BEGIN IMMEDIATE serializes writers; no other locks needed
     group_commit = True  # a process's concurrent writers share a COMMIT (group_commit.py)
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

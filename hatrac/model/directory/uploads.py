@@ -70,7 +70,7 @@ class JobRow:
         return {key: value for key, value in fields.items() if value is not None}
 
 
-def _job(row) -> JobRow:
+def _job(row: tuple) -> JobRow:
     values = list(row)
     values[10] = bool(values[10])
     return JobRow(*values)

@@ -53,7 +53,7 @@ def _quote(column: str) -> str:
 class UpstreamDatabase:
     """A read-only view of an upstream Hatrac database."""
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str) -> None:
         import psycopg2
 
         self.connection = psycopg2.connect(dsn)

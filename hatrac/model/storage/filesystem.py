@@ -99,7 +99,7 @@ class FilesystemStorage(Storage):
 
     name = "filesystem"
 
-    def __init__(self, root: str, drop_behind: bool = True):
+    def __init__(self, root: str, drop_behind: bool = True) -> None:
         self.root = Path(root)
         # durable pages of large bodies leave the page cache (EarlyWriteback, hash-ahead)
         self.drop_behind = drop_behind

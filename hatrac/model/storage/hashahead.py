@@ -285,7 +285,7 @@ def precomputed_digests(job_path: Path, size: int, chunk_length: int) -> Optiona
 class _FixedDigests(Digests):
     """Digests known as base64 strings."""
 
-    def __init__(self, md5_b64: str, sha256_b64: str, size: int):
+    def __init__(self, md5_b64: str, sha256_b64: str, size: int) -> None:
         super().__init__()
         self.size = size
         self._md5_b64 = md5_b64

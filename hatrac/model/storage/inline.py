@@ -49,7 +49,7 @@ def is_inline_key(key: str) -> bool:
 class InlineStorage(JobsOfWrapped, Storage):
     """A backend for large bytes, plus small ones kept inline in the directory."""
 
-    def __init__(self, large: Storage, inline_max_size: int = DEFAULT_INLINE_MAX_SIZE):
+    def __init__(self, large: Storage, inline_max_size: int = DEFAULT_INLINE_MAX_SIZE) -> None:
         self.large = large
         self.inline_max_size = max(0, inline_max_size)
         self.name = large.name

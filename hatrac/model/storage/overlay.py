@@ -21,7 +21,7 @@ class OverlayStorage(JobsOfWrapped, Storage):
 
     name = "overlay"
 
-    def __init__(self, backends: list[Storage]):
+    def __init__(self, backends: list[Storage]) -> None:
         if not backends:
             raise StorageError("overlay_backends must name at least one backend")
         self.backends = list(backends)

@@ -38,7 +38,7 @@ to a short-lived presigned URL, so their bytes never pass through the service.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 import botocore.exceptions
 
@@ -59,6 +59,9 @@ from .s3_buckets import (
 )
 from .s3_jobs import JOBS_DIRECTORY, S3UploadJobs, read_objects
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 logger = logging.getLogger(__name__)
 
 
@@ -68,7 +71,7 @@ class S3Storage(S3UploadJobs, Storage):
     name = "amazons3"
     hashes_chunks = True  # a part is spooled and hashed before it is sent
 
-    def __init__(self, s3_config: dict, service_prefix: str = "/hatrac"):
+    def __init__(self, s3_config: dict, service_prefix: str = "/hatrac") -> None:
         try:
             validate_s3_config(s3_config)
         except S3ConfigError as error:
@@ -241,7 +244,7 @@ class S3Storage(S3UploadJobs, Storage):
             except S3_ERRORS:
                 logger.exception("could not discard %s; the orphan sweep will", staged.key)
 
-    def _abort(self, client, where: Location, upload_id: str) -> None:
+    def _abort(self, client: BaseClient, where: Location, upload_id: str) -> None:
         try:
             client.abort_multipart_upload(
                 Bucket=where.bucket, Key=where.object_key, UploadId=upload_id
@@ -326,12 +329,12 @@ class S3Storage(S3UploadJobs, Storage):
         except S3_ERRORS as error:
             raise fault("delete the object", where.bucket, error) from None
 
-    def _delete_versions(self, client, where: Location) -> None:
+    def _delete_versions(self, client: BaseClient, where: Location) -> None:
         """Remove every version (and delete marker) of exactly this object key."""
         purge(client, where.bucket, where.object_key, exact=True)
 
     @staticmethod
-    def _exists(client, bucket: str, object_key: str) -> bool:
+    def _exists(client: BaseClient, bucket: str, object_key: str) -> bool:
         try:
             client.head_object(Bucket=bucket, Key=object_key)
         except S3_ERRORS as error:

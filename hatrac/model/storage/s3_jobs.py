@@ -236,7 +236,9 @@ def _chunk_fault(bucket: str, error: BaseException) -> HatracError:
     return fault("read the uploaded chunks", bucket, error)
 
 
-def _prefetch_objects(client, bucket: str, object_keys: list[str], ahead: int) -> Iterator[bytes]:
+def _prefetch_objects(
+    client: BaseClient, bucket: str, object_keys: list[str], ahead: int
+) -> Iterator[bytes]:
     """The bytes of several small objects in order, ``ahead`` of them fetched in parallel."""
 
     def fetch(object_key: str) -> bytes:
@@ -263,7 +265,7 @@ def _prefetch_objects(client, bucket: str, object_keys: list[str], ahead: int) -
                 future.cancel()
 
 
-def _part_etags(client, bucket: str, key: str, upload_id: str) -> dict[int, str]:
+def _part_etags(client: BaseClient, bucket: str, key: str, upload_id: str) -> dict[int, str]:
     """Part number -> ETag of the parts S3 holds for one multipart upload."""
     held: dict[int, str] = {}
     paginator = client.get_paginator("list_parts")

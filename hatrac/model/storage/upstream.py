@@ -57,7 +57,7 @@ class UpstreamLayoutStorage(Storage):
         label: str,
         storage_path: Optional[str] = None,
         buckets: Optional[dict] = None,
-    ):
+    ) -> None:
         if not label or "/" in label:
             raise StorageError("an upstream backend needs a 'label' without '/'")
         if (storage_path is None) == (buckets is None):

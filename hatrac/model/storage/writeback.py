@@ -62,7 +62,7 @@ class EarlyWriteback:
     so a small or middling object stays cached for the GET that may follow.
     """
 
-    def __init__(self, fd: int, step: int = WRITEBACK_STEP, drop_behind: bool = True):
+    def __init__(self, fd: int, step: int = WRITEBACK_STEP, drop_behind: bool = True) -> None:
         self.fd = fd
         self.step = step
         self.drop_behind = drop_behind

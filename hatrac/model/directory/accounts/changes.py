@@ -7,7 +7,7 @@ calls :func:`notify_change` in its transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 CHANNEL = "hatrac_auth"
 
@@ -30,7 +30,7 @@ class ChangeListener:
     notifications). ``connected`` says whether notifications are flowing now.
     """
 
-    def __init__(self, dsn: str, on_change):
+    def __init__(self, dsn: str, on_change: Callable[[], None]) -> None:
         import threading
 
         self.dsn = dsn

@@ -28,7 +28,7 @@ class User:
 _USER_COLUMNS = "id, name, display_name, password_hash, disabled, created"
 
 
-def _user(row) -> User:
+def _user(row: tuple) -> User:
     return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
