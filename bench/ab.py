@@ -17,7 +17,10 @@ anonymously, half the same objects with a session cookie, at the same
 time, reconnecting every 25 requests; its figure is the round's session /
 anonymous ratio, so B/A compares the two trees' ratios), ``anon_pair``
 (the same with no cookie on either half: the side-by-side method's own
-bias, which should read 1), ``listing``
+bias, which should read 1), ``session_put_pair`` and ``anon_put_pair``
+(the same two for the benchmark's (h) session PUT: half the clients PUT
+anonymously into one namespace, half with a session cookie into another
+made by that session, or anonymously into both), ``listing``
 (JSON listing of the namespace of the GET objects, one client; of a
 namespace of ``--children`` objects instead, e.g. 10,000 as the benchmark's
 (f)); and large transfers of ``--large-mib`` (default 256): ``large_get``
@@ -246,6 +249,23 @@ def measure(
             "ops_per_s": second["ops_per_s"] / first["ops_per_s"],
             "requests": first["requests"] + second["requests"],
         }
+    if workload in ("session_put_pair", "anon_put_pair"):
+        # as (h): each half into a namespace of its own, the second made by its own client
+        first, second = workloads.side_by_side_puts(
+            tree.url,
+            [
+                {"namespace": "/hatrac/ab/pair-anon"},
+                {"namespace": "/hatrac/ab/pair-second", "headers": headers},
+            ],
+            clients,
+            duration,
+            tag=f"r{serial}-",
+        )[0]
+        return {
+            **second,
+            "ops_per_s": second["ops_per_s"] / first["ops_per_s"],
+            "requests": first["requests"] + second["requests"],
+        }
     if workload == "mixed":
         return workloads.mixed(
             tree.url, paths, "/hatrac/abmix", clients, duration, headers, tag=f"m{serial}-"
@@ -274,6 +294,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             "session",
             "session_pair",
             "anon_pair",
+            "session_put_pair",
+            "anon_put_pair",
             "mixed",
             "put",
             "session_put",
@@ -340,7 +362,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for tree in trees:
             tree.start()
         headers = {tree.label: {} for tree in trees}
-        if arguments.workload in ("session", "session_put", "session_pair"):
+        if arguments.workload in ("session", "session_put", "session_pair", "session_put_pair"):
             headers = {tree.label: tree.session() for tree in trees}
         sent = dict(headers)  # what each side's requests carry
         if arguments.session_b:
@@ -361,9 +383,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             }
         unit = "MiB/s" if large else ("ops/s by wrk" if arguments.wrk else "ops/s")
         digits = 1
-        if workload == "session_pair":
+        if workload in ("session_pair", "session_put_pair"):
             unit, digits = "session / anonymous", 3
-        elif workload == "anon_pair":
+        elif workload in ("anon_pair", "anon_put_pair"):
             unit, digits = "second half / first half, both anonymous", 3
         server = postgres.process.pid if postgres is not None else None
         results: dict[str, list[dict]] = {"A": [], "B": []}

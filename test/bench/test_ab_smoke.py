@@ -57,10 +57,12 @@ def test_ab_large_workload_reports_transfer_rates():
     [
         ("session_pair", "session / anonymous"),  # half the clients with a session cookie
         ("anon_pair", "second half / first half"),  # the control: no cookie on either half
+        ("session_put_pair", "session / anonymous"),  # (h)'s PUTs, each half its own namespace
+        ("anon_put_pair", "second half / first half"),
     ],
 )
 def test_ab_side_by_side_pair_reports_each_rounds_ratio(workload: str, figure: str):
-    """The side-by-side GETs (SQLite on both sides): one ratio per run, in one tree."""
+    """The side-by-side GETs or PUTs (SQLite on both sides): one ratio per run, in one tree."""
     output = run_ab(
         f"--workload {workload} --directory sqlite --rounds 1"
         " --duration 0.3 --clients 2 --workers 1 --threads 2"
