@@ -19,6 +19,8 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need_debian+=(apach
 command -v openssl >/dev/null || need_debian+=(openssl)
 # bench.ab --wrk's smoke test: wrk, the independent (C) load client the benchmark uses too
 command -v wrk >/dev/null || need_debian+=(wrk)
+# the benchmark's smoke test (test/bench/test_bench_smoke.py, --size tiny): nginx, its ceiling
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_debian+=(nginx-light)
 if ((${#need_debian[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "scripts/test.sh: needs Debian packages ${need_debian[*]}; run as root or install them" >&2
