@@ -187,6 +187,9 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    if response.status_code in (204, 304):
+        # no content, so no media type: not Flask's default text/html
+        response.headers.pop("Content-Type", None)
     return response
 
 

@@ -93,3 +93,18 @@ def test_namespace_type_put_on_an_object_makes_a_version(client, ns):
     got = client.get(ns + "/obj", user="alice")
     assert got.body == b"" and got.headers["Content-Type"] == NS["Content-Type"]
     assert len(client.get(ns + "/obj;versions", user="alice").json()) == 2
+
+
+def test_answers_without_content_carry_no_media_type(client, ns):
+    """A 204 or 304 has no body, so no Content-Type (not Flask's default text/html)."""
+    stored = client.put(ns + "/empty-answers", user="alice", data=b"x")
+    etag = client.get(ns + "/empty-answers", user="alice").headers["ETag"]
+    answers = [
+        client.put(ns + ";acl/read/bob", user="alice"),
+        client.delete(ns + ";acl/read/bob", user="alice"),
+        client.get(ns + "/empty-answers", user="alice", headers={"If-None-Match": etag}),
+        client.delete(stored.text.strip(), user="alice"),
+    ]
+    assert [reply.status for reply in answers] == [204, 204, 304, 204]
+    for reply in answers:
+        assert "Content-Type" not in reply.headers, reply.headers
