@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest
 from .acl import granted_roles, normalize_acls
 from .client import Client
 from .conditions import NO_CONDITIONS, Preconditions
@@ -90,7 +90,8 @@ class AccessControl:
     ) -> AclTarget:
         """Apply ``change(list_of_roles) -> list_of_roles`` to one ACL, atomically.
 
-        Refuses (409) a change that would leave the resource with no owner.
+        Refuses (400, as the DERIVA CLI reads it: the ACL "cannot be updated as
+        requested") a change that would leave the resource with no owner.
         """
         self.firewall(client, "manage_acls")
 
@@ -112,7 +113,7 @@ class AccessControl:
             if access.endswith("owner") and not granted_roles(
                 "owner", new_target.chain, new_target.version
             ):
-                raise Conflict("This change would leave the resource without any owner.")
+                raise BadRequest("This change would leave the resource without any owner.")
             stored = {mode: roles for mode, roles in acls.items() if roles}
             if target.version is not None:
                 tx.set_version_acls(target.version.id, stored)
