@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from ..errors import BadRequest, HatracError, MethodNotAllowed, NotFound
 from ..model.client import ANONYMOUS, Client
@@ -170,11 +171,21 @@ def handle_http_exception(error: HTTPException) -> Response:
     return handle_hatrac_error(wrapped)
 
 
+class AnyPath(PathConverter):
+    """Werkzeug's ``path`` converter, matching every character: its ``.`` stops at a
+    newline, so a name holding ``%0A`` (decoded in PATH_INFO) missed the route and
+    got the router's 404 instead of the parser's 400 (:mod:`hatrac.urls`)."""
+
+    regex = "[^/](?s:.)*?"
+
+
 def create_blueprint(prefix: str) -> Blueprint:
     """The Hatrac blueprint, serving the protocol under ``prefix``."""
     from . import acl, metadata, names, upload  # noqa: F401  (they register their families)
 
     blueprint = Blueprint("hatrac", __name__)
+    # before the rules below, which use it, are added to the application's map
+    blueprint.record_once(lambda setup: setup.app.url_map.converters.update(hatrac_path=AnyPath))
     # merge_slashes off: an encoded "/" (%2F) is data, and PATH_INFO decodes it,
     # so "/hatrac/%2Ftop" must reach dispatch, not be redirected to "/hatrac/top"
     blueprint.add_url_rule(
@@ -186,7 +197,7 @@ def create_blueprint(prefix: str) -> Blueprint:
         merge_slashes=False,
     )
     blueprint.add_url_rule(
-        (prefix or "") + "/<path:path>",
+        (prefix or "") + "/<hatrac_path:path>",
         "resource",
         dispatch,
         methods=METHODS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -160,6 +161,22 @@ def test_bad_paths_on_the_wire(server, base):
         )
         status = answer.split(b" ", 2)[1]
         assert status in (b"400", b"414"), (raw, answer[:200])
+
+
+def test_control_characters_on_the_wire_are_400(server, base):
+    """A decoded newline (or other control character) is the parser's 400, in the
+    service's error format, not the router's bare 404."""
+    prefix = base[len(server.url) :]
+    for raw in ("/a%0Ab", "/a%0D%0A", "/x%0A/y", "/o:v%0A", "/o;acl/read/r%0A", "/a%7F"):
+        for method in ("GET", "PUT"):
+            answer = raw_request(
+                server.port,
+                f"{method} {prefix}{raw} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                "Accept: application/json\r\nConnection: close\r\n\r\n".encode(),
+            )
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400"), (method, raw, answer[:300])
+            assert "control character" in json.loads(body)["detail"], (method, raw, body)
 
 
 def test_ranges(base):
