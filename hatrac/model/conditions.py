@@ -56,5 +56,14 @@ class Preconditions:
                 raise NotModified(etag)
             raise PreconditionFailed("If-None-Match matches the resource's current ETag.")
 
+    def check_exists(self, exists: bool) -> None:
+        """:meth:`check` for a resource whose ETag the client may not learn: only ``*``
+        can match it (``If-Match: *`` holds when it exists, ``If-None-Match: *`` when
+        it does not), so an answer never tells whether a guessed ETag was right."""
+        if self.if_match is not None and not (exists and "*" in self.if_match):
+            raise PreconditionFailed("If-Match does not match the resource's current ETag.")
+        if self.if_none_match is not None and exists and "*" in self.if_none_match:
+            raise PreconditionFailed("If-None-Match matches the resource's current ETag.")
+
 
 NO_CONDITIONS = Preconditions()

@@ -26,7 +26,7 @@ from .directory import Transaction
 from .directory.sql import CommitOutcomeUnknown, RetryTransaction
 from .ids import new_version_id
 from .placing import placer, settle
-from .resources import NAMESPACE, OBJECT, Name, ObjectVersion, Resolved
+from .resources import NAMESPACE, OBJECT, Listing, Name, ObjectVersion, Resolved
 
 # the name these warnings were always logged under (the "logger" of a log line)
 logger = logging.getLogger("hatrac.model.service")
@@ -99,7 +99,18 @@ class Creation:
     def _creator_acls(client: Client) -> dict:
         return {"owner": [client.identity]} if client.identity is not None else {}
 
-    def create_namespace(self, client: Client, name: str, parents: bool = False) -> Name:
+    def create_namespace(
+        self,
+        client: Client,
+        name: str,
+        parents: bool = False,
+        conditions: Preconditions = NO_CONDITIONS,
+    ) -> Name:
+        """A new namespace (and its missing parents with ``parents``).
+
+        ``conditions`` are checked as for an object PUT: against the name's
+        current state (412 before the 409 of a bound name), and for a new name
+        after the rights to create it (``If-Match`` then fails)."""
         if name == ROOT:
             raise Conflict("The root namespace always exists.")
         self.firewall(client, "create")
@@ -107,7 +118,10 @@ class Creation:
         def work(tx: Transaction) -> Name:
             now = time.time()
             resolved = self._resolve(tx, name, lock="share")
+            if conditions.present:
+                self._bound_conditions(tx, client, resolved, conditions)
             self._creation_point(client, resolved, parents, NAMESPACE)
+            conditions.check(None)
             parent = self._make_parents(tx, client, resolved, now)
             created = tx.create_name(name, parent.id, NAMESPACE, self._creator_acls(client), now)
             if created is None:
@@ -115,6 +129,20 @@ class Creation:
             return created
 
         return self.directory.run(work, write=True)
+
+    @staticmethod
+    def _bound_conditions(
+        tx: Transaction, client: Client, resolved: Resolved, conditions: Preconditions
+    ) -> None:
+        """The conditions of a namespace PUT on a live name: against its listing's
+        ETag for a client that may list it, else against its existence alone."""
+        target = resolved.target
+        if target is None or target.deleted:
+            return  # a new name (or a tombstone, whose 409 comes first): checked later
+        if target.is_namespace and allows(client, "read", resolved.chain):
+            conditions.check(Listing(target, tx.children(target.id)).etag)
+        else:
+            conditions.check_exists(True)
 
     def check_put_object(
         self,

@@ -272,7 +272,8 @@ def put_name(call: Call) -> Response:
         resolved = call.model.resolve(call.path.name)
         existing = resolved.target
         if existing is None or existing.deleted or not existing.is_object:
-            created = call.model.create_namespace(call.client, call.path.name, parents)
+            conditions = parse_preconditions(request.headers)
+            created = call.model.create_namespace(call.client, call.path.name, parents, conditions)
             return render.created(call.url(created.name))
     return put_object(call, parents)
 

@@ -77,6 +77,36 @@ def test_existing_namespace_is_409(client, ns):
     assert client.put(ns + "/d", user="alice", headers=NS).status == 409
 
 
+def test_namespace_put_honours_preconditions(client, ns):
+    """If-Match / If-None-Match on a namespace PUT, as on an object PUT: 412 when unmet,
+    checked before the 409 of a name that exists."""
+
+    def put(name, condition, user="alice"):
+        return client.put(name, user=user, headers={**NS, **condition}).status
+
+    assert put(ns + "/d", {"If-Match": "*"}) == 412  # nothing there to match
+    assert client.get(ns + "/d", user="alice").status == 404
+    assert put(ns + "/d?parents=true", {"If-Match": '"x"'}) == 412
+    assert put(ns + "/d", {"If-None-Match": "*"}) == 201
+    assert put(ns + "/d", {"If-None-Match": "*"}) == 412
+    etag = client.get(ns + "/d", user="alice").headers["ETag"]
+    assert put(ns + "/d", {"If-None-Match": etag}) == 412
+    assert put(ns + "/d", {"If-Match": '"other"'}) == 412
+    # conditions that hold on an existing namespace: the 409 of any PUT on it
+    assert put(ns + "/d", {"If-Match": etag}) == 409
+    assert put(ns + "/d", {"If-Match": "*"}) == 409
+    assert put(ns + "/d", {"If-None-Match": '"other"'}) == 409
+    # a client that sees the name but may not list the namespace: its ETag is not
+    # bob's to test, only its existence
+    client.put(ns + ";acl/read/bob", user="alice")
+    assert put(ns + "/d", {"If-Match": etag}, user="bob") == 412
+    assert put(ns + "/d", {"If-Match": "*"}, user="bob") == 409
+    assert put(ns + "/d", {"If-None-Match": "*"}, user="bob") == 412
+    # a deleted name stays a 409, as for objects
+    assert client.delete(ns + "/d", user="alice").status == 204
+    assert put(ns + "/d", {"If-None-Match": "*"}) == 409
+
+
 def test_namespace_under_object_is_409(client, ns):
     client.put(ns + "/obj", user="alice", data=b"bytes")
     assert client.put(ns + "/obj/child", user="alice", headers=NS).status == 409
