@@ -112,6 +112,13 @@ class Creation:
         current state (412 before the 409 of a bound name), and for a new name
         after the rights to create it (``If-Match`` then fails)."""
         if name == ROOT:
+            # bound since the service was deployed: a conflict for every client, as upstream
+            if conditions.present:
+                self.directory.run(
+                    lambda tx: self._bound_conditions(
+                        tx, client, self._resolve(tx, ROOT), conditions
+                    )
+                )
             raise Conflict("The root namespace always exists.")
         self.firewall(client, "create")
 

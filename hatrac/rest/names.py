@@ -264,8 +264,6 @@ def put_name(call: Call) -> Response:
     """PUT: a new namespace, or a new version of an object."""
     if call.path.version is not None:  # routed here only for version_import_roles
         return put_object(call, flag("parents"), call.path.version)
-    if call.path.is_root:
-        raise BadRequest("The root namespace always exists.")
     parents = flag("parents")
     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type == NAMESPACE_TYPE:

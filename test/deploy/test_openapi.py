@@ -157,6 +157,7 @@ def test_live_answers_agree_with_the_document(spec, server):
     call(admin, "GET", "/hatrac/", headers={"Accept": "text/uri-list"})
     call(admin, "HEAD", "/hatrac/")
     assert call(anonymous, "GET", "/hatrac/").status_code == 401
+    assert call(admin, "PUT", "/hatrac/", headers=ns).status_code == 409
     assert call(admin, "PUT", "/hatrac/lab", headers=ns).status_code == 201
     listing = call(admin, "GET", "/hatrac/lab")
     call(admin, "GET", "/hatrac/lab", headers={"If-None-Match": listing.headers["ETag"]})

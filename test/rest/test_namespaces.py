@@ -145,6 +145,22 @@ def test_deleted_name_is_never_reused(client, ns):
     assert client.put(ns + "/gone/child?parents=true", user="alice", data=b"x").status == 409
 
 
+def test_put_of_the_root_is_409(client):
+    """The root exists already: a PUT of it is a conflict (as upstream), for any client
+    and either content type, not a malformed request."""
+    for path in ("/hatrac/", "/hatrac"):
+        for user in ("admin", "alice", None):
+            made = client.put(path, user=user, headers=NS)
+            assert made.status == 409, (path, user, made.text)
+            assert "root" in made.text
+            assert client.put(path, user=user, data=b"bytes").status == 409
+            assert client.put(path + "?parents=true", user=user, headers=NS).status == 409
+    # its conditions as those of any namespace PUT
+    assert client.put("/hatrac/", user="admin", headers={**NS, "If-None-Match": "*"}).status == 412
+    assert client.put("/hatrac/", user="admin", headers={**NS, "If-Match": "*"}).status == 409
+    assert client.get("/hatrac/", user="admin").status == 200
+
+
 def test_root_cannot_be_deleted(client):
     assert client.delete("/hatrac/", user="admin").status == 409
 
