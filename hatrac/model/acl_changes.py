@@ -50,13 +50,19 @@ class AccessControl:
         version: Optional[str],
         lock: Optional[str] = None,
     ) -> AclTarget:
+        """The resource whose ACLs are read or changed, if the client owns it.
+
+        Ownership is checked before anything about the resource's kind (its access
+        modes) is said: a client that may not see the name hears nothing of it."""
         resolved = self._resolve(tx, name, lock)
         target = self._live(client, resolved)
         if version is None:
+            self._require(client, "owner", resolved.chain, name, resolved=resolved)
             return AclTarget(target.kind, resolved.chain)
-        return AclTarget(
-            "version", resolved.chain, self._live_version(tx, client, resolved, version)
-        )
+        found = self._live_version(tx, client, resolved, version, "owner")
+        asked = f"{name}:{version}"
+        self._require(client, "owner", resolved.chain, asked, found, resolved=resolved)
+        return AclTarget("version", resolved.chain, found)
 
     @staticmethod
     def _check_access_mode(target: AclTarget, access: str) -> None:
@@ -69,12 +75,7 @@ class AccessControl:
     def get_acls(self, client: Client, name: str, version: Optional[str] = None) -> AclTarget:
         """The ACLs of a resource; reading them needs ownership."""
 
-        def work(tx: Transaction) -> AclTarget:
-            target = self._acl_target(tx, client, name, version)
-            self._require(client, "owner", target.chain, name, target.version)
-            return target
-
-        return self.directory.run(work)
+        return self.directory.run(lambda tx: self._acl_target(tx, client, name, version))
 
     def check_access_mode(self, target: AclTarget, access: str) -> None:
         self._check_access_mode(target, access)
@@ -99,7 +100,6 @@ class AccessControl:
             lock = "share" if version is not None else "update"
             target = self._acl_target(tx, client, name, version, lock)
             self._check_access_mode(target, access)
-            self._require(client, "owner", target.chain, name, target.version)
             conditions.check(target.etag)
             acls = target.acls
             acls[access] = list(dict.fromkeys(change(list(acls[access]))))

@@ -114,7 +114,7 @@ class Browsing:
             target = self._live(client, resolved)
             if not target.is_namespace:
                 return None
-            self._require(client, "read", resolved.chain, name)
+            self._require(client, "read", resolved.chain, name, resolved=resolved)
             start = 2 if name == ROOT else len(name) + 2
             pattern = quote_segment(contains) if contains else None
             rows = children_page(
@@ -135,8 +135,9 @@ class Browsing:
             resolved = self._resolve(tx, name)
             target = self._live(client, resolved, "object")
             if not target.is_object:
-                raise Conflict(f"{name} is a namespace; only objects have versions.")
-            self._require(client, "read", resolved.chain, name)
+                namespace = Conflict(f"{name} is a namespace; only objects have versions.")
+                raise self._hide(client, resolved, namespace)
+            self._require(client, "read", resolved.chain, name, resolved=resolved)
             chain = resolved.chain
             versions = [v for v in tx.versions(target.id) if allows(client, "read", chain, v)]
             rights = rights_of(client, chain)

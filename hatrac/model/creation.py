@@ -32,33 +32,55 @@ from .resources import NAMESPACE, OBJECT, Listing, Name, ObjectVersion, Resolved
 logger = logging.getLogger("hatrac.model.service")
 
 
+def _creation_conflict(resolved: Resolved, kind: str) -> Optional[Conflict]:
+    """Why ``resolved.name`` cannot be bound to a new ``kind`` whoever asks, if it cannot."""
+    name = resolved.name
+    target = resolved.target
+    if target is not None:
+        if target.deleted:
+            return Conflict(f"The name {name} was deleted and cannot be bound again.")
+        if kind == NAMESPACE or target.is_namespace:
+            return Conflict(f"The name {name} is already bound to a {target.kind}.")
+    blocker = resolved.blocker
+    if blocker is not None:
+        if blocker.deleted:
+            return Conflict(f"The name {blocker.name} was deleted and cannot be bound again.")
+        return Conflict(f"{blocker.name} is an object, so it cannot contain {name}.")
+    return None
+
+
 class Creation:
     """New namespaces, objects and versions, authorized per client."""
 
     def _creation_point(self, client: Client, resolved: Resolved, parents: bool, kind: str) -> Name:
-        """Check that ``resolved.name`` can be created; returns the namespace to create in."""
+        """Check that ``resolved.name`` can be created; returns the namespace to create in.
+
+        A name that is bound, deleted or beneath an object is a 409 for a client
+        that may see it or create where it would be made; any other client gets
+        the refusal a new name gets, which tells nothing of what is there."""
         name = resolved.name
-        if resolved.target is not None:
-            target = resolved.target
-            if target.deleted:
-                raise Conflict(f"The name {name} was deleted and cannot be bound again.")
-            if kind == NAMESPACE or target.is_namespace:
-                raise Conflict(f"The name {name} is already bound to a {target.kind}.")
-        if resolved.blocker is not None:
-            blocker = resolved.blocker
-            if blocker.deleted:
-                raise Conflict(f"The name {blocker.name} was deleted and cannot be bound again.")
-            raise Conflict(f"{blocker.name} is an object, so it cannot contain {name}.")
+        conflict = _creation_conflict(resolved, kind)
+        if conflict is not None:
+            if not self._may_learn_conflicts(client, resolved):
+                raise self._unseen(client, resolved)
+            raise conflict
         missing_parents = len(split_name(name)) - 1 - len(resolved.ancestors)
         if missing_parents and not parents:
-            if resolved.ancestors and allows(client, "read", resolved.ancestors):
-                raise NotFound(
-                    f"The parent namespace {parent_name(name)} does not exist "
-                    "(add ?parents=true to create it)."
-                )
-            raise access_denied(client.identity, f"Access to {parent_name(name)} is not granted.")
-        self._require(client, "create", resolved.ancestors, resolved.ancestors[-1].name)
-        return resolved.ancestors[-1]
+            missing = NotFound(
+                f"The parent namespace {parent_name(name)} does not exist "
+                "(add ?parents=true to create it)."
+            )
+            raise self._hide(client, resolved, missing)
+        parent = resolved.ancestors[-1]
+        self._require(client, "create", resolved.ancestors, parent.name, resolved=resolved)
+        return parent
+
+    def _may_learn_conflicts(self, client: Client, resolved: Resolved) -> bool:
+        """Whether a creation's 409 may tell this client what is bound: it may see the
+        name, or create where the name would be made (and so learn it by trying)."""
+        if self._sees(client, resolved):
+            return True
+        return allows(client, "create", resolved.ancestors)
 
     def _make_parents(
         self, tx: Transaction, client: Client, resolved: Resolved, now: float
@@ -137,15 +159,17 @@ class Creation:
 
         return self.directory.run(work, write=True)
 
-    @staticmethod
     def _bound_conditions(
-        tx: Transaction, client: Client, resolved: Resolved, conditions: Preconditions
+        self, tx: Transaction, client: Client, resolved: Resolved, conditions: Preconditions
     ) -> None:
         """The conditions of a namespace PUT on a live name: against its listing's
-        ETag for a client that may list it, else against its existence alone."""
+        ETag for a client that may list it, else against its existence alone; a
+        client that may not learn that it exists hears what a new name tells it."""
         target = resolved.target
         if target is None or target.deleted:
             return  # a new name (or a tombstone, whose 409 comes first): checked later
+        if not self._may_learn_conflicts(client, resolved):
+            raise self._unseen(client, resolved)
         if target.is_namespace and allows(client, "read", resolved.chain):
             conditions.check(Listing(target, tx.children(target.id)).etag)
         else:
@@ -191,9 +215,11 @@ class Creation:
                 and not allows(client, "update", resolved.chain)
                 and tx.current_version(target.id) is None
             ):
-                self._require(client, "create", resolved.ancestors, parent_name(name))
+                self._require(
+                    client, "create", resolved.ancestors, parent_name(name), resolved=resolved
+                )
             else:
-                self._require(client, "update", resolved.chain, name)
+                self._require(client, "update", resolved.chain, name, resolved=resolved)
             if conditions.present:
                 current = tx.current_version(target.id)
                 conditions.check(current.etag if current else None)

@@ -33,7 +33,7 @@ class Deletion:
             # every later statement then sees all that they committed
             resolved = self._resolve(tx, name, lock="delete")
             target = self._live(client, resolved)
-            self._require(client, "owner", resolved.chain, name)
+            self._require(client, "owner", resolved.chain, name, resolved=resolved)
             if target.is_namespace:
                 descendants = tx.descendants(name)
                 if conditions.present:
@@ -73,8 +73,9 @@ class Deletion:
         def work(tx: Transaction) -> Optional[str]:
             resolved = self._resolve(tx, name, lock="share")
             self._live(client, resolved, "object")
-            found = self._live_version(tx, client, resolved, version)
-            self._require(client, "owner", resolved.chain, f"{name}:{version}", found)
+            found = self._live_version(tx, client, resolved, version, "owner")
+            asked = f"{name}:{version}"
+            self._require(client, "owner", resolved.chain, asked, found, resolved=resolved)
             conditions.check(found.etag)
             tx.delete_version(found.id)
             return found.storage_key if found.renamed_to is None else None

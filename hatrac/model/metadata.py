@@ -76,9 +76,12 @@ class VersionMetadata:
         resolved = self._resolve(tx, name)
         target = self._live(client, resolved, "object")
         if not target.is_object:
-            raise Conflict(f"{name} is a namespace; only versions have metadata.")
+            namespace = Conflict(f"{name} is a namespace; only versions have metadata.")
+            raise self._hide(client, resolved, namespace)
         _, found = self._readable_version(tx, client, resolved, version)
-        self._require(client, "owner", resolved.chain, f"{name}:{found.version}", found)
+        # the client may read this version: its id is no secret to it
+        asked = f"{name}:{found.version}"
+        self._require(client, "owner", resolved.chain, asked, found, resolved=resolved)
         if found.renamed_to is not None:
             new_name, new_version = found.renamed_to
             raise Conflict(

@@ -19,8 +19,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from ..errors import BadRequest, Conflict, access_denied
-from .acl import allows
+from ..errors import BadRequest, Conflict
 from .client import Client
 from .conditions import NO_CONDITIONS
 from .directory import Transaction
@@ -59,10 +58,9 @@ class Renames:
             source = self._resolve(tx, source_name, lock="share")
             found = source.target
             if found is None or found.deleted or not found.is_object:
-                if source.ancestors and allows(client, "read", source.ancestors):
-                    raise Conflict(f"The rename source {source_name} is not an existing object.")
-                raise access_denied(client.identity, f"Access to {source_name} is not granted.")
-            self._require(client, "owner", source.chain, source_name)
+                missing = Conflict(f"The rename source {source_name} is not an existing object.")
+                raise self._hide(client, source, missing)
+            self._require(client, "owner", source.chain, source_name, resolved=source)
             # versions this very rename moved already: a repeated request skips them
             done = 0
             if versions is None:

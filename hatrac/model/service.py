@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Optional, Union
 
-from ..errors import Conflict, NotFound, access_denied
+from ..errors import Conflict, HatracError, NotFound, access_denied
 from ..urls import split_name
 from .acl import allows, may_know_versions
 from .acl_changes import AccessControl
@@ -64,6 +64,27 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
                 client.identity, f"This service does not allow '{access}' for this client."
             )
 
+    def _sees(self, client: Client, resolved: Resolved) -> bool:
+        """Whether the client may learn what is bound at the name resolved (anything,
+        and of which kind): it may list the nearest namespace above it that exists,
+        or read the name itself (list the namespace, or the object's versions)."""
+        if not resolved.ancestors:
+            return True  # the root: everyone knows it exists
+        if allows(client, "read", resolved.ancestors):
+            return True
+        target = resolved.target
+        return target is not None and not target.deleted and allows(client, "read", resolved.chain)
+
+    def _unseen(self, client: Client, resolved: Resolved) -> HatracError:
+        """The refusal of a client that may not see the name: the same answer (401 or
+        403 by the client, one wording) whatever is bound there, if anything."""
+        return access_denied(client.identity, f"Access to {resolved.name} is not granted.")
+
+    def _hide(self, client: Client, resolved: Resolved, error: HatracError) -> HatracError:
+        """``error``, which tells something of what the name is, for a client that may
+        see the name; for any other, the refusal that tells nothing."""
+        return error if self._sees(client, resolved) else self._unseen(client, resolved)
+
     def _require(
         self,
         client: Client,
@@ -71,26 +92,31 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
         chain: list[Name],
         what: str,
         version: Optional[ObjectVersion] = None,
+        *,
+        resolved: Optional[Resolved] = None,
     ) -> None:
-        if not allows(client, access, chain, version):
-            raise access_denied(client.identity, f"Access '{access}' on {what} is not granted.")
+        """401/403 unless the client holds ``access``; worded by the right missing for a
+        client that may see ``resolved`` (when given), else as :meth:`_unseen`."""
+        if allows(client, access, chain, version):
+            return
+        denied = access_denied(client.identity, f"Access '{access}' on {what} is not granted.")
+        raise denied if resolved is None else self._hide(client, resolved, denied)
 
-    def _require_version_knowledge(self, client: Client, resolved: Resolved) -> None:
-        """Before saying a version is missing: the client may know the object's versions."""
+    def _require_version_knowledge(
+        self, client: Client, resolved: Resolved, access: str, what: str
+    ) -> None:
+        """Before saying a version is missing: the client may know the object's versions.
+
+        Refused, it hears what it hears of a version that exists but is not its
+        to ``access``: the same status and words."""
         if not may_know_versions(client, resolved.chain):
-            raise access_denied(
-                client.identity, f"Access 'read' on {resolved.name} is not granted."
-            )
+            denied = access_denied(client.identity, f"Access '{access}' on {what} is not granted.")
+            raise self._hide(client, resolved, denied)
 
     def _missing(self, client: Client, resolved: Resolved, what: str = "resource") -> Exception:
-        """404, unless the client may not list the nearest namespace: then 401/403.
-
-        This keeps existence secret: without read rights on the parent, a missing
-        name and a forbidden one look the same.
-        """
-        if resolved.ancestors and allows(client, "read", resolved.ancestors):
-            return NotFound(f"The {what} {resolved.name} does not exist.")
-        return access_denied(client.identity, f"Access to {resolved.name} is not granted.")
+        """404, unless the client may not see the name: then the 401/403 of
+        :meth:`_unseen`, which a name that exists but is not the client's gets too."""
+        return self._hide(client, resolved, NotFound(f"The {what} {resolved.name} does not exist."))
 
     def _resolve(self, tx: Transaction, name: str, lock: Optional[str] = None) -> Resolved:
         """The name with its ancestors; writers pass a ``lock`` (see Transaction.resolve)."""
@@ -103,16 +129,17 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
         return target
 
     def _live_version(
-        self, tx: Transaction, client: Client, resolved: Resolved, version: str
+        self, tx: Transaction, client: Client, resolved: Resolved, version: str, access: str
     ) -> ObjectVersion:
         """A live version of the (live) name resolved, or a 404 that reveals no more than
-        the client may know."""
+        the client may know (refused as for a version it may not ``access``)."""
         name = resolved.name
         if not resolved.target.is_object:
-            raise NotFound(f"{name} is a namespace; namespaces have no versions.")
+            namespace = NotFound(f"{name} is a namespace; namespaces have no versions.")
+            raise self._hide(client, resolved, namespace)
         found = tx.get_version(resolved.target.id, version)
         if found is None or found.deleted:
-            self._require_version_knowledge(client, resolved)
+            self._require_version_knowledge(client, resolved, access, f"{name}:{version}")
             raise NotFound(f"The version {name}:{version} does not exist.")
         return found
 
@@ -130,8 +157,10 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
             resolved = self._resolve(tx, name)
             target = self._live(client, resolved, "namespace")
             if not target.is_namespace:
-                raise Conflict(f"{name} is an object, not a namespace.")
-            self._require(client, "read", resolved.chain, name)
+                raise self._hide(
+                    client, resolved, Conflict(f"{name} is an object, not a namespace.")
+                )
+            self._require(client, "read", resolved.chain, name, resolved=resolved)
             return Listing(target, tx.children(target.id))
 
         return self.directory.run(work)
@@ -144,7 +173,7 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
             resolved, current = tx.resolve_current(name, split_name(name))
             target = self._live(client, resolved)
             if target.is_namespace:
-                self._require(client, "read", resolved.chain, name)
+                self._require(client, "read", resolved.chain, name, resolved=resolved)
                 return Listing(target, tx.children(target.id))
             return self._readable_version(tx, client, resolved, None, current, follow=True)
 
@@ -169,8 +198,10 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
             target = self._live(client, resolved, "object")
             if not target.is_object:
                 if version is not None:
-                    raise NotFound(f"{name} is a namespace; namespaces have no versions.")
-                raise Conflict(f"{name} is a namespace, not an object.")
+                    error = NotFound(f"{name} is a namespace; namespaces have no versions.")
+                else:
+                    error = Conflict(f"{name} is a namespace, not an object.")
+                raise self._hide(client, resolved, error)
             return self._readable_version(tx, client, resolved, version, follow=follow)
 
         return self.directory.run(work)
@@ -192,17 +223,20 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
         target = resolved.target
         assert target is not None
         name = resolved.name
+        # refusals name what was asked for: never the id of a current version the
+        # client may not read, and the same words whether that version exists or not
+        asked = name if version is None else f"{name}:{version}"
         if version is None:
             found = tx.current_version(target.id) if current is _UNKNOWN else current
             if found is None:
-                self._require_version_knowledge(client, resolved)
+                self._require_version_knowledge(client, resolved, "read", asked)
                 raise Conflict(f"The object {name} has no current version.")
         else:
             found = tx.get_version(target.id, version)
             if found is None or found.deleted:
-                self._require_version_knowledge(client, resolved)
+                self._require_version_knowledge(client, resolved, "read", asked)
                 raise NotFound(f"The version {name}:{version} does not exist.")
-        self._require(client, "read", resolved.chain, f"{name}:{found.version}", found)
+        self._require(client, "read", resolved.chain, asked, found, resolved=resolved)
         if follow and found.renamed_to is not None:
             found = self._follow(tx, found)
         return target, found
@@ -212,8 +246,9 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
             resolved = self._resolve(tx, name)
             target = self._live(client, resolved, "object")
             if not target.is_object:
-                raise NotFound(f"{name} is a namespace; namespaces have no ;versions.")
-            self._require(client, "read", resolved.chain, name)
+                namespace = NotFound(f"{name} is a namespace; namespaces have no ;versions.")
+                raise self._hide(client, resolved, namespace)
+            self._require(client, "read", resolved.chain, name, resolved=resolved)
             return VersionList(target, tx.versions(target.id))
 
         return self.directory.run(work)

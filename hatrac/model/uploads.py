@@ -41,7 +41,6 @@ from ..errors import (
     NotFound,
     NotImplementedHere,
     ServiceUnavailable,
-    access_denied,
 )
 from ..urls import ROOT, split_name
 from .acl import allows
@@ -191,10 +190,11 @@ class UploadJobs:
                 return []  # no job has bound this name: none open (the web uploader asks)
             target = self._live(client, resolved, "object")
             if not target.is_object:
-                raise NotFound(f"{name} is a namespace; namespaces have no ;upload.")
+                namespace = NotFound(f"{name} is a namespace; namespaces have no ;upload.")
+                raise self._hide(client, resolved, namespace)
             visible = allows(client, "read", resolved.ancestors)
             if not (visible or allows(client, "update", resolved.chain)):
-                raise access_denied(client.identity, f"Access to {name} is not granted.")
+                raise self._unseen(client, resolved)
             if client.identity is None:
                 return []
             return sql.jobs_of(tx, name, client.identity)

@@ -15,6 +15,7 @@ from werkzeug.wsgi import wrap_file
 
 from ..errors import (
     BadRequest,
+    HatracError,
     NotImplementedHere,
     PayloadTooLarge,
     RangeNotSatisfiable,
@@ -58,15 +59,23 @@ def not_modified(etag: Optional[str]) -> Response:
 # -- reading -------------------------------------------------------------------
 def get_name(call: Call) -> Response:
     """GET/HEAD of a namespace (its listing) or an object (its current version)."""
-    if call.state.pages is not None and render.prefers_html():
-        page = call.state.pages.namespace(call)  # the web interface's namespace page
+    pages = call.state.pages if call.state.pages is not None and render.prefers_html() else None
+    if pages is not None:
+        page = pages.namespace(call)  # the web interface's namespace page
         if page is not None:
             return page
     found = call.prefetched
-    if found is None:
-        found = call.model.read_name(call.client, call.path.name)
-    elif isinstance(found, Exception):
-        raise found  # the fast path's lookup refused it (rest/fast.py)
+    try:
+        if found is None:
+            found = call.model.read_name(call.client, call.path.name)
+        elif isinstance(found, Exception):
+            raise found  # the fast path's lookup refused it (rest/fast.py)
+    except HatracError as error:
+        if pages is None:
+            raise
+        # a page, as the refusal of a namespace or a missing name is: which kind of
+        # name refused a browser must not show
+        return pages.error(call, error)
     if isinstance(found, Listing):
         return render_listing(call, found)
     return render_followed(call, found[1])
@@ -273,6 +282,9 @@ def put_name(call: Call) -> Response:
             conditions = parse_preconditions(request.headers)
             created = call.model.create_namespace(call.client, call.path.name, parents, conditions)
             return render.created(call.url(created.name))
+        # an update of the object: a client that may not make one is refused before
+        # its headers are read (413, 400), as it is on a name where there is none
+        call.model.check_put_object(call.client, call.path.name, parents)
     return put_object(call, parents)
 
 

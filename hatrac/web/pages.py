@@ -268,6 +268,10 @@ class Pages:
             inherited_json=_inherited(call, page.inherited),
         )
 
+    def error(self, call: Call, error: HatracError) -> Response:
+        """The page of an error about a name (an anonymous 401 goes to the login page)."""
+        return error_page(error, call.client)
+
     def versions(self, call: Call) -> Response:
         """The object page: versions, digests, metadata, links, and the editors."""
         try:
