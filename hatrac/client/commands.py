@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from . import settings
 from .http import EXIT_CONFLICT, EXIT_USAGE, Connection, HatracError, urlpath
-from .locations import RemotePath, from_url, relative_name
+from .locations import RemotePath, from_url, relative_name, rename_source_name
 from .output import Output
 from .transfer import PutOptions, describe, get_file, put_file
 from .trees import Tally, get_tree, make_namespace, put_tree, sync_down, sync_up, walk_remote
@@ -246,7 +246,11 @@ def cmd_mv(
 ) -> int:
     if source.origin != target.origin:
         raise usage("mv renames within one server; use get and put across servers")
-    body = {"command": "rename_from", "source_name": source.path, "copy_acls": args.copy_acls}
+    body = {
+        "command": "rename_from",
+        "source_name": rename_source_name(source.path),
+        "copy_acls": args.copy_acls,
+    }
     if source.version:
         body["source_versions"] = [source.version]
     query = "?parents=true" if args.parents else ""

@@ -109,6 +109,18 @@ def parse_location(text: str, remotes: dict[str, str]) -> Optional[RemotePath]:
     return None
 
 
+def rename_source_name(path: str) -> str:
+    """The ``source_name`` of a rename for the object at URL ``path``.
+
+    Servers read it after their service prefix, as upstream does. Like DERIVA's
+    ``rename_obj``, this removes the usual prefix ``/hatrac`` and sends any other
+    path whole (which this project's server accepts under another prefix).
+    """
+    if path.startswith("/hatrac/"):
+        return path[len("/hatrac") :]
+    return path
+
+
 def relative_name(root: RemotePath, url_path: str) -> list[str]:
     """The decoded segments of ``url_path`` beneath ``root`` (for local file names)."""
     base = root.path.rstrip("/") + "/"

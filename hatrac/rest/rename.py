@@ -1,9 +1,10 @@
 """Rename (``POST /new`` with ``{"command": "rename_from", ...}``) and forwarders.
 
-The body names the source object (``source_name``, with or without the
-service prefix: DERIVA strips a leading ``/hatrac``), optionally the versions
-(``source_versions``, or ``versions`` as DERIVA sends it) and ``copy_acls``.
-The answer is 201 with the new version URLs as a uri-list.
+The body names the source object (``source_name``: its name after the
+service prefix, as upstream reads it; see :func:`source_object_name`),
+optionally the versions (``source_versions``, or ``versions`` as DERIVA sends
+it) and ``copy_acls``. The answer is 201 with the new version URLs as a
+uri-list.
 
 A renamed-away version is a forwarder: GET and HEAD of it (and of its object,
 while it is current) serve the version it became, with ``Content-Location``
@@ -23,11 +24,26 @@ from .query import flag
 RENAME_BODY_LIMIT = 1024 * 1024
 
 
-def _source_name(call: Call, value: str) -> str:
-    prefix = call.prefix
+# the prefix DERIVA's rename_obj removes from source_name itself
+DERIVA_PREFIX = "/hatrac"
+
+
+def source_object_name(prefix: str, value: str) -> str:
+    """The name ``source_name`` means under the service ``prefix``.
+
+    As upstream, ``source_name`` is the name after the service prefix. DERIVA
+    removes a leading ``/hatrac`` itself, so under that prefix nothing more is
+    removed (the object ``/hatrac/hatrac/x`` arrives as ``/hatrac/x``). Under
+    another prefix DERIVA sends the whole path, so that prefix is removed once.
+    """
     path = value.strip()
-    if prefix and (path == prefix or path.startswith(prefix + "/")):
+    if prefix and prefix != DERIVA_PREFIX and (path == prefix or path.startswith(prefix + "/")):
         path = path[len(prefix) :]
+    return path
+
+
+def _source_name(call: Call, value: str) -> str:
+    path = source_object_name(call.prefix, value)
     if not path.startswith("/"):
         raise BadRequest("source_name must be an absolute object path such as /ns/obj.")
     parsed = call.state.parser.parse(path)

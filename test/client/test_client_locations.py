@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from hatrac.client.locations import from_url, join_url, parse_location, relative_name
+from hatrac.client.locations import (
+    from_url,
+    join_url,
+    parse_location,
+    relative_name,
+    rename_source_name,
+)
 from hatrac.client.trees import safe_local_parts
 
 REMOTES = {"lab": "https://data.example.org/hatrac"}
@@ -38,3 +44,11 @@ def test_remote_names_that_cannot_be_local_files_are_refused():
     for bad in (["a", ".."], ["a/b"], ["."], ["x\0y"]):
         with pytest.raises(Exception, match="cannot be a local file name"):
             safe_local_parts(bad)
+
+
+def test_rename_source_is_the_name_after_the_usual_prefix():
+    # as DERIVA's rename_obj: /hatrac comes off once, any other path goes whole
+    assert rename_source_name("/hatrac/ns/obj") == "/ns/obj"
+    assert rename_source_name("/hatrac/hatrac/obj") == "/hatrac/obj"
+    assert rename_source_name("/files/ns/obj") == "/files/ns/obj"
+    assert rename_source_name("/hatracx/obj") == "/hatracx/obj"

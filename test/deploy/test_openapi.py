@@ -231,7 +231,7 @@ def test_live_answers_agree_with_the_document(spec, server):
     call(admin, "POST", "/hatrac/lab/bad;upload", json={"chunk-length": 0})
 
     # rename: the old versions stay listed and forward to the new ones
-    rename = {"command": "rename_from", "source_name": "/hatrac/lab/big"}
+    rename = {"command": "rename_from", "source_name": "/lab/big"}
     moved = call(admin, "POST", "/hatrac/lab/moved", json=rename)
     assert moved.status_code == 201
     assert call(admin, "POST", "/hatrac/lab/moved", json=rename).status_code == 204

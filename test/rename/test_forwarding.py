@@ -6,7 +6,8 @@ import pytest
 
 
 def rename(client, target, source, user="alice", **fields):
-    body = {"command": "rename_from", "source_name": source}
+    # source_name as DERIVA's rename_obj sends it: the name after the prefix /hatrac
+    body = {"command": "rename_from", "source_name": source.removeprefix("/hatrac")}
     body.update(fields)
     return client.post(target, user=user, json=body)
 
