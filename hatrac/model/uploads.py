@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 # Limits that keep a job's directory rows and storage sane.
 MAX_CONTENT_LENGTH = 5 * 1024**4  # 5 TiB, the largest S3 object
 MAX_CHUNKS = 1_000_000
+# the largest chunk number the directory stores (a BIGINT); every job ends before it
+LARGEST_CHUNK_NUMBER = 2**63 - 1
 SWEEP_INTERVAL_SECS = 60.0
 # a chunk start refreshes the job's activity time when it is older than this
 ACTIVITY_GRANULARITY_SECS = 60.0
@@ -215,8 +217,10 @@ class UploadJobs:
         """Store chunk ``index`` of a job (idempotent)."""
 
         def check(tx: Transaction) -> tuple[JobRow, bool]:
-            # the job and whether this chunk is recorded, in one round trip
-            row, recorded = sql.get_job_and_chunk(tx, name, job, index)
+            # the job and whether this chunk is recorded, in one round trip; a
+            # number the database cannot hold is past every job's end (409 below)
+            lookup = min(index, LARGEST_CHUNK_NUMBER)
+            row, recorded = sql.get_job_and_chunk(tx, name, job, lookup)
             found = self._usable_job(row, client, name, job)
             if index >= found.chunk_count:
                 raise Conflict(

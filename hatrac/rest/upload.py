@@ -30,7 +30,8 @@ from .names import request_length
 from .query import flag
 
 JOB_BODY_LIMIT = 64 * 1024
-_CHUNK_NUMBER = re.compile(r"[0-9]{1,20}")
+# any number of digits: a chunk number past the job's end is a 409 however large
+_CHUNK_NUMBER = re.compile(r"[0-9]+")
 # a chunk's body is checked against its exact size by the model
 _NO_LIMIT = 1 << 62
 
@@ -102,6 +103,16 @@ def parse_job_request(body: bytes) -> tuple[int, int, dict]:
     return chunk_length, content_length, metadata
 
 
+def chunk_number(text: str) -> int:
+    """The number N of a chunk URL ``;upload/JOB/N``: a non-negative decimal integer."""
+    if not _CHUNK_NUMBER.fullmatch(text):
+        raise BadRequest(f"The chunk number must be a non-negative integer, not {text!r}.")
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (thousands): no chunk is that far
+        raise BadRequest("The chunk number has too many digits.") from None
+
+
 def _no_version(call: Call) -> None:
     if call.path.version is not None:
         raise BadRequest("Upload jobs belong to objects; drop the :VERSION from the URL.")
@@ -155,8 +166,7 @@ def cancel_job(call: Call) -> Response:
 
 def put_chunk(call: Call) -> Response:
     job, number = call.path.arguments
-    if not _CHUNK_NUMBER.fullmatch(number):
-        raise BadRequest(f"The chunk number must be a non-negative integer, not {number!r}.")
+    index = chunk_number(number)
     digests = {}
     for field, header in (("content-md5", "Content-MD5"), ("content-sha256", "Content-SHA256")):
         value = request.headers.get(header)
@@ -168,9 +178,7 @@ def put_chunk(call: Call) -> Response:
     reuse = not call.model.storage.hashes_chunks
     stream = body_stream(request.environ, length, request.stream, reuse)
     blocks = read_blocks(stream, length, _NO_LIMIT)
-    call.model.put_chunk(
-        call.client, call.path.name, job, int(number), blocks, length, digests or None
-    )
+    call.model.put_chunk(call.client, call.path.name, job, index, blocks, length, digests or None)
     return render.no_content()
 
 

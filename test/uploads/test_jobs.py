@@ -198,7 +198,19 @@ def test_rights_checked_at_creation_and_finalization(client, ns):
 
 @pytest.mark.parametrize(
     "number,status",
-    [("-1", 400), ("x", 400), ("1.5", 400), ("%2B1", 400), ("3", 409), ("99999999999", 409)],
+    [
+        ("-1", 400),
+        ("x", 400),
+        ("1.5", 400),
+        ("%2B1", 400),
+        ("3", 409),
+        ("99999999999", 409),
+        # past what the database holds: past the end all the same, not a 500
+        (str(2**63 - 1), 409),
+        (str(2**63), 409),
+        ("99999999999999999999", 409),
+        ("9" * 400, 409),
+    ],
 )
 def test_bad_chunk_numbers(client, ns, number, status):
     job = open_job(client, ns + "/obj", b"12345678")

@@ -129,6 +129,29 @@ def test_deriva_chunked_upload(server):
     assert requests.get(job_url).status_code == 404
 
 
+def test_chunk_numbers_past_the_end(server):
+    """However large, a chunk number past the job's end is a 409 (it was a 500
+    from 2**63 on, where the database's integers end); of a missing job, 404."""
+    ns = fresh_namespace(server.url)
+    job = requests.post(
+        server.url + ns + "/obj;upload", json={"chunk-length": 4, "content-length": 10}
+    ).text
+    job_url = server.url + job.strip()
+    just_past = requests.put(job_url + "/3", data=b"12")
+    assert just_past.status_code == 409, just_past.text
+    for number in (str(2**63 - 1), str(2**63), "99999999999999999999", "9" * 1000):
+        reply = requests.put(job_url + "/" + number, data=b"12")
+        assert reply.status_code == 409, (number, reply.text)
+        assert "past the end of this job" in reply.text
+        missing = requests.put(server.url + ns + "/obj;upload/NOJOB/" + number, data=b"12")
+        assert missing.status_code == 404, (number, missing.text)
+    # the job is unharmed
+    for index, chunk in enumerate((b"1234", b"5678", b"90")):
+        assert requests.put(f"{job_url}/{index}", data=chunk).status_code == 204
+    assert requests.post(job_url).status_code == 201
+    assert requests.get(server.url + ns + "/obj").content == b"1234567890"
+
+
 def test_parallel_streams(server):
     ns = fresh_namespace(server.url)
     data = os.urandom(24 * 1024 * 1024 + 333)
