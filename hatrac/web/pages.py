@@ -176,9 +176,13 @@ class Listing:
         text = request.args.get(field)
         if text is None:
             return default
-        if not text.isdigit() or not least <= int(text) <= most:
+        # ASCII digits only (str.isdigit() also takes '²', which int() refuses),
+        # no more of them than ``most`` has (int() refuses thousands of digits)
+        digits = text.lstrip("0") or "0"
+        fits = text.isascii() and text.isdigit() and len(digits) <= len(str(most))
+        if not fits or not least <= int(digits) <= most:
             raise BadRequest(f"{field} must be a whole number from {least} to {most}.")
-        return int(text)
+        return int(digits)
 
     def query(self, **changes: Optional[str]) -> str:
         """``?...`` of this listing with ``changes`` (None drops an argument)."""

@@ -149,6 +149,11 @@ def test_sorting_the_whole_namespace_with_paging(client, ns):
         ("sort=owner", "sort must be one of name, kind, size, type, modified"),
         ("order=up", "order must be asc or desc"),
         ("sort=size&offset=-1", "offset must be a whole number"),
+        # digits that int() refuses, or too many of them for it, were a 500
+        ("sort=size&offset=%C2%B2", "offset must be a whole number"),
+        ("limit=%C2%B2", "limit must be a whole number"),
+        ("limit=" + "9" * 5000, "limit must be a whole number"),
+        ("sort=size&offset=" + "9" * 30, "offset must be a whole number"),
         ("offset=2", "offset pages the orders other than by name"),
         ("sort=size&after=a", "after pages the order by name"),
     ):
