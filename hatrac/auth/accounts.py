@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 GROUP_PREFIX = "g:"
 TOKEN_PREFIX = "hatrac_"
+# the longest lifetime an API token may be given: a century (of 365-day years);
+# a token given none never expires
+MAX_TOKEN_LIFETIME = 100 * 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,18 @@ class Accounts:
     def issue_token(
         self, user_name: str, expires_in: Optional[int] = None, description: Optional[str] = None
     ) -> tuple[int, str]:
-        """A new API token for a user: (id, secret value shown once)."""
+        """A new API token for a user: (id, secret value shown once).
+
+        ``expires_in`` (seconds, 1 to :data:`MAX_TOKEN_LIFETIME`) bounds its life;
+        without it the token never expires.
+        """
         import secrets
+
+        if expires_in is not None and not 1 <= expires_in <= MAX_TOKEN_LIFETIME:
+            raise BadRequest(
+                f"expires_in must be from 1 to {MAX_TOKEN_LIFETIME} seconds (a century); "
+                "without it the token never expires."
+            )
 
         value = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = time.time()

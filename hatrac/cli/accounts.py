@@ -201,8 +201,14 @@ def _token_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _token(accounts: Accounts, args: argparse.Namespace) -> int:
     if args.action == "issue":
-        if args.expires_in is not None and args.expires_in < 1:
-            print("hatrac: --expires-in must be a positive number of seconds", file=sys.stderr)
+        from ..auth.accounts import MAX_TOKEN_LIFETIME
+
+        if args.expires_in is not None and not 1 <= args.expires_in <= MAX_TOKEN_LIFETIME:
+            print(
+                f"hatrac: --expires-in must be from 1 to {MAX_TOKEN_LIFETIME} seconds "
+                "(without it the token never expires)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         token_id, value = accounts.issue_token(args.user, args.expires_in, args.description)
         print(value)

@@ -297,10 +297,10 @@ def create_token() -> Response:
         ) from None
     expires_in = fields.get("expires_in")
     description = fields.get("description")
-    if expires_in is not None and (
-        isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in < 1
-    ):
-        raise BadRequest("expires_in must be a positive number of seconds.")
+    if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
+        raise BadRequest(
+            f"expires_in must be a whole number of seconds, not {json.dumps(expires_in)[:40]}."
+        )
     if description is not None and (not isinstance(description, str) or len(description) > 200):
         raise BadRequest("description must be a string of at most 200 characters.")
     user = found.client.identity

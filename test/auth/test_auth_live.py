@@ -8,11 +8,14 @@ carries the ``webauthn`` cookie on ``/hatrac`` requests.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import time
 
 import pytest
 import requests
+
+from hatrac.auth.accounts import MAX_TOKEN_LIFETIME
 
 NS = {"Content-Type": "application/x-hatrac-namespace"}
 
@@ -307,3 +310,25 @@ def test_session_cache_is_cleared_everywhere_by_notify(
         time.sleep(0.05)
     assert statuses == {401}
     directory.close()
+
+
+def test_token_lifetimes_out_of_range_are_400(server, accounts):
+    """expires_in must be a whole number of seconds from 1 to the maximum; 10**23
+    used to be stored and then fail to render (a 500, with a token made)."""
+    accounts.add_user("gus", "pw")
+    url = server.url + "/authn/token"
+    for value in (10**23, 10**400, 2**63, -1, 0, 1.5, 1e23, "3600", True, [1], {"s": 1}):
+        reply = requests.post(url, json={"expires_in": value}, auth=("gus", "pw"))
+        assert reply.status_code == 400, (value, reply.status_code, reply.text)
+        assert "expires_in must be" in reply.text, (value, reply.text)
+    listed = requests.get(url, auth=("gus", "pw")).json()["tokens"]
+    assert listed == []  # nothing was made
+    # the longest lifetime there is, and none at all (never expires), are fine
+    longest = requests.post(url, json={"expires_in": MAX_TOKEN_LIFETIME}, auth=("gus", "pw"))
+    assert longest.status_code == 201, longest.text
+    expires = datetime.datetime.fromisoformat(longest.json()["expires"]).timestamp()
+    assert abs(expires - (time.time() + MAX_TOKEN_LIFETIME)) < 60
+    too_long = requests.post(url, json={"expires_in": MAX_TOKEN_LIFETIME + 1}, auth=("gus", "pw"))
+    assert too_long.status_code == 400 and str(MAX_TOKEN_LIFETIME) in too_long.text
+    forever = requests.post(url, json={"expires_in": None}, auth=("gus", "pw"))
+    assert forever.status_code == 201 and forever.json()["expires"] is None

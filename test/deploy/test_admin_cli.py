@@ -83,6 +83,12 @@ def test_listings_are_tab_separated_or_json(capsys, config_file):
     assert token["user"] == "ann" and token["state"] == "live" and token["expires"] is None
     assert token["created"].endswith("Z") and token["description"] == "ci"
     assert "value" not in token and "hatrac_" not in out
+    # a lifetime past a century is refused, and no token is made
+    for lifetime in ("0", str(10**23)):
+        code, _, err = run(capsys, *config, "token", "issue", "ann", "--expires-in", lifetime)
+        assert code == 2 and "--expires-in must be from 1 to" in err
+    code, out, _ = run(capsys, *config, "token", "list", "--json")
+    assert len(json.loads(out)) == 1
 
     code, out, _ = run(capsys, *config, "root-acl")
     assert code == 0 and "owner\tadmin" in out.splitlines() and "read\t" in out.splitlines()
