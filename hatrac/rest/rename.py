@@ -14,6 +14,9 @@ Repeating a rename that was done answers 204.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from flask import Response
 
 from ..errors import BadRequest
@@ -26,6 +29,22 @@ RENAME_BODY_LIMIT = 1024 * 1024
 
 # the prefix DERIVA's rename_obj removes from source_name itself
 DERIVA_PREFIX = "/hatrac"
+# what requests (DERIVA's HTTP library) leaves bare in a URL it sends; it
+# percent-encodes everything else as UTF-8 and keeps valid %XX escapes
+_BARE_IN_URLS = "!#$&'()*+,/:;=?@[]~"
+_NOT_AN_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
+
+
+def as_sent_in_urls(path: str) -> str:
+    """``path`` as requests would send it in a URL (its ``requote_uri``).
+
+    DERIVA puts the path its caller gave in the URL, which requests encodes
+    (``a b/é`` arrives as ``a%20b/%C3%A9``), and in ``source_name`` as it is:
+    encoded the same way, both name the same object.
+    """
+    if _NOT_AN_ESCAPE.search(path):  # a stray '%': requests then encodes every '%'
+        return quote(path, safe=_BARE_IN_URLS)
+    return quote(path, safe=_BARE_IN_URLS + "%")
 
 
 def source_object_name(prefix: str, value: str) -> str:
@@ -35,8 +54,9 @@ def source_object_name(prefix: str, value: str) -> str:
     removes a leading ``/hatrac`` itself, so under that prefix nothing more is
     removed (the object ``/hatrac/hatrac/x`` arrives as ``/hatrac/x``). Under
     another prefix DERIVA sends the whole path, so that prefix is removed once.
+    Characters a URL cannot carry bare are read as DERIVA's URLs carry them.
     """
-    path = value.strip()
+    path = as_sent_in_urls(value)
     if prefix and prefix != DERIVA_PREFIX and (path == prefix or path.startswith(prefix + "/")):
         path = path[len(prefix) :]
     return path

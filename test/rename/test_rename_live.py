@@ -127,3 +127,28 @@ def test_other_prefix_takes_the_whole_path(files_server):
     reply = session.rename_obj(base, top + "/obj", "/files" + top + "/b")
     assert reply.status_code == 201, reply.text
     assert session.get(base + "/files" + top + "/b").content == b"shallow"
+
+
+@pytest.mark.parametrize("name", ["a b/é x.txt", "100%", "50%off", "trailing ", "日本/語"])
+def test_source_as_the_caller_wrote_it(server, name):
+    """DERIVA puts the caller's path in the URL, which requests percent-encodes,
+    and in source_name as it is: both must name the same object (source names
+    with a space or non-ASCII used to be a 400)."""
+    session = DerivaLikeSession()
+    top = f"/hatrac/t{uuid.uuid4().hex[:10]}"
+    put(session, server.url + top + "/" + name, b"odd")  # requests encodes the URL
+    reply = session.rename_obj(server.url, top + "/" + name, top + "/new")
+    assert reply.status_code == 201, reply.text
+    assert session.get(server.url + top + "/new").content == b"odd"
+    renamed = session.get(server.url + top + "/" + name)
+    assert renamed.headers["Location"] == reply.text.strip()
+
+
+def test_source_partly_encoded_by_the_caller(server):
+    """Escapes the caller wrote are kept, as requests keeps them in the URL."""
+    session = DerivaLikeSession()
+    top = f"/hatrac/t{uuid.uuid4().hex[:10]}"
+    put(session, server.url + top + "/a%20b/%C3%A9%3Ax", b"odd")
+    reply = session.rename_obj(server.url, top + "/a b/é%3Ax", top + "/new")
+    assert reply.status_code == 201, reply.text
+    assert session.get(server.url + top + "/new").content == b"odd"
