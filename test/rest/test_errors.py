@@ -80,7 +80,6 @@ CONTROL_PATHS = [
 ]
 
 
-@pytest.mark.parametrize("backends", [("sqlite", "filesystem")], indirect=True)
 @pytest.mark.parametrize("raw", CONTROL_PATHS)
 def test_control_characters_in_a_path_are_400(client, raw):
     """Decoded control characters are refused with the parser's reason (a %0A once fell
