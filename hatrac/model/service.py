@@ -67,13 +67,18 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
     def _sees(self, client: Client, resolved: Resolved) -> bool:
         """Whether the client may learn what is bound at the name resolved (anything,
         and of which kind): it may list the nearest namespace above it that exists,
-        or read the name itself (list the namespace, or the object's versions)."""
+        or read the name itself (list the namespace, or the object's versions), or
+        write into it (create in the namespace, as in a drop box it may not list;
+        update the object): whoever granted that right told it the name exists."""
         if not resolved.ancestors:
             return True  # the root: everyone knows it exists
         if allows(client, "read", resolved.ancestors):
             return True
         target = resolved.target
-        return target is not None and not target.deleted and allows(client, "read", resolved.chain)
+        if target is None or target.deleted:
+            return False
+        writes = "create" if target.is_namespace else "update"
+        return allows(client, "read", resolved.chain) or allows(client, writes, resolved.chain)
 
     def _unseen(self, client: Client, resolved: Resolved) -> HatracError:
         """The refusal of a client that may not see the name: the same answer (401 or
