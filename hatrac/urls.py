@@ -62,6 +62,10 @@ def _segment_pattern(char_class: str) -> re.Pattern:
     return re.compile(rf"(?:[{bare}{char_class}]|%[0-9A-Fa-f]{{2}})*")
 
 
+# a segment of only these characters is its own canonical spelling
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def quote_segment(text: str) -> str:
     """Percent-encode one decoded segment in the canonical form.
 
@@ -71,6 +75,8 @@ def quote_segment(text: str) -> str:
     """
     if text in (".", ".."):
         return "%2E" * len(text)
+    if _UNRESERVED.fullmatch(text):
+        return text  # what quote() returns for it, without its work
     return quote(text.encode("utf-8", "surrogateescape"), safe="-_.~")
 
 
@@ -136,10 +142,12 @@ class PathParser:
             raise BadRequest(
                 f"The name segment {raw!r} contains a character that must be percent-encoded."
             )
-        if self.legacy_names:
+        if raw in (".", ".."):
+            raise BadRequest("The name segments '.' and '..' are not allowed.")
+        if "%" not in raw and raw.isascii() and raw.isprintable():
+            text = raw  # nothing escaped, no control character: decodes to itself
+        elif self.legacy_names:
             text = unquote_to_bytes(raw).decode("utf-8", "surrogateescape")
-            if raw in (".", ".."):
-                raise BadRequest("The name segments '.' and '..' are not allowed.")
         else:
             text = decode_segment(raw)
         if text in (".", "..") and not self.legacy_names:

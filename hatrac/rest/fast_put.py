@@ -23,6 +23,7 @@ attempted twice and the error is rendered (negotiated, logged) by Flask.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable, Iterator, Optional
 
@@ -46,12 +47,16 @@ FLASK_HEADERS = (
     "HTTP_TRANSFER_ENCODING",
     "HTTP_EXPECT",
 )
-# and what else makes a PUT Flask's
-_NOT_PLAIN = (
-    "QUERY_STRING",
-    *FLASK_HEADERS,
-    "HTTP_REFERER",  # a cookie request from another page: the CSRF check is Flask's
+# and what else makes a PUT Flask's (when present and not empty)
+_NOT_PLAIN = frozenset(
+    (
+        "QUERY_STRING",
+        *FLASK_HEADERS,
+        "HTTP_REFERER",  # a cookie request from another page: the CSRF check is Flask's
+    )
 )
+# a location of only these characters is its own URI (what iri_to_uri returns)
+_PLAIN_LOCATION = re.compile(r"[A-Za-z0-9_.~%/:-]*")
 
 
 def fast_paths_open(state: Any) -> bool:
@@ -176,8 +181,9 @@ class FastPuts:
         declared = environ.get("CONTENT_LENGTH")
         if not declared or not declared.isascii() or not declared.isdigit():
             return None
-        if any(environ.get(key) for key in _NOT_PLAIN):
-            return None
+        for key in _NOT_PLAIN.intersection(environ):
+            if environ[key]:
+                return None
         state = self.state
         config = state.config
         if not fast_paths_open(state):
@@ -250,7 +256,7 @@ class FastPuts:
         headers = [
             ("Content-Type", "text/uri-list"),
             ("Content-Length", str(len(reply))),
-            ("Location", iri_to_uri(url)),
+            ("Location", url if _PLAIN_LOCATION.fullmatch(url) else iri_to_uri(url)),
             ("ETag", version.etag),
             ("Content-Location", url),
             ("X-Request-Id", identifier),

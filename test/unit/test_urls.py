@@ -153,6 +153,35 @@ def test_new_version_ids_stay_ours():
     assert len(set(ids)) == 50
 
 
+def test_version_id_digits_are_the_value_most_significant_first():
+    import random
+
+    from hatrac.model.ids import encode_id
+
+    def by_hand(value):  # one digit of five bits at a time, least significant first
+        digits = []
+        for _ in range(26):
+            digits.append("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[value & 31])
+            value >>= 5
+        return "".join(reversed(digits))
+
+    values = [0, 1, 31, 32, 2**80 - 1, 2**127, 2**128 - 1]
+    values += [random.getrandbits(128) for _ in range(200)]
+    for value in values:
+        assert encode_id(value) == by_hand(value)
+    # the time in the first ten digits: ids of later milliseconds sort after
+    assert encode_id(5 << 80) < encode_id((6 << 80) - 1) < encode_id(6 << 80)
+
+
+def test_plain_segments_parse_as_escaped_ones_do():
+    # a segment with nothing escaped takes a shortcut; its result is the same
+    for raw, spelled in (("abc", "ab%63"), ("A-b_c.d~e", "A%2Db_c.d%7Ee"), ("x.y", "x%2Ey")):
+        assert parser.parse("/ns/" + raw).name == parser.parse("/ns/" + spelled).name
+    for raw in ("/ns/.", "/ns/..", "/ns/./o"):
+        with pytest.raises(BadRequest):
+            parser.parse(raw)
+
+
 def test_legacy_names_accept_what_upstream_stored():
     legacy = PathParser("A-Za-z0-9_.~-", 255, 4096, legacy_names=True)
     assert legacy.parse("/a/%FF").name == "/a/%FF"

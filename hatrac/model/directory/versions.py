@@ -90,7 +90,8 @@ class VersionQueries:
             "made AS (INSERT INTO names (name, parent_id, kind, acls, deleted, created) "
             "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id)"
         ]
-        params: list = [name, parent_id, OBJECT, json.dumps(name_acls), False, now]
+        name_acls_text = json.dumps(name_acls)
+        params: list = [name, parent_id, OBJECT, name_acls_text, False, now]
         if inline is not None:
             parts.append(f"stored AS ({inline_sql.INSERT})")
             params += [storage_key, inline, now]
@@ -100,7 +101,7 @@ class VersionQueries:
             "RETURNING id, name_id"
         )
         params += [*self._version_values(version, size, storage_key, metadata)]
-        params += [json.dumps(acls), now, False]
+        params += [name_acls_text if acls == name_acls else json.dumps(acls), now, False]
         try:
             # no ON CONFLICT: a name bound meanwhile must stop the version's INSERT
             # (and a COMMIT sent with it) with an error, not insert nothing
