@@ -119,6 +119,17 @@ class Throttle:
             time.sleep(delay)
 
 
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """The delay a ``Retry-After`` header asks for in seconds (ASCII digits), else
+    None: an HTTP date, or anything else, leaves the client's own backoff."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    return float(value)
+
+
 class Connection:
     """Requests to one server (``origin``), authenticated, retried, checked."""
 
@@ -170,8 +181,9 @@ class Connection:
 
     def _wait(self, attempt: int, response: Optional[requests.Response]) -> None:
         delay = self.retry_wait * (2**attempt) * (0.5 + random.random())
-        if response is not None and response.headers.get("Retry-After", "").isdigit():
-            delay = max(delay, float(response.headers["Retry-After"]))
+        asked = retry_after_seconds(response.headers.get("Retry-After")) if response else None
+        if asked is not None:
+            delay = max(delay, asked)
         time.sleep(min(delay, self.max_retry_wait))
 
     def request(

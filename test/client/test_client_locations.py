@@ -52,3 +52,14 @@ def test_rename_source_is_the_name_after_the_usual_prefix():
     assert rename_source_name("/hatrac/hatrac/obj") == "/hatrac/obj"
     assert rename_source_name("/files/ns/obj") == "/files/ns/obj"
     assert rename_source_name("/hatracx/obj") == "/hatracx/obj"
+
+
+def test_retry_after_is_read_only_as_ascii_seconds():
+    from hatrac.client.http import retry_after_seconds
+
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds(" 120 ") == 120.0
+    # an HTTP date, a digit that is not ASCII (a latin-1 '\xb2' header byte), junk:
+    # the client's own backoff, never a crash
+    for value in (None, "", "Wed, 21 Oct 2015 07:28:00 GMT", "\u00b2", "1.5", "-1", "x"):
+        assert retry_after_seconds(value) is None
