@@ -152,24 +152,6 @@ class Hatrac(Creation, UploadJobs, VersionMetadata, Renames, Browsing, AccessCon
     def resolve(self, name: str) -> Resolved:
         return self.directory.run(lambda tx: self._resolve(tx, name))
 
-    def kind_of(self, client: Client, name: str) -> Name:
-        """The live name (namespace or object), or the right error."""
-        resolved = self.resolve(name)
-        return self._live(client, resolved)
-
-    def list_namespace(self, client: Client, name: str) -> Listing:
-        def work(tx: Transaction) -> Listing:
-            resolved = self._resolve(tx, name)
-            target = self._live(client, resolved, "namespace")
-            if not target.is_namespace:
-                raise self._hide(
-                    client, resolved, Conflict(f"{name} is an object, not a namespace.")
-                )
-            self._require(client, "read", resolved.chain, name, resolved=resolved)
-            return Listing(target, tx.children(target.id))
-
-        return self.directory.run(work)
-
     def read_name(self, client: Client, name: str) -> Union[Listing, tuple[Name, ObjectVersion]]:
         """GET of a bare name in one transaction: a :class:`Listing` for a namespace,
         or ``(object, current version)`` for an object."""
