@@ -57,8 +57,6 @@ def _role_list(body: bytes) -> list:
 
 def put_acl(call: Call) -> Response:
     access, role = _parts(call)
-    if access is None:
-        raise BadRequest("PUT needs an access mode: ;acl/ACCESS or ;acl/ACCESS/ROLE.")
     conditions = parse_preconditions(request.headers)
     if role is None:
         roles = _role_list(read_small_body(ACL_BODY_LIMIT))
@@ -79,8 +77,6 @@ def put_acl(call: Call) -> Response:
 
 def delete_acl(call: Call) -> Response:
     access, role = _parts(call)
-    if access is None:
-        raise BadRequest("DELETE needs an access mode: ;acl/ACCESS or ;acl/ACCESS/ROLE.")
     conditions = parse_preconditions(request.headers)
     if role is None:
 
@@ -101,6 +97,10 @@ def delete_acl(call: Call) -> Response:
 
 
 def route_acl(call: Call) -> Response:
+    if not call.path.arguments:
+        # the ACL set is read whole and changed one access mode at a time, as
+        # upstream: PUT and DELETE of ;acl itself are 405 (Allow: GET, HEAD)
+        return by_method(call, {"GET": get_acl})
     return by_method(call, {"GET": get_acl, "PUT": put_acl, "DELETE": delete_acl})
 
 

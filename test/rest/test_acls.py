@@ -244,3 +244,17 @@ def test_acl_json_body_roundtrip(client, ns):
     roles = ["https://x.org/a", "b", "*"]
     assert client.put(ns + ";acl/subtree-read", user="alice", data=json.dumps(roles)).status == 204
     assert client.get(ns + ";acl/subtree-read", user="alice").json() == roles
+
+
+def test_the_acl_set_itself_is_read_only(client, ns):
+    # changed one access mode at a time (;acl/ACCESS), as upstream: 405 with an
+    # Allow that says what the resource takes, for every method it does not
+    for method in ("PUT", "DELETE", "POST"):
+        reply = client.request(method, ns + ";acl", user="alice", json={"owner": ["x"]})
+        assert reply.status == 405, method
+        assert reply.headers["Allow"] == "GET, HEAD"
+    assert client.get(ns + ";acl", user="alice").json()["owner"] == ["alice"]  # unchanged
+    # the access modes still take PUT and DELETE, and say so
+    reply = client.request("POST", ns + ";acl/read", user="alice")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "DELETE, GET, HEAD, PUT"
