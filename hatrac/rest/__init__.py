@@ -81,11 +81,17 @@ def register_family(subresource: Optional[str], route: Callable[[Call], Response
 
 
 def by_method(call: Call, handlers: dict[str, Handler]) -> Response:
-    """Pick the handler for the request method, or answer 405 with Allow."""
+    """Pick the handler for the request method, or answer 405 with Allow; an OPTIONS
+    request (not a CORS preflight, which rest/cors.py answers first) gets the Allow
+    of this very resource."""
     method = "GET" if call.method == "HEAD" and "HEAD" not in handlers else call.method
     handler = handlers.get(method)
     if handler is None:
         allowed = list(handlers) + (["HEAD"] if "GET" in handlers else [])
+        if call.method == "OPTIONS":
+            response = Response(status=200)
+            response.headers["Allow"] = ", ".join(sorted({*allowed, "OPTIONS"}))
+            return response
         raise MethodNotAllowed(call.method, allowed)
     return handler(call)
 
@@ -192,7 +198,8 @@ def create_blueprint(prefix: str) -> Blueprint:
         prefix or "/",
         "root",
         dispatch,
-        methods=METHODS,
+        methods=[*METHODS, "OPTIONS"],
+        provide_automatic_options=False,  # OPTIONS says what the resource takes
         strict_slashes=False,
         merge_slashes=False,
     )
@@ -200,7 +207,8 @@ def create_blueprint(prefix: str) -> Blueprint:
         (prefix or "") + "/<hatrac_path:path>",
         "resource",
         dispatch,
-        methods=METHODS,
+        methods=[*METHODS, "OPTIONS"],
+        provide_automatic_options=False,
         merge_slashes=False,
     )
     blueprint.register_error_handler(HatracError, handle_hatrac_error)

@@ -43,7 +43,7 @@ def test_html_error_templates(make_config):
 
 
 def test_405_lists_allowed_methods(client, ns):
-    reply = client.post(ns + ";acl", user="alice")
+    reply = client.post(ns + ";acl/read", user="alice")
     assert reply.status == 405
     assert set(reply.headers["Allow"].replace(" ", "").split(",")) == {
         "GET",
@@ -51,6 +51,39 @@ def test_405_lists_allowed_methods(client, ns):
         "PUT",
         "DELETE",
     }
+    reply = client.post(ns + ";acl", user="alice")  # the set itself is read-only
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, HEAD"
+
+
+def test_options_tells_what_each_resource_takes(client, ns):
+    # not a CORS preflight (no Origin): 200, no body, the Allow of that very resource
+    obj = ns + "/obj"
+    put = client.put(obj, user="alice", data=b"x", headers={"Content-Type": "text/plain"})
+    version = put.headers["Location"]
+    expected = {
+        ns: "DELETE, GET, HEAD, OPTIONS, POST, PUT",
+        obj: "DELETE, GET, HEAD, OPTIONS, POST, PUT",
+        version: "DELETE, GET, HEAD, OPTIONS",
+        ns + ";acl": "GET, HEAD, OPTIONS",
+        ns + ";acl/read": "DELETE, GET, HEAD, OPTIONS, PUT",
+        ns + ";acl/read/bob": "DELETE, GET, HEAD, OPTIONS, PUT",
+        obj + ";versions": "GET, HEAD, OPTIONS",
+        obj + ";metadata": "GET, HEAD, OPTIONS",
+        obj + ";metadata/content-type": "DELETE, GET, HEAD, OPTIONS, PUT",
+        obj + ";upload": "GET, HEAD, OPTIONS, POST",
+        obj + ";upload/JOB": "DELETE, GET, HEAD, OPTIONS, POST",
+        obj + ";upload/JOB/0": "OPTIONS, PUT",
+        "/hatrac/": "DELETE, GET, HEAD, OPTIONS, POST, PUT",
+    }
+    for path, allow in expected.items():
+        reply = client.request("OPTIONS", path, user="alice")
+        assert (reply.status, reply.headers.get("Allow"), reply.body) == (200, allow, b""), path
+    # anonymous too, and a name that does not exist: the methods, nothing about the name
+    reply = client.request("OPTIONS", ns + "/missing;acl/read")
+    assert (reply.status, reply.headers.get("Allow")) == (200, "DELETE, GET, HEAD, OPTIONS, PUT")
+    # a path that is refused is refused
+    assert client.request("OPTIONS", ns + "//x").status == 400
 
 
 def test_paths_outside_the_prefix_are_404(client):
