@@ -179,12 +179,19 @@ class Connection:
     def close(self) -> None:
         self.session.close()
 
-    def _wait(self, attempt: int, response: Optional[requests.Response]) -> None:
+    def retry_delay(self, attempt: int, response: Optional[requests.Response]) -> float:
+        """Seconds to wait before retry ``attempt``: jittered backoff, or longer when
+        the answer's ``Retry-After`` asks, never over ``max_retry_wait``."""
         delay = self.retry_wait * (2**attempt) * (0.5 + random.random())
-        asked = retry_after_seconds(response.headers.get("Retry-After")) if response else None
-        if asked is not None:
-            delay = max(delay, asked)
-        time.sleep(min(delay, self.max_retry_wait))
+        # "is not None": a Response is false when its status is an error (a 503 is)
+        if response is not None:
+            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            if asked is not None:
+                delay = max(delay, asked)
+        return min(delay, self.max_retry_wait)
+
+    def _wait(self, attempt: int, response: Optional[requests.Response]) -> None:
+        time.sleep(self.retry_delay(attempt, response))
 
     def request(
         self,

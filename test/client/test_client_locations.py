@@ -63,3 +63,19 @@ def test_retry_after_is_read_only_as_ascii_seconds():
     # the client's own backoff, never a crash
     for value in (None, "", "Wed, 21 Oct 2015 07:28:00 GMT", "\u00b2", "1.5", "-1", "x"):
         assert retry_after_seconds(value) is None
+
+
+def test_a_503_s_retry_after_sets_the_wait():
+    import requests
+
+    from hatrac.client.http import Connection
+
+    connection = Connection("http://127.0.0.1:9", retry_wait=0.001, max_retry_wait=30)
+    busy = requests.Response()
+    busy.status_code = 503  # a Response whose truth value is False
+    busy.headers["Retry-After"] = "7"
+    assert connection.retry_delay(0, busy) == 7.0
+    busy.headers["Retry-After"] = "600"
+    assert connection.retry_delay(0, busy) == 30  # capped
+    assert connection.retry_delay(0, None) < 1  # a broken connection: the backoff alone
+    connection.close()
