@@ -98,8 +98,8 @@ def delete_acl(call: Call) -> Response:
 
 def route_acl(call: Call) -> Response:
     if not call.path.arguments:
-        # the ACL set is read whole and changed one access mode at a time, as
-        # upstream: PUT and DELETE of ;acl itself are 405 (Allow: GET, HEAD)
+        # the ACL set is read whole and changed one access mode at a time (the
+        # protocol has PUT and DELETE on ;acl/ACCESS only): 405, Allow: GET, HEAD
         return by_method(call, {"GET": get_acl})
     return by_method(call, {"GET": get_acl, "PUT": put_acl, "DELETE": delete_acl})
 
